@@ -1,0 +1,25 @@
+"""The ``sonic`` command line: a thin skin over the library.
+
+Each command parses options, calls one library function and prints. A user's mistake
+(:class:`sonic.errors.SonicError`) is printed as one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sonic.cli.app import app
+from sonic.cli import cream, demo, rouge, tails  # noqa: F401  (commands register on import)
+from sonic.errors import SonicError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``sonic`` console script and ``python -m sonic``."""
+    try:
+        app(args=argv, prog_name="sonic")
+    except SonicError as error:
+        print(f"sonic: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("sonic: interrupted", file=sys.stderr)
+        sys.exit(130)

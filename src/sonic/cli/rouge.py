@@ -1,0 +1,3 @@
+"""`sonic` commands of rouge."""
+
+from sonic.cli.app import app  # noqa: F401

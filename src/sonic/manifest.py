@@ -1,0 +1,44 @@
+"""Manifests: every artifact says what produced it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+_TRACKED_PACKAGES = ("sonic", "numpy", "pandas", "pyarrow", "scipy", "soundfile", "soxr", "faiss-cpu")
+
+
+def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Installed versions of the packages that shape SONIC's numbers."""
+    versions = {"python": platform.python_version()}
+    for name in (*_TRACKED_PACKAGES, *extra):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def base_manifest(kind: str, **fields: Any) -> dict[str, Any]:
+    """A manifest skeleton: what kind of artifact, when, with which versions, plus ``fields``."""
+    return {
+        "artifact": kind,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+        **fields,
+    }
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``payload`` as indented JSON atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,28 @@
+"""ROUGE: recommenders and evaluation.
+
+The recommender protocol and registry (:mod:`sonic.rouge.base`), the recommenders,
+metrics as pure functions (:mod:`sonic.rouge.metrics`), scoring of recommendation lists
+(:mod:`sonic.rouge.evaluate`) and whole runs (:mod:`sonic.rouge.run`). Names load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Recommender": "sonic.rouge.base",
+    "RECOMMENDERS": "sonic.rouge.base",
+    "evaluate": "sonic.rouge.evaluate",
+    "MetricsReport": "sonic.rouge.evaluate",
+    "run_model": "sonic.rouge.run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sonic.rouge' has no attribute {name!r}")

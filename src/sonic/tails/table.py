@@ -1,0 +1,106 @@
+"""Embedding tables: one Parquet file per embedder, with a JSON manifest beside it.
+
+On disk: ``<name>.parquet`` with a string column ``track_id`` and a fixed-size
+``list<float32>[dim]`` column ``embedding``; ``<name>.manifest.json`` next to it.
+In memory: :class:`EmbeddingTable`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonic.errors import DataError
+from sonic.manifest import write_json
+
+
+@dataclass(frozen=True)
+class EmbeddingTable:
+    """Track vectors: ``track_ids`` (n,) str, ``vectors`` (n, dim) float32, and their manifest."""
+
+    track_ids: np.ndarray
+    vectors: np.ndarray
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or len(self.track_ids) != len(self.vectors):
+            raise DataError(
+                f"embedding table has {len(self.track_ids)} ids but vectors of shape {self.vectors.shape}"
+            )
+        if len(np.unique(self.track_ids)) != len(self.track_ids):
+            raise DataError("embedding table lists a track_id more than once")
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def lookup(self, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows for ``track_ids``: (row index (m,) int64 with -1 where absent, found mask (m,) bool)."""
+        order = np.argsort(self.track_ids)
+        sorted_ids = self.track_ids[order]
+        pos = np.searchsorted(sorted_ids, track_ids)
+        pos = np.clip(pos, 0, len(sorted_ids) - 1)
+        found = sorted_ids[pos] == track_ids if len(sorted_ids) else np.zeros(len(track_ids), bool)
+        rows = np.where(found, order[pos], -1)
+        return rows.astype(np.int64), found
+
+
+def manifest_path(table_path: str | os.PathLike) -> Path:
+    """``dir/name.parquet`` -> ``dir/name.manifest.json``."""
+    table_path = Path(table_path)
+    return table_path.with_name(table_path.name.removesuffix(".parquet") + ".manifest.json")
+
+
+def write_embeddings(table: EmbeddingTable, path: str | os.PathLike) -> Path:
+    """Write ``table`` to ``path`` (Parquet, atomically) and its manifest beside it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vectors = np.ascontiguousarray(table.vectors, dtype=np.float32)
+    values = pa.array(vectors.reshape(-1), type=pa.float32())
+    column = pa.FixedSizeListArray.from_arrays(values, vectors.shape[1])
+    arrow = pa.table({"track_id": pa.array(table.track_ids.astype(str), type=pa.string()), "embedding": column})
+    arrow = arrow.replace_schema_metadata({"sonic.manifest": json.dumps(table.manifest, default=str)})
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(arrow, tmp)
+    os.replace(tmp, path)
+    write_json(manifest_path(path), table.manifest)
+    return path
+
+
+def read_embeddings(path: str | os.PathLike) -> EmbeddingTable:
+    """Read a table written by :func:`write_embeddings` (or any Parquet with the same two columns)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"embedding table '{path}' does not exist")
+    try:
+        arrow = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"cannot read embedding table '{path}': {str(error).splitlines()[0]}") from None
+    missing = [c for c in ("track_id", "embedding") if c not in arrow.column_names]
+    if missing:
+        raise DataError(f"embedding table '{path}' has no column {missing[0]!r}; found: {', '.join(arrow.column_names)}")
+    column = arrow.column("embedding").combine_chunks()
+    if len(column) == 0:
+        raise DataError(f"embedding table '{path}' holds no vectors")
+    if pa.types.is_fixed_size_list(column.type):
+        vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
+    else:
+        vectors = np.stack(column.to_pylist())
+    manifest: dict[str, Any] = {}
+    if manifest_path(path).is_file():
+        manifest = json.loads(manifest_path(path).read_text())
+    elif arrow.schema.metadata and b"sonic.manifest" in arrow.schema.metadata:
+        manifest = json.loads(arrow.schema.metadata[b"sonic.manifest"])
+    track_ids = np.asarray(arrow.column("track_id").to_pylist(), dtype=object).astype(str)
+    return EmbeddingTable(track_ids=track_ids, vectors=vectors.astype(np.float32, copy=False), manifest=manifest)

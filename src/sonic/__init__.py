@@ -11,27 +11,12 @@ Subpackages load on first use, so ``import sonic`` stays quick.
 
 from __future__ import annotations
 
-import importlib
+from sonic._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
-_PARTS = {"CREAM": "sonic.cream", "TAILS": "sonic.tails", "ROUGE": "sonic.rouge",
-          "cream": "sonic.cream", "tails": "sonic.tails", "rouge": "sonic.rouge", "demo": "sonic.demo"}
+_PARTS = {"CREAM": "sonic.cream", "TAILS": "sonic.tails", "ROUGE": "sonic.rouge"}
 
 __all__ = ["CREAM", "TAILS", "ROUGE", "SonicError", "__version__"]
 
-
-def __getattr__(name: str):
-    if name in _PARTS:
-        module = importlib.import_module(_PARTS[name])
-        globals()[name] = module
-        return module
-    if name == "SonicError":
-        from sonic.errors import SonicError
-
-        return SonicError
-    raise AttributeError(f"module 'sonic' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PARTS, "SonicError"])
+__getattr__ = lazy_getattr(__name__, globals(), {"SonicError": "sonic.errors"}, modules=_PARTS)

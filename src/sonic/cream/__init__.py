@@ -7,7 +7,7 @@ Names load on first use.
 
 from __future__ import annotations
 
-import importlib
+from sonic._lazy import lazy_getattr
 
 _EXPORTS = {
     "load_events": "sonic.cream.events",
@@ -26,10 +26,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'sonic.cream' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)

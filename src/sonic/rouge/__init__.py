@@ -7,7 +7,7 @@ metrics as pure functions (:mod:`sonic.rouge.metrics`), scoring of recommendatio
 
 from __future__ import annotations
 
-import importlib
+from sonic._lazy import lazy_getattr
 
 _EXPORTS = {
     "Recommender": "sonic.rouge.base",
@@ -19,10 +19,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'sonic.rouge' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)

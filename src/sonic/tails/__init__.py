@@ -7,7 +7,7 @@ folder-embedding pipeline (:mod:`sonic.tails.pipeline`) and embedding tables
 
 from __future__ import annotations
 
-import importlib
+from sonic._lazy import lazy_getattr
 
 _EXPORTS = {
     "Embedder": "sonic.tails.base",
@@ -21,10 +21,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'sonic.tails' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)

@@ -70,7 +70,7 @@ def test_generation_is_deterministic(tmp_path, small_catalogue):
 
 
 @pytest.mark.slow
-def test_study_on_demo_data_ranks_knn_far_above_random(tmp_path):
+def test_study_on_small_demo_data_ranks_knn_far_above_random(tmp_path):
     catalogue = CatalogueConfig(tracks_per_style=12, n_users=150, clip_seconds=8.0, seed=3)
     result = run_demo(tmp_path, catalogue=catalogue, study=StudyConfig(num_workers=2), progress=False)
     results = pd.read_csv(result.results_path)
@@ -79,8 +79,9 @@ def test_study_on_demo_data_ranks_knn_far_above_random(tmp_path):
     assert set(results["split"]) == {"val", "test"}
     assert set(results["metric"]) == {"HitRate", "Precision", "Recall", "MRR", "NDCG"}
     assert (results["ci_low"] <= results["mean"]).all() and (results["mean"] <= results["ci_high"]).all()
-    hit50 = results[(results.metric == "HitRate") & (results.k == 50) & (results.split == "test")].set_index("model")
-    assert hit50.at["knn", "mean"] > hit50.at["random", "mean"] + 0.2
-    assert hit50.at["knn", "ci_low"] > hit50.at["random", "ci_high"]
+    # 96 tracks: a top-50 list covers most of this small catalogue, so compare at 10
+    hit10 = results[(results.metric == "HitRate") & (results.k == 10) & (results.split == "test")].set_index("model")
+    assert hit10.at["knn", "mean"] > hit10.at["random", "mean"] + 0.15
+    assert hit10.at["knn", "ci_low"] > hit10.at["random", "ci_high"]
     text = format_results(results)
     assert "knn / mfcc_104" in text and "HitRate" in text

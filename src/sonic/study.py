@@ -69,7 +69,7 @@ def run_study(events_path: str | os.PathLike, audio_dir: str | os.PathLike, out_
     split_config = SplitConfig.for_protocol(config.protocol, start_date=config.start_date,
                                             test_date=config.test_date, end_date=config.end_date, seed=config.seed)
     split_dir = out_dir / "split"
-    write_split(split_events(load_events(events_path), split_config), split_dir)
+    write_split(split_events(load_events(events_path), split_config), split_dir, input_path=events_path)
 
     embeddings_dir = out_dir / "embeddings"
     for name in config.embedders:

@@ -22,6 +22,11 @@ _EXPORTS = {
     "PROTOCOLS": "sonic.cream.splits",
     "write_split": "sonic.cream.splits",
     "read_split": "sonic.cream.splits",
+    "split_file": "sonic.cream.splits",
+    "split_statistics": "sonic.cream.splits",
+    "Split": "sonic.cream.splits",
+    "get_protocol": "sonic.cream.splits",
+    "load_track_ids": "sonic.cream.events",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,397 @@
+"""Time splits of listening events: the published protocols, reproducible with a seed.
+
+Every protocol follows the same steps (Tamm & Aljanaki's journal code, as behaviour):
+
+1. keep the events in the window ``start_date <= timestamp < end_date`` (an open end keeps all later ones);
+2. **train** = the window's events before ``test_date``, compressed to one row per (user, track):
+   first listen and play count. Train counts therefore never include plays at or after the test date;
+3. **evaluation pairs** = the window compressed the same way, keeping the pairs whose *first* listen is on
+   or after ``test_date``: tracks new to that user. Re-listens of train tracks never enter evaluation, and a
+   pair counts once however often it was played (the seed project kept raw events, so its test held
+   re-listens no recommender that filters seen tracks can hit, and repeats inflated recall's denominator);
+4. evaluation keeps only users present in train. **Hot** pairs have a track present in train; **cold** pairs
+   a track never seen in train. Protocols without a cold test drop cold pairs;
+5. candidate users (those with hot pairs; with a cold test, only those with no cold pair at all) are sorted
+   and shuffled with ``numpy.random.default_rng(seed)``; the first ``floor(val_fraction * n)`` go to **val**;
+   **test** = the hot pairs of every other evaluation user; **cold_test** = all cold pairs.
+
+============  ========================  ==========  ==================================  ===  =========
+protocol      default window            test date   window for another test date T      val  cold test
+============  ========================  ==========  ==================================  ===  =========
+``sonic``     2018-02-20 .. 2019-02-20  2019-01-20  T - 11 months .. T + 1 month        0.5  no
+``tamm2024``  2019-02-20 .. (open)      2020-02-20  T - 1 year .. (open)                0.5  no
+``tamm2025``  2018-02-01 .. 2019-03-01  2019-02-01  T - 1 year .. T + 1 month           0.3  yes
+============  ========================  ==========  ==================================  ===  =========
+
+The val/test user draw is SONIC's own (sorted ids, numpy ``Generator``), so the published papers' val
+users are not reproduced one for one; the sizes follow the same rule.
+
+Input may be raw (one row per play) or already compressed (``count`` > 1, e.g. the Music4All-Onion sample).
+Compressing again sums counts and keeps the earliest first listen. A compressed row is placed by its
+first-listen timestamp alone: one whose first listen is before the test date carries its *whole* count
+into train, even if some of those plays happened later; with raw events that cannot happen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sonic.cream.events import EVENT_COLUMNS, as_ids, compress, load_events, load_track_ids, normalise_events
+from sonic.errors import DataError, SonicError, UnknownNameError
+from sonic.manifest import base_manifest, write_json
+
+PART_NAMES = ("train", "val", "test", "cold_test")
+STATISTICS_LABELS = {"train": "Train", "val": "Val", "test": "HotTest", "cold_test": "ColdTest"}
+STATISTICS_COLUMNS = (
+    "Rows", "Users", "Items", "TracksMedian", "TracksMin", "TracksMax", "PlaysMedian", "PlaysMin", "PlaysMax",
+)  # fmt: skip
+MANIFEST_NAME = "split.json"
+STATISTICS_NAME = "stats.csv"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A published split protocol: default test date, window around it, and how val is drawn."""
+
+    name: str
+    test_date: pd.Timestamp
+    history: pd.DateOffset  # default start_date = test_date - history
+    horizon: pd.DateOffset | None  # default end_date = test_date + horizon; None: open end
+    val_fraction: float
+    keep_cold: bool
+    source: str
+
+
+PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
+    {
+        "sonic": Protocol(
+            "sonic", pd.Timestamp("2019-01-20"), pd.DateOffset(months=11), pd.DateOffset(months=1), 0.5, False,
+            "the original SONIC project (compressed here, unlike the seed)",
+        ),
+        "tamm2024": Protocol(
+            "tamm2024", pd.Timestamp("2020-02-20"), pd.DateOffset(years=1), None, 0.5, False,
+            "Tamm & Aljanaki, RecSys '24",
+        ),
+        "tamm2025": Protocol(
+            "tamm2025", pd.Timestamp("2019-02-01"), pd.DateOffset(years=1), pd.DateOffset(months=1), 0.3, True,
+            "Tamm & Aljanaki, journal version",
+        ),
+    }
+)  # fmt: skip
+
+
+def get_protocol(name: str) -> Protocol:
+    """The protocol called ``name``; an unknown name lists the known ones."""
+    if name not in PROTOCOLS:
+        raise UnknownNameError(f"unknown split protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    return PROTOCOLS[name]
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Everything that decides a split. Dates are naive UTC :class:`pandas.Timestamp` values.
+
+    ``start_date`` is inclusive (``None``: from the first event), ``end_date`` exclusive (``None``: to
+    the last event); train is before ``test_date``, evaluation on or after it. ``val_fraction`` of the
+    candidate users go to val. ``keep_cold`` keeps a cold test (evaluation pairs of tracks unseen in
+    train) and draws val only from users without cold pairs. Dates may be given as strings.
+    ``protocol`` is a label; :meth:`for_protocol` fills a published protocol's values.
+    """
+
+    protocol: str
+    start_date: pd.Timestamp | None
+    test_date: pd.Timestamp
+    end_date: pd.Timestamp | None
+    seed: int = 42
+    val_fraction: float = 0.5
+    keep_cold: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("start_date", "test_date", "end_date"):
+            value = getattr(self, name)
+            if value is not None or name == "test_date":
+                object.__setattr__(self, name, _as_date(value, name))
+        if self.start_date is not None and not self.start_date < self.test_date:
+            raise SonicError(f"start date {_day(self.start_date)} must be before the test date {_day(self.test_date)}")
+        if self.end_date is not None and not self.test_date < self.end_date:
+            raise SonicError(f"end date {_day(self.end_date)} must be after the test date {_day(self.test_date)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise SonicError(f"seed {self.seed!r} is not a non-negative integer")
+        fraction = self.val_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+            raise SonicError(f"val_fraction {self.val_fraction!r} must lie strictly between 0 and 1")
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "val_fraction", float(self.val_fraction))
+        object.__setattr__(self, "keep_cold", bool(self.keep_cold))
+
+    @classmethod
+    def for_protocol(
+        cls,
+        name: str,
+        *,
+        start_date: Any = None,
+        test_date: Any = None,
+        end_date: Any = None,
+        seed: int = 42,
+    ) -> SplitConfig:
+        """The published settings of protocol ``name``; a date given here overrides its default.
+
+        A date left out is derived from the test date by the protocol's offsets (see the module
+        table), so ``test_date`` alone shifts the whole window.
+        """
+        protocol = get_protocol(name)
+        test = protocol.test_date if test_date is None else _as_date(test_date, "test_date")
+        if start_date is None:
+            start_date = test - protocol.history
+        if end_date is None and protocol.horizon is not None:
+            end_date = test + protocol.horizon
+        return cls(name, start_date, test, end_date, seed, protocol.val_fraction, protocol.keep_cold)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (dates as ISO strings)."""
+        fields = dataclasses.asdict(self)
+        for name in ("start_date", "test_date", "end_date"):
+            fields[name] = None if fields[name] is None else fields[name].isoformat()
+        return fields
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> SplitConfig:
+        """Inverse of :meth:`to_dict`; an unknown or missing key is an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise SonicError(f"unknown split setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        try:
+            return cls(**fields)
+        except TypeError as error:
+            raise SonicError(f"incomplete split settings: {error}") from None
+
+    def describe(self) -> str:
+        """One line naming the protocol and its dates, for messages."""
+        start = "the first event" if self.start_date is None else _day(self.start_date)
+        end = "the last event" if self.end_date is None else _day(self.end_date)
+        return f"protocol {self.protocol}: start {start}, test date {_day(self.test_date)}, end {end}"
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A split: event frames (``user_id, track_id, timestamp, count``, one row per pair) and its config.
+
+    ``test`` holds hot pairs only (tracks present in train); ``cold_test`` exists only when
+    ``config.keep_cold`` and holds the pairs of tracks never seen in train.
+    """
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    config: SplitConfig
+    cold_test: pd.DataFrame | None = None
+
+    @property
+    def parts(self) -> dict[str, pd.DataFrame]:
+        """The frames by file name stem, in order, leaving out an absent cold test."""
+        frames = {name: getattr(self, name) for name in PART_NAMES}
+        return {name: frame for name, frame in frames.items() if frame is not None}
+
+
+def split_events(
+    events: pd.DataFrame,
+    config: SplitConfig,
+    *,
+    exclude_tracks: Iterable[Any] | None = None,
+) -> Split:
+    """Split listening ``events`` by ``config`` (the steps in this module's docstring).
+
+    ``events`` is any frame :func:`sonic.cream.events.normalise_events` accepts, raw or compressed.
+    ``exclude_tracks`` (track ids) are removed everywhere before splitting. Every returned frame is
+    sorted by user, first listen, track. Raises :class:`DataError` naming the empty split and the
+    dates used when a split would hold no rows.
+    """
+    events = normalise_events(events, source="the listening events")
+    if exclude_tracks is not None:
+        excluded = pd.Index(as_ids(exclude_tracks).drop_duplicates())
+        events = events[~events["track_id"].isin(excluded)]
+        if events.empty:
+            raise DataError(f"every listening event is on one of the {len(excluded)} excluded tracks")
+    stamps = events["timestamp"]
+    in_window = np.ones(len(events), dtype=bool)
+    if config.start_date is not None:
+        in_window &= (stamps >= config.start_date).to_numpy()
+    if config.end_date is not None:
+        in_window &= (stamps < config.end_date).to_numpy()
+    window = events[in_window]
+    if window.empty:
+        raise _empty("every split is empty", "no listening event falls in the window", config, events)
+
+    train = compress(window[window["timestamp"] < config.test_date])
+    if train.empty:
+        raise _empty("the train split is empty", "no event in the window comes before the test date", config, events)
+    pairs = compress(window)
+    # isin with distinct values: pandas' str isin walks its argument in Python
+    evaluation = pairs[(pairs["timestamp"] >= config.test_date) & pairs["user_id"].isin(train["user_id"].unique())]
+    seen_track = evaluation["track_id"].isin(train["track_id"].unique())
+    hot, cold = evaluation[seen_track], evaluation[~seen_track]
+    if hot.empty:
+        why = "no train user first listens to a train track on or after the test date"
+        raise _empty("the val and test splits are empty", why, config, events)
+
+    candidates = hot["user_id"].unique()
+    if config.keep_cold:
+        candidates = candidates[~pd.Index(candidates).isin(cold["user_id"].unique())]
+    in_val = hot["user_id"].isin(draw_users(candidates, config.val_fraction, seed=config.seed))
+    split = Split(
+        train=train,
+        val=_tidy(hot[in_val]),
+        test=_tidy(hot[~in_val]),
+        config=config,
+        cold_test=_tidy(cold) if config.keep_cold else None,
+    )
+    reasons = {
+        "val": f"{len(candidates)} candidate users times val_fraction {config.val_fraction} leaves none for val",
+        "test": "every evaluation user was drawn into val",
+        "cold_test": "no train user first listens to a track unseen in train on or after the test date",
+    }
+    for name, frame in split.parts.items():
+        if frame.empty:
+            raise _empty(f"the {name} split is empty", reasons[name], config, events)
+    return split
+
+
+def draw_users(users: Iterable[Any], fraction: float, *, seed: int) -> np.ndarray:
+    """The val users: ``users`` sorted, shuffled by ``default_rng(seed)``, first ``floor(fraction * n)``.
+
+    Sorting first makes the draw independent of row order, run and platform. Returns a sorted str array.
+    """
+    pool = np.sort(as_ids(users).drop_duplicates().to_numpy(dtype=str))
+    order = np.random.default_rng(seed).permutation(len(pool))
+    n_val = int(np.floor(fraction * len(pool) + 1e-9))
+    return np.sort(pool[order[:n_val]])
+
+
+def split_statistics(split: Split) -> pd.DataFrame:
+    """The journal's table: a row per split (Train, Val, HotTest, ColdTest) and these columns.
+
+    ``Rows``, ``Users``, ``Items``; tracks per user (``Tracks*``: median, min, max) and plays per user
+    (``Plays*``: sum of ``count``). Medians are float64 (not rounded), everything else int64.
+    """
+    rows = {}
+    for name, frame in split.parts.items():
+        tracks = frame.groupby("user_id", observed=True).size()
+        plays = frame.groupby("user_id", observed=True)["count"].sum()
+        rows[STATISTICS_LABELS[name]] = [
+            len(frame), frame["user_id"].nunique(), frame["track_id"].nunique(),
+            tracks.median(), tracks.min(), tracks.max(), plays.median(), plays.min(), plays.max(),
+        ]  # fmt: skip
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(STATISTICS_COLUMNS))
+    integer = [c for c in STATISTICS_COLUMNS if not c.endswith("Median")]
+    return table.astype({c: np.int64 for c in integer} | {"TracksMedian": np.float64, "PlaysMedian": np.float64})
+
+
+def write_split(
+    split: Split,
+    out_dir: str | os.PathLike,
+    *,
+    input_path: str | os.PathLike | None = None,
+    exclude_path: str | os.PathLike | None = None,
+) -> Path:
+    """Write ``<part>.parquet`` per split, ``stats.csv`` and the manifest ``split.json`` into ``out_dir``.
+
+    ``input_path`` and ``exclude_path`` are recorded in the manifest. A ``cold_test.parquet`` left in
+    ``out_dir`` by an earlier split is removed when this split has none. Returns ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, frame in split.parts.items():
+        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+        files.append(f"{name}.parquet")
+    if split.cold_test is None:
+        (out_dir / "cold_test.parquet").unlink(missing_ok=True)
+    split_statistics(split).to_csv(out_dir / STATISTICS_NAME, index_label="split")
+    manifest = base_manifest(
+        "split",
+        protocol=split.config.protocol,
+        config=split.config.to_dict(),
+        input=None if input_path is None else str(input_path),
+        exclude_file=None if exclude_path is None else str(exclude_path),
+        rows={name: len(frame) for name, frame in split.parts.items()},
+        users={name: int(frame["user_id"].nunique()) for name, frame in split.parts.items()},
+        files=[*files, STATISTICS_NAME],
+    )
+    write_json(out_dir / MANIFEST_NAME, manifest)
+    return out_dir
+
+
+def read_split(directory: str | os.PathLike) -> Split:
+    """Read a split written by :func:`write_split`; a missing folder or file is a :class:`DataError`."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"split folder '{directory}' does not exist; write one with `sonic data-split`")
+    manifest_path = directory / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise DataError(f"split folder '{directory}' has no {MANIFEST_NAME}; write it with `sonic data-split`")
+    try:
+        config = SplitConfig.from_dict(json.loads(manifest_path.read_text())["config"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise DataError(f"'{manifest_path}' is not a split manifest ({type(error).__name__}: {error})") from None
+    names = PART_NAMES if config.keep_cold else PART_NAMES[:-1]
+    frames = {}
+    for name in names:
+        path = directory / f"{name}.parquet"
+        if not path.is_file():
+            raise DataError(f"split folder '{directory}' has no {path.name}, which {config.protocol} splits need")
+        frames[name] = load_events(path)
+    return Split(config=config, **frames)
+
+
+def split_file(
+    interactions: str | os.PathLike,
+    config: SplitConfig,
+    out_dir: str | os.PathLike,
+    *,
+    exclude_file: str | os.PathLike | None = None,
+) -> Split:
+    """Load ``interactions``, drop the tracks listed in ``exclude_file``, split, and write to ``out_dir``."""
+    events = load_events(interactions)
+    excluded = None if exclude_file is None else load_track_ids(exclude_file)
+    split = split_events(events, config, exclude_tracks=excluded)
+    write_split(split, out_dir, input_path=interactions, exclude_path=exclude_file)
+    return split
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.loc[:, list(EVENT_COLUMNS)].reset_index(drop=True)
+
+
+def _as_date(value: Any, name: str) -> pd.Timestamp:
+    try:
+        date = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        date = pd.NaT
+    if pd.isna(date):
+        raise SonicError(f"{name} {value!r} is not a date; use YYYY-MM-DD (optionally with a time)")
+    if date.tzinfo is not None:
+        date = date.tz_convert("UTC").tz_localize(None)
+    return date
+
+
+def _day(date: pd.Timestamp) -> str:
+    """``2019-02-01`` for a midnight, the full time otherwise."""
+    return str(date.date()) if date == date.normalize() else date.isoformat(sep=" ")
+
+
+def _empty(subject: str, why: str, config: SplitConfig, events: pd.DataFrame) -> DataError:
+    first, last = events["timestamp"].min(), events["timestamp"].max()
+    return DataError(
+        f"{subject}: {why} ({config.describe()}); the data runs from {first} to {last}, choose dates in that range"
+    )

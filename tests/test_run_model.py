@@ -12,6 +12,7 @@ import pytest
 
 from sonic.errors import DataError, SonicError, UnknownNameError
 from sonic.rouge.evaluate import evaluate
+from sonic.cream.splits import Split, SplitConfig, write_split
 from sonic.rouge.run import RunResult, run_model
 from sonic.tails.table import EmbeddingTable, write_embeddings
 
@@ -28,15 +29,14 @@ def split_dir(tmp_path):
             train += [(user, f"{group}{j}") for j in range(5) if f"{group}{j}" not in held_out]
             val.append((user, held_out[0]))
             test.append((user, held_out[1]))
-    directory = tmp_path / "split"
-    directory.mkdir()
+    frames = {}
     for name, pairs in (("train", train), ("val", val), ("test", test)):
         frame = pd.DataFrame(pairs, columns=["user_id", "track_id"])
-        frame["timestamp"] = pd.Timestamp("2019-01-01")
+        frame["timestamp"] = pd.Timestamp("2019-01-01") if name == "train" else pd.Timestamp("2019-02-01")
         frame["count"] = np.int64(2)
-        frame.to_parquet(directory / f"{name}.parquet", index=False)
-    (directory / "split.json").write_text(json.dumps({"artifact": "split", "protocol": "toy"}))
-    return directory
+        frames[name] = frame
+    config = SplitConfig("toy", None, "2019-01-15", None)
+    return write_split(Split(config=config, **frames), tmp_path / "split")
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_run_model_writes_every_artifact(split_dir, embeddings_dir, tmp_path):
     config = json.loads(result.config_path.read_text())
     assert config["model"] == "knn" and config["mode"] == "val" and config["ks"] == [1, 3] and config["seed"] == 0
     assert config["embedding"]["manifest"] == {"embedder": "toy", "dim": 2}
-    assert config["split"] == {"dir": str(split_dir), "manifest": {"artifact": "split", "protocol": "toy"}}
+    assert config["split"]["dir"] == str(split_dir) and config["split"]["config"]["protocol"] == "toy"
     assert "numpy" in config["versions"]
 
     recommendations = pd.read_parquet(result.recommendations_path)
@@ -116,7 +116,7 @@ def test_unknown_embedding_name_lists_the_known_ones(split_dir, embeddings_dir, 
 
 def test_split_dir_without_the_mode_file(split_dir, tmp_path):
     (split_dir / "test.parquet").unlink()
-    with pytest.raises(DataError, match=r"split directory '.*' has no test.parquet"):
+    with pytest.raises(DataError, match=r"split folder '.*' has no test.parquet, which toy splits need"):
         run_model("pop", split_dir, mode="test", out_dir=tmp_path / "run")
 
 
@@ -141,7 +141,7 @@ def test_cli_run_model(split_dir, embeddings_dir, tmp_path):
     ("arguments", "message"),
     [
         (["--model-name", "x"], "sonic: error: unknown recommender 'x'; known: knn, pop, random"),
-        (["--model-name", "pop", "--split-dir", "missing"], "sonic: error: split directory 'missing' does not exist"),
+        (["--model-name", "pop", "--split-dir", "missing"], "sonic: error: split folder 'missing' does not exist; write one with `sonic data-split`"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(split_dir, tmp_path, arguments, message):

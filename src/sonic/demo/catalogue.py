@@ -37,7 +37,7 @@ class CatalogueConfig:
     """How big the demo catalogue is and the seed project's date window it covers."""
 
     tracks_per_style: int = 30
-    n_users: int = 400
+    n_users: int = 1000
     clip_seconds: float = 30.0
     sample_rate: int = 22_050
     start_date: str = "2018-02-20"

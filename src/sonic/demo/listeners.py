@@ -9,7 +9,7 @@ SECONDS_PER_DAY = 86_400
 
 
 def simulate_listening(tracks: pd.DataFrame, *, n_users: int, start: pd.Timestamp, end: pd.Timestamp,
-                       rng: np.random.Generator, mean_tracks_per_user: float = 25.0) -> pd.DataFrame:
+                       rng: np.random.Generator, mean_tracks_per_user: float = 12.0) -> pd.DataFrame:
     """Raw listening events (one row per play): ``user_id, track_id, timestamp``.
 
     Each user has a favourite style (and, half the time, a second one); the tracks they
@@ -31,7 +31,7 @@ def simulate_listening(tracks: pd.DataFrame, *, n_users: int, start: pd.Timestam
             taste[favourite] += 0.66
             taste[second] += 0.30
         weights = taste[style_index] * popularity
-        n_tracks = int(np.clip(rng.lognormal(np.log(mean_tracks_per_user), 0.5), 5, len(tracks) // 3))
+        n_tracks = int(np.clip(rng.lognormal(np.log(mean_tracks_per_user), 0.5), 4, len(tracks) // 6))
         chosen = rng.choice(len(tracks), size=n_tracks, replace=False, p=weights / weights.sum())
         first = rng.uniform(0, window_seconds, size=n_tracks)
         plays = 1 + rng.geometric(0.45, size=n_tracks) - 1

@@ -7,7 +7,6 @@ with 95% t-intervals).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ def run_model(
         raise SonicError(f"mode must be 'val' or 'test', got {mode!r}")
     ks = check_ks(ks)
     table_path = resolve_embedding(embedding, embeddings_dir)
-    train, truth, split_manifest = read_split_events(split_dir, mode)
+    train, truth, split_config = read_split_events(split_dir, mode)
     table = None
     if table_path is not None:
         from sonic.tails.table import read_embeddings
@@ -81,7 +80,7 @@ def run_model(
         model=model_name,
         model_info=model_info,
         embedding=None if table is None else {"path": str(table_path), "manifest": table.manifest},
-        split={"dir": str(split_dir), "manifest": split_manifest},
+        split={"dir": str(split_dir), "config": split_config},
         mode=mode,
         ks=list(report.ks),
         seed=seed,
@@ -125,25 +124,15 @@ def resolve_embedding(embedding: str | os.PathLike | None, embeddings_dir: str |
     return path
 
 
-def read_split_events(split_dir: str | os.PathLike, mode: str) -> tuple[pd.DataFrame, pd.DataFrame, dict | None]:
-    """(train events, ``mode`` events, split.json or None) of a split directory.
+def read_split_events(split_dir: str | os.PathLike, mode: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """(train events, ``mode`` events, the split's settings) of a split folder written by ``sonic data-split``."""
+    from sonic.cream.splits import read_split
 
-    Reads ``train.parquet`` and ``<mode>.parquet`` with :func:`sonic.cream.events.load_events`;
-    to be replaced by ``sonic.cream.splits.read_split`` once that reader lands.
-    """
-    from sonic.cream.events import load_events
-
-    directory = Path(split_dir)
-    if not directory.is_dir():
-        raise DataError(f"split directory '{directory}' does not exist")
-    for name in ("train", mode):
-        if not (directory / f"{name}.parquet").is_file():
-            raise DataError(
-                f"split directory '{directory}' has no {name}.parquet; a split holds train, val and test .parquet files"
-            )
-    manifest_path = directory / "split.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
-    return load_events(directory / "train.parquet"), load_events(directory / f"{mode}.parquet"), manifest
+    split = read_split(split_dir)
+    parts = split.parts
+    if mode not in parts:
+        raise DataError(f"split folder '{split_dir}' has no {mode} events; it holds {', '.join(parts)}")
+    return parts["train"], parts[mode], split.config.to_dict()
 
 
 def _long_frame(users: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:

@@ -15,6 +15,8 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import soundfile
+import soxr
 
 from sonic.errors import AudioError
 
@@ -64,8 +66,6 @@ def decode(
     Raises :class:`AudioError` if the file does not exist, is empty, cannot be decoded,
     is truncated, or holds no frames in the window.
     """
-    import soundfile
-
     path = Path(path)
     _check_window(path, offset_seconds, duration_seconds, sample_rate)
     if not path.is_file():
@@ -76,7 +76,8 @@ def decode(
         with soundfile.SoundFile(path) as sound:
             frames, native_rate = _read_window(sound, path, offset_seconds, duration_seconds)
     except soundfile.LibsndfileError as error:
-        raise AudioError(f"cannot decode '{path}' as audio; libsndfile says: {_first_line(error.error_string)}") from None
+        reason = _first_line(error.error_string)
+        raise AudioError(f"cannot decode '{path}' as audio; libsndfile says: {reason}") from None
     except soundfile.SoundFileRuntimeError as error:
         raise AudioError(f"cannot decode '{path}' as audio: {_first_line(str(error))}") from None
     waveform = mix_down(frames) if mono else np.ascontiguousarray(frames.T)
@@ -91,8 +92,6 @@ def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     The result holds ``ceil(samples * to_rate / from_rate)`` samples (zero-padded by the
     odd sample soxr may leave out), as librosa's ``resample`` does.
     """
-    import soxr
-
     samples = waveform.shape[-1]
     target = math.ceil(samples * to_rate / from_rate)
     out = soxr.resample(waveform.T, from_rate, to_rate, quality=RESAMPLE_QUALITY).T

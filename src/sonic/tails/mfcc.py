@@ -1,0 +1,210 @@
+"""MFCC embedder: the mean over time of a clip's MFCC matrix (``mfcc_<N>``, published: ``mfcc_104``).
+
+The conventions are librosa's defaults, so a vector equals
+``librosa.feature.mfcc(y=y, sr=22050, n_mfcc=N, n_fft=2048, hop_length=512, n_mels=128).mean(axis=1)``
+to float32 precision, computed here with numpy and scipy only:
+
+1. frames of ``n_fft`` samples every ``hop_length``, centred (``n_fft // 2`` zeros padded at
+   both ends), periodic Hann window; power spectrogram ``|rfft|**2``;
+2. ``n_mels`` triangular filters on the Slaney mel scale (0 Hz .. Nyquist), each scaled to unit
+   area (Slaney normalisation);
+3. decibels ``10 * log10(max(power, 1e-10))`` (reference power 1.0), floored at 80 dB below the
+   clip's loudest value;
+4. orthonormal DCT-II over the mel axis, first ``N`` coefficients; mean over frames.
+
+As the DCT is linear, step 4 averages the log-mel frames first and transforms the mean once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.fft
+import scipy.sparse
+
+from sonic.errors import AudioError, SonicError, UnknownNameError
+
+#: Power below which the spectrogram is floored before taking decibels.
+AMIN_POWER = 1e-10
+#: Reference power for 0 dB.
+REF_POWER = 1.0
+#: Dynamic range kept below each clip's loudest mel value, in dB.
+TOP_DB = 80.0
+#: Frames transformed together (keeps the working set in cache).
+_FRAMES_PER_BLOCK = 256
+
+_NAME = re.compile(r"mfcc_(\d+)")
+
+
+@dataclass(frozen=True)
+class MFCCConfig:
+    """Parameters of :class:`MFCCEmbedder`; the defaults are the published ``mfcc_104``."""
+
+    n_mfcc: int = 104
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    sample_rate: int = 22050
+
+    def __post_init__(self) -> None:
+        for field_name, value in asdict(self).items():
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise SonicError(f"MFCC {field_name} must be a positive integer, got {value!r}")
+        if self.n_mfcc > self.n_mels:
+            raise SonicError(
+                f"MFCC with {self.n_mfcc} coefficients needs at least as many mel bands, "
+                f"but n_mels is {self.n_mels}; use mfcc_1 .. mfcc_{self.n_mels}"
+            )
+
+
+class MFCCEmbedder:
+    """``mfcc_<N>``: mean over time of ``N`` MFCCs; see the module docstring for the recipe.
+
+    ``embed`` takes mono float32 waveforms (samples,) at :attr:`sample_rate` Hz and returns
+    float32 (n, N). Cheap and stateless, so the folder pipeline may run it in worker processes.
+    """
+
+    modality: ClassVar[str] = "audio"
+    runs_in_workers: ClassVar[bool] = True
+
+    def __init__(self, config: MFCCConfig = MFCCConfig()) -> None:
+        self.config = config
+        self.name = f"mfcc_{config.n_mfcc}"
+        self.dim = config.n_mfcc
+        self.sample_rate = config.sample_rate
+        self._window = hann_window(config.n_fft)  # (n_fft,) float32
+        self._mel_basis = _sparse_rows(slaney_mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
+        self._dct = dct_ii_matrix(config.n_mfcc, config.n_mels)  # (n_mfcc, n_mels) float64
+
+    @classmethod
+    def from_name(cls, name: str) -> MFCCEmbedder:
+        """``"mfcc_104"`` -> the embedder with exactly 104 coefficients (1 .. 128 allowed)."""
+        match = _NAME.fullmatch(name)
+        n_max = MFCCConfig.n_mels
+        if match is None or not 1 <= int(match.group(1)) <= n_max:
+            raise UnknownNameError(
+                f"unknown embedder {name!r}; known MFCC names are mfcc_1 .. mfcc_{n_max} "
+                f"(the number of coefficients; the published one is mfcc_104)"
+            )
+        return cls(MFCCConfig(n_mfcc=int(match.group(1))))
+
+    def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
+        """Mean MFCC vectors (n, n_mfcc) float32 of mono waveforms (samples,) at ``sample_rate``."""
+        out = np.empty((len(batch), self.dim), dtype=np.float32)
+        for row, waveform in enumerate(batch):
+            out[row] = self._dct @ self.mean_log_mel(waveform, position=row)
+        return out
+
+    def mean_log_mel(self, waveform: np.ndarray, *, position: int = 0) -> np.ndarray:
+        """Mean over frames of the floored log-mel spectrogram: (n_mels,) float64."""
+        log_mel = self.log_mel(waveform, position=position)  # (n_mels, n_frames)
+        return log_mel.mean(axis=1, dtype=np.float64)
+
+    def log_mel(self, waveform: np.ndarray, *, position: int = 0) -> np.ndarray:
+        """Log-mel spectrogram in dB, floored at ``TOP_DB`` below its maximum: (n_mels, n_frames) float32."""
+        waveform = _checked_waveform(waveform, position)
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        padded = np.pad(waveform, n_fft // 2)
+        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]  # (n_frames, n_fft) view
+        mel = np.empty((self.config.n_mels, len(frames)), dtype=np.float32)
+        for start in range(0, len(frames), _FRAMES_PER_BLOCK):
+            block = frames[start : start + _FRAMES_PER_BLOCK] * self._window  # (b, n_fft) float32
+            spectrum = scipy.fft.rfft(block, axis=-1)  # (b, n_fft // 2 + 1) complex64
+            power = np.square(spectrum.real) + np.square(spectrum.imag)
+            mel[:, start : start + len(block)] = self._mel_basis @ power.T
+        np.maximum(mel, AMIN_POWER, out=mel)
+        log_mel = np.log10(mel, out=mel)
+        log_mel *= 10.0
+        log_mel -= 10.0 * math.log10(max(AMIN_POWER, REF_POWER))
+        np.maximum(log_mel, log_mel.max() - TOP_DB, out=log_mel)
+        return log_mel
+
+    def describe(self) -> dict[str, Any]:
+        """Manifest entry: model, parameters, sample rate and pooling."""
+        return {
+            "model": self.name,
+            "parameters": {
+                **asdict(self.config),
+                "window": "hann (periodic)",
+                "centered": True,
+                "pad_mode": "constant (zeros)",
+                "power": 2.0,
+                "mel_scale": "slaney",
+                "mel_norm": "slaney (unit area)",
+                "fmin_hz": 0.0,
+                "fmax_hz": self.sample_rate / 2,
+                "amin": AMIN_POWER,
+                "ref": REF_POWER,
+                "top_db": TOP_DB,
+                "dct": "type II, orthonormal",
+            },
+            "sample_rate": self.sample_rate,
+            "pooling": "mean over time",
+        }
+
+    def __repr__(self) -> str:
+        return f"MFCCEmbedder({self.config})"
+
+
+def hann_window(n_fft: int) -> np.ndarray:
+    """Periodic Hann window (n_fft,) float32: ``0.5 - 0.5 cos(2 pi n / n_fft)``."""
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above (27 mels per factor 6.4)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3.0)
+    log_region = 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) / (math.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_region, linear)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    linear = mel * (200.0 / 3.0)
+    log_region = 1000.0 * np.exp((math.log(6.4) / 27.0) * (mel - 15.0))
+    return np.where(mel >= 15.0, log_region, linear)
+
+
+def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Triangular mel filters (n_mels, n_fft // 2 + 1) float32, 0 Hz .. Nyquist, each of unit area."""
+    bin_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2.0), n_mels + 2))
+    widths_hz = np.diff(edges_hz)  # (n_mels + 1,)
+    distance = edges_hz[:, None] - bin_hz[None, :]  # (n_mels + 2, n_bins)
+    rising = -distance[:-2] / widths_hz[:-1, None]
+    falling = distance[2:] / widths_hz[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+def dct_ii_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II, first ``n_out`` rows: (n_out, n_in) float64, ``x -> matrix @ x``."""
+    k = np.arange(n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    matrix = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
+    matrix[0] /= np.sqrt(2.0)
+    return matrix
+
+
+def _sparse_rows(weights: np.ndarray):
+    """The filterbank as a CSR matrix: each filter touches a few bins, so products cost far less."""
+    return scipy.sparse.csr_array(weights)
+
+
+def _checked_waveform(waveform: np.ndarray, position: int) -> np.ndarray:
+    waveform = np.asarray(waveform)
+    if waveform.ndim != 1:
+        raise AudioError(f"waveform {position} of the batch has shape {waveform.shape}; need mono (samples,)")
+    if waveform.size == 0:
+        raise AudioError(f"waveform {position} of the batch is empty")
+    if not np.issubdtype(waveform.dtype, np.floating):
+        raise AudioError(f"waveform {position} of the batch has dtype {waveform.dtype}; need float32 in -1..1")
+    return waveform.astype(np.float32, copy=False)

@@ -1,0 +1,373 @@
+"""Embed every audio file under a folder into one embedding table.
+
+:func:`embed_folder` walks a folder, decodes the files in worker processes (and, for an
+embedder that declares ``runs_in_workers = True``, embeds them there too, so that only
+vectors travel back), and writes ``<out>/<name>.parquet`` with its manifest. A file that
+cannot be used is skipped and listed in ``<out>/<name>.failures.csv`` (columns ``path``,
+``reason``); it never stops the run.
+
+Track ids are file paths relative to the folder, without extension, with ``/`` between
+folders: ``audios/abc123.mp3`` under ``audios`` is ``abc123``; ``album/track.ogg`` is
+``album/track``. When two files give the same id (``a.mp3`` and ``a.ogg``), the first in
+sorted path order is embedded and the others are listed as failures naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import itertools
+import math
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from sonic.cream.audio import AUDIO_EXTENSIONS, check_waveform, decode, find_audio_files
+from sonic.errors import AudioError, DataError, SonicError
+from sonic.manifest import base_manifest
+from sonic.tails.base import EMBEDDERS, Embedder
+from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
+
+#: Waveforms per ``embed`` call (and the most files in one task sent to a worker).
+DEFAULT_BATCH_SIZE = 16
+#: Tasks per worker (at least), so that the workers finish together.
+_TASKS_PER_WORKER = 16
+#: Tasks queued per worker at any time (bounds the decoded audio held in memory).
+_QUEUED_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What :func:`embed_folder` wrote and how it went."""
+
+    table_path: Path
+    manifest_path: Path
+    failures_path: Path
+    n_embedded: int
+    n_failed: int
+    failures: tuple[tuple[str, str], ...]  # (path relative to the audio folder, reason), sorted by path
+    elapsed_seconds: float
+
+    @property
+    def tracks_per_second(self) -> float:
+        """Files handled (embedded or failed) per second of wall time."""
+        return (self.n_embedded + self.n_failed) / max(self.elapsed_seconds, 1e-9)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The files found under the audio folder and which of them to embed."""
+
+    paths: list[Path]  # every audio file, sorted
+    relative: list[str]  # their paths relative to the folder, POSIX
+    track_ids: list[str]
+    todo: list[int]  # indices of the files to embed
+    duplicates: list[tuple[str, str]]  # (relative path, reason) of files whose id an earlier file has
+
+    @property
+    def n_excluded(self) -> int:
+        return len(self.paths) - len(self.todo) - len(self.duplicates)
+
+
+class _Job(NamedTuple):
+    """What a task needs besides its files (small: pickled with every task)."""
+
+    sample_rate: int
+    offset_seconds: float
+    duration_seconds: float | None
+    embed_here: bool  # embed where decoded; otherwise return the waveform
+
+
+class _Outcome(NamedTuple):
+    index: int
+    payload: np.ndarray | None  # (dim,) float32 vector if embedded where decoded, else (samples,) waveform
+    reason: str | None  # why the file cannot be used, or None
+
+
+def embed_folder(
+    audio_dir: str | os.PathLike,
+    model_type: str | Embedder,
+    out_dir: str | os.PathLike,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    offset_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+    exclude: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> EmbedResult:
+    """Embed every audio file under ``audio_dir`` with ``model_type``; write the table to ``out_dir``.
+
+    ``model_type`` is a registered name (``"mfcc_104"``) or an embedder. ``num_workers``
+    processes decode in parallel (default: one per CPU; 0 or 1: all in this process).
+    Only the window ``offset_seconds`` .. ``+duration_seconds`` of each file is used
+    (None: to the end). ``exclude`` is a csv or Parquet file whose ``track_id`` column
+    lists tracks to skip. Raises :class:`SonicError` for an unknown model, a folder with
+    no audio, or when no file could be embedded (the failures csv is written first).
+    """
+    started = time.perf_counter()
+    embedder: Embedder = EMBEDDERS.create(model_type) if isinstance(model_type, str) else model_type
+    workers = _check_options(batch_size, num_workers, offset_seconds, duration_seconds)
+    audio_dir, out_dir = Path(audio_dir), Path(out_dir)
+    plan = _plan(audio_dir, exclude)
+    job = _Job(embedder.sample_rate, offset_seconds, duration_seconds, _embeds_in_workers(embedder, workers))
+
+    vectors = np.zeros((len(plan.paths), embedder.dim), dtype=np.float32)
+    done = np.zeros(len(plan.paths), dtype=bool)
+    failures = list(plan.duplicates)
+    waiting: list[tuple[int, np.ndarray]] = []  # decoded, to embed here in batches
+    items = [(i, str(plan.paths[i])) for i in plan.todo]
+    with _worker_pool(workers, embedder if job.embed_here else None) as pool:
+        with _progress_bar(len(items), embedder.name, progress) as bar:
+            for outcomes in _outcomes(job, items, pool, workers, batch_size, embedder):
+                for index, payload, reason in outcomes:
+                    if reason is not None:
+                        failures.append((plan.relative[index], reason))
+                    elif job.embed_here:
+                        vectors[index], done[index] = payload, True
+                    else:
+                        waiting.append((index, payload))
+                while len(waiting) >= batch_size:
+                    _embed_here(embedder, waiting[:batch_size], vectors, done)
+                    waiting = waiting[batch_size:]
+                bar.update(len(outcomes))
+                bar.set_postfix(failed=len(failures), refresh=False)
+            _embed_here(embedder, waiting, vectors, done)
+
+    return _write_outputs(
+        embedder,
+        plan,
+        out_dir,
+        audio_dir=audio_dir,
+        vectors=vectors,
+        done=done,
+        failures=sorted(failures),
+        window={"offset_seconds": offset_seconds, "duration_seconds": duration_seconds},
+        exclude=exclude,
+        started=started,
+    )
+
+
+def _check_options(
+    batch_size: int, num_workers: int | None, offset_seconds: float, duration_seconds: float | None
+) -> int:
+    """Validate the options; return the number of worker processes (0: work in this process)."""
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise SonicError(f"batch size must be a positive integer, got {batch_size!r}")
+    if num_workers is not None and not (isinstance(num_workers, int) and num_workers >= 0):
+        raise SonicError(f"number of workers must be an integer >= 0, got {num_workers!r}")
+    if not offset_seconds >= 0:
+        raise SonicError(f"offset must be >= 0 seconds, got {offset_seconds!r}")
+    if duration_seconds is not None and not duration_seconds > 0:
+        raise SonicError(f"duration must be > 0 seconds (or None for the whole file), got {duration_seconds!r}")
+    workers = (os.cpu_count() or 1) if num_workers is None else num_workers
+    return workers if workers > 1 else 0
+
+
+def _plan(audio_dir: Path, exclude: str | os.PathLike | None) -> _Plan:
+    """Find the audio files, give them track ids, and drop duplicates and excluded tracks."""
+    paths = find_audio_files(audio_dir)
+    if not paths:
+        raise AudioError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{audio_dir}'")
+    relative = [path.relative_to(audio_dir).as_posix() for path in paths]
+    track_ids = [os.path.splitext(name)[0] for name in relative]
+    first: dict[str, str] = {}
+    duplicates = []
+    for name, track in zip(relative, track_ids):
+        if track in first:
+            duplicates.append((name, f"duplicate track_id '{track}': '{first[track]}' has the same id and is used"))
+        else:
+            first[track] = name
+    excluded = _read_exclude(exclude) if exclude is not None else set()
+    todo = [i for i, track in enumerate(track_ids) if first[track] == relative[i] and track not in excluded]
+    if not todo:
+        raise SonicError(
+            f"nothing to embed: all {len(paths)} audio files under '{audio_dir}' are excluded by '{exclude}'"
+        )
+    return _Plan(paths, relative, track_ids, todo, duplicates)
+
+
+def _read_exclude(path: str | os.PathLike) -> set[str]:
+    """Track ids in the ``track_id`` column of a csv / tsv / Parquet file."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"exclude file '{path}' does not exist")
+    try:
+        if path.suffix.lower() in (".parquet", ".pqt"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str)
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read exclude file '{path}': {str(error).splitlines()[0]}") from None
+    if "track_id" not in frame.columns:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise DataError(f"exclude file '{path}' has no 'track_id' column; found: {found}")
+    return set(frame["track_id"].dropna().astype(str))
+
+
+def _embeds_in_workers(embedder: Embedder, workers: int) -> bool:
+    """Embed where decoded: always when working in this process; in workers if the embedder allows it."""
+    return workers == 0 or bool(getattr(embedder, "runs_in_workers", False))
+
+
+def _worker_pool(workers: int, embedder: Embedder | None):
+    """``workers`` processes (the platform's start method), each given ``embedder`` once; none for 0."""
+    if workers == 0:
+        return contextlib.nullcontext()
+    return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(embedder,))
+
+
+#: The embedder of a worker process, set once by :func:`_start_worker` (None: workers only decode).
+_worker_embedder: Embedder | None = None
+
+
+def _start_worker(embedder: Embedder | None) -> None:
+    global _worker_embedder
+    _worker_embedder = embedder
+
+
+def _outcomes(
+    job: _Job,
+    items: list[tuple[int, str]],
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+    batch_size: int,
+    embedder: Embedder,
+) -> Iterator[list[_Outcome]]:
+    """Outcomes of ``items`` (index, path), task by task: in ``pool`` as tasks finish, or here if it is None."""
+    if pool is None:
+        for start in range(0, len(items), batch_size):
+            yield _prepare(job, items[start : start + batch_size], embedder)
+        return
+    task_size = max(1, min(batch_size, math.ceil(len(items) / (workers * _TASKS_PER_WORKER))))
+    tasks = iter([items[start : start + task_size] for start in range(0, len(items), task_size)])
+    queued = {pool.submit(_prepare, job, task): task for task in itertools.islice(tasks, workers * _QUEUED_PER_WORKER)}
+    while queued:
+        finished, _ = wait(queued, return_when=FIRST_COMPLETED)
+        for future in finished:
+            try:
+                outcomes = future.result()
+            except BrokenProcessPool:
+                raise _worker_died(list(queued.values())) from None
+            del queued[future]
+            yield outcomes
+            for next_task in itertools.islice(tasks, 1):
+                queued[pool.submit(_prepare, job, next_task)] = next_task
+
+
+def _worker_died(tasks: list[list[tuple[int, str]]], *, shown: int = 5) -> AudioError:
+    """The error for a worker process that died, naming the files that were in progress."""
+    paths = [path for task in tasks for _, path in task]
+    names = ", ".join(f"'{path}'" for path in paths[:shown])
+    if len(paths) > shown:
+        names += f" and {len(paths) - shown} more"
+    return AudioError(f"a worker process died (a decoder crash, or out of memory) while decoding one of {names}")
+
+
+def _prepare(job: _Job, items: list[tuple[int, str]], embedder: Embedder | None = None) -> list[_Outcome]:
+    """Decode ``items`` and, if ``job.embed_here``, embed them (with the worker's embedder by default)."""
+    outcomes, waveforms = [], []
+    for index, path in items:
+        try:
+            waveform, _ = decode(
+                path,
+                sample_rate=job.sample_rate,
+                offset_seconds=job.offset_seconds,
+                duration_seconds=job.duration_seconds,
+            )
+        except AudioError as error:
+            outcomes.append(_Outcome(index, None, str(error)))
+            continue
+        reason = check_waveform(waveform, job.sample_rate)
+        if reason is not None:
+            outcomes.append(_Outcome(index, None, reason))
+        else:
+            waveforms.append((index, waveform))
+    if job.embed_here and waveforms:
+        vectors = (embedder or _worker_embedder).embed([waveform for _, waveform in waveforms])
+        return outcomes + [_Outcome(index, vector, None) for (index, _), vector in zip(waveforms, vectors)]
+    return outcomes + [_Outcome(index, waveform, None) for index, waveform in waveforms]
+
+
+def _embed_here(
+    embedder: Embedder, waiting: list[tuple[int, np.ndarray]], vectors: np.ndarray, done: np.ndarray
+) -> None:
+    """Embed decoded waveforms as one batch in this process."""
+    if waiting:
+        rows = [index for index, _ in waiting]
+        vectors[rows] = embedder.embed([waveform for _, waveform in waiting])
+        done[rows] = True
+
+
+class _ProgressBar(tqdm):
+    """tqdm without its monitor thread (updates come once per task), so worker processes fork a single thread."""
+
+    monitor_interval = 0
+
+
+def _progress_bar(total: int, name: str, enabled: bool) -> tqdm:
+    description = f"embedding with {name}"
+    return _ProgressBar(total=total, desc=description, unit="track", disable=not enabled, dynamic_ncols=True)
+
+
+def _write_outputs(
+    embedder: Embedder,
+    plan: _Plan,
+    out_dir: Path,
+    *,
+    audio_dir: Path,
+    vectors: np.ndarray,
+    done: np.ndarray,
+    failures: list[tuple[str, str]],
+    window: dict[str, float | None],
+    exclude: str | os.PathLike | None,
+    started: float,
+) -> EmbedResult:
+    """Write the failures csv, then the table and its manifest; raise if nothing was embedded."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures_path = out_dir / f"{embedder.name}.failures.csv"
+    with open(failures_path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["path", "reason"])
+        writer.writerows(failures)
+    n_embedded = int(done.sum())
+    if n_embedded == 0:
+        raise AudioError(
+            f"none of the {len(failures)} audio files under '{audio_dir}' could be embedded; "
+            f"the reasons are in '{failures_path}'"
+        )
+    manifest = base_manifest(
+        "embeddings",
+        **embedder.describe(),
+        dim=embedder.dim,
+        window=window,
+        audio_dir=str(audio_dir.resolve()),
+        track_id="file path relative to audio_dir, without extension, '/' between folders",
+        n_embedded=n_embedded,
+        n_failed=len(failures),
+        n_excluded=plan.n_excluded,
+        exclude_file=None if exclude is None else str(Path(exclude).resolve()),
+        failures_file=failures_path.name,
+    )
+    track_ids = np.asarray(plan.track_ids, dtype=object)[done].astype(str)
+    table = EmbeddingTable(track_ids, vectors[done], manifest)
+    table_path = write_embeddings(table, out_dir / f"{embedder.name}.parquet")
+    return EmbedResult(
+        table_path=table_path,
+        manifest_path=manifest_path(table_path),
+        failures_path=failures_path,
+        n_embedded=n_embedded,
+        n_failed=len(failures),
+        failures=tuple(failures),
+        elapsed_seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,57 @@
+"""Generated audio for the tests: tones, noise and files in every format soundfile writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+#: name -> (extension, soundfile format, subtype); Opus only takes 8, 12, 16, 24 or 48 kHz.
+FORMATS = {
+    "wav_pcm16": (".wav", "WAV", "PCM_16"),
+    "wav_pcm24": (".wav", "WAV", "PCM_24"),
+    "wav_float": (".wav", "WAV", "FLOAT"),
+    "flac": (".flac", "FLAC", "PCM_16"),
+    "ogg_vorbis": (".ogg", "OGG", "VORBIS"),
+    "ogg_opus": (".opus", "OGG", "OPUS"),
+    "mp3": (".mp3", "MP3", "MPEG_LAYER_III"),
+}
+LOSSY = {"ogg_vorbis", "ogg_opus", "mp3"}
+
+
+def tone(frequency_hz: float, seconds: float, sample_rate: int, *, amplitude: float = 0.5) -> np.ndarray:
+    """A sine (samples,) float32."""
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
+
+
+def noise(seconds: float, sample_rate: int, *, amplitude: float = 0.1, seed: int = 0) -> np.ndarray:
+    """White noise (samples,) float32."""
+    rng = np.random.default_rng(seed)
+    return (amplitude * rng.standard_normal(round(seconds * sample_rate))).astype(np.float32)
+
+
+def write(path: Path, waveform: np.ndarray, sample_rate: int, kind: str = "wav_pcm16") -> Path:
+    """Write ``waveform`` (samples,) or (samples, channels) as ``kind`` (a key of FORMATS) to ``path``.
+
+    The extension of ``kind`` replaces the one of ``path``.
+    """
+    extension, file_format, subtype = FORMATS[kind]
+    path = Path(path).with_suffix(extension)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, waveform, sample_rate, format=file_format, subtype=subtype)
+    return path
+
+
+def peak_frequency(waveform: np.ndarray, sample_rate: int) -> float:
+    """Frequency (Hz) of the largest FFT magnitude of ``waveform`` (samples,)."""
+    spectrum = np.abs(np.fft.rfft(waveform * np.hanning(len(waveform))))
+    return float(np.argmax(spectrum) * sample_rate / len(waveform))
+
+
+def truncate(path: Path, keep_fraction: float = 0.5) -> Path:
+    """Cut ``path`` to the first ``keep_fraction`` of its bytes (its header still declares the whole)."""
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: int(len(data) * keep_fraction)])
+    return Path(path)

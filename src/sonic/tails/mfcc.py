@@ -78,7 +78,8 @@ class MFCCEmbedder:
         self.dim = config.n_mfcc
         self.sample_rate = config.sample_rate
         self._window = hann_window(config.n_fft)  # (n_fft,) float32
-        self._mel_basis = _sparse_rows(slaney_mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
+        # (n_mels, n_fft // 2 + 1) float32; sparse, as each filter covers a few bins: products cost far less
+        self._mel_basis = scipy.sparse.csr_array(slaney_mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
         self._dct = dct_ii_matrix(config.n_mfcc, config.n_mels)  # (n_mfcc, n_mels) float64
 
     @classmethod
@@ -97,17 +98,15 @@ class MFCCEmbedder:
         """Mean MFCC vectors (n, n_mfcc) float32 of mono waveforms (samples,) at ``sample_rate``."""
         out = np.empty((len(batch), self.dim), dtype=np.float32)
         for row, waveform in enumerate(batch):
-            out[row] = self._dct @ self.mean_log_mel(waveform, position=row)
+            log_mel = self._log_mel(_checked_waveform(waveform, f"waveform {row} of the batch"))
+            out[row] = self._dct @ log_mel.mean(axis=1, dtype=np.float64)
         return out
 
-    def mean_log_mel(self, waveform: np.ndarray, *, position: int = 0) -> np.ndarray:
-        """Mean over frames of the floored log-mel spectrogram: (n_mels,) float64."""
-        log_mel = self.log_mel(waveform, position=position)  # (n_mels, n_frames)
-        return log_mel.mean(axis=1, dtype=np.float64)
-
-    def log_mel(self, waveform: np.ndarray, *, position: int = 0) -> np.ndarray:
+    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
         """Log-mel spectrogram in dB, floored at ``TOP_DB`` below its maximum: (n_mels, n_frames) float32."""
-        waveform = _checked_waveform(waveform, position)
+        return self._log_mel(_checked_waveform(waveform, "waveform"))
+
+    def _log_mel(self, waveform: np.ndarray) -> np.ndarray:
         n_fft, hop = self.config.n_fft, self.config.hop_length
         padded = np.pad(waveform, n_fft // 2)
         frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]  # (n_frames, n_fft) view
@@ -194,17 +193,13 @@ def dct_ii_matrix(n_out: int, n_in: int) -> np.ndarray:
     return matrix
 
 
-def _sparse_rows(weights: np.ndarray):
-    """The filterbank as a CSR matrix: each filter touches a few bins, so products cost far less."""
-    return scipy.sparse.csr_array(weights)
-
-
-def _checked_waveform(waveform: np.ndarray, position: int) -> np.ndarray:
+def _checked_waveform(waveform: np.ndarray, what: str) -> np.ndarray:
+    """``waveform`` as float32 (samples,), or an :class:`AudioError` saying what is wrong with ``what``."""
     waveform = np.asarray(waveform)
     if waveform.ndim != 1:
-        raise AudioError(f"waveform {position} of the batch has shape {waveform.shape}; need mono (samples,)")
+        raise AudioError(f"{what} has shape {waveform.shape}; need mono (samples,)")
     if waveform.size == 0:
-        raise AudioError(f"waveform {position} of the batch is empty")
+        raise AudioError(f"{what} is empty")
     if not np.issubdtype(waveform.dtype, np.floating):
-        raise AudioError(f"waveform {position} of the batch has dtype {waveform.dtype}; need float32 in -1..1")
+        raise AudioError(f"{what} has dtype {waveform.dtype}; need float32 in -1..1")
     return waveform.astype(np.float32, copy=False)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sonic.cream.splits import Split, SplitConfig, write_split
 from sonic.errors import DataError, SonicError, UnknownNameError
 from sonic.rouge.evaluate import evaluate
-from sonic.cream.splits import Split, SplitConfig, write_split
 from sonic.rouge.run import RunResult, run_model
 from sonic.tails.table import EmbeddingTable, write_embeddings
 

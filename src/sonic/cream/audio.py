@@ -103,14 +103,16 @@ def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 def mix_down(frames: np.ndarray) -> np.ndarray:
     """Mean of the channels of ``frames`` (n, channels) float32 -> (n,) float32.
 
-    Adds whole columns rather than reducing along the short channel axis, which numpy
-    does an order of magnitude more slowly; the result is the same.
+    Adds whole columns into a new array rather than reducing along the short channel
+    axis, which numpy does an order of magnitude more slowly; the result is the same.
     """
-    mono = np.array(frames[:, 0], dtype=np.float32)
-    for channel in range(1, frames.shape[1]):
+    channels = frames.shape[1]
+    if channels == 1:
+        return np.ascontiguousarray(frames[:, 0], dtype=np.float32)
+    mono = np.add(frames[:, 0], frames[:, 1], dtype=np.float32)
+    for channel in range(2, channels):
         mono += frames[:, channel]
-    if frames.shape[1] > 1:
-        mono /= np.float32(frames.shape[1])
+    mono /= np.float32(channels)
     return mono
 
 

@@ -14,34 +14,24 @@ sorted path order is embedded and the others are listed as failures naming it.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import itertools
-import math
 import os
 import time
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
-from sonic.cream.audio import AUDIO_EXTENSIONS, check_waveform, decode, find_audio_files
+from sonic.cream.audio import AUDIO_EXTENSIONS, find_audio_files
 from sonic.errors import AudioError, DataError, SonicError
 from sonic.manifest import base_manifest
 from sonic.tails.base import EMBEDDERS, Embedder
 from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
+from sonic.tails.workers import DecodeJob, task_outcomes, worker_pool
 
 #: Waveforms per ``embed`` call (and the most files in one task sent to a worker).
 DEFAULT_BATCH_SIZE = 16
-#: Tasks per worker (at least), so that the workers finish together.
-_TASKS_PER_WORKER = 16
-#: Tasks queued per worker at any time (bounds the decoded audio held in memory).
-_QUEUED_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -77,21 +67,6 @@ class _Plan:
         return len(self.paths) - len(self.todo) - len(self.duplicates)
 
 
-class _Job(NamedTuple):
-    """What a task needs besides its files (small: pickled with every task)."""
-
-    sample_rate: int
-    offset_seconds: float
-    duration_seconds: float | None
-    embed_here: bool  # embed where decoded; otherwise return the waveform
-
-
-class _Outcome(NamedTuple):
-    index: int
-    payload: np.ndarray | None  # (dim,) float32 vector if embedded where decoded, else (samples,) waveform
-    reason: str | None  # why the file cannot be used, or None
-
-
 def embed_folder(
     audio_dir: str | os.PathLike,
     model_type: str | Embedder,
@@ -118,16 +93,16 @@ def embed_folder(
     workers = _check_options(batch_size, num_workers, offset_seconds, duration_seconds)
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     plan = _plan(audio_dir, exclude)
-    job = _Job(embedder.sample_rate, offset_seconds, duration_seconds, _embeds_in_workers(embedder, workers))
+    job = DecodeJob(embedder.sample_rate, offset_seconds, duration_seconds, _embeds_in_workers(embedder, workers))
 
     vectors = np.zeros((len(plan.paths), embedder.dim), dtype=np.float32)
     done = np.zeros(len(plan.paths), dtype=bool)
     failures = list(plan.duplicates)
     waiting: list[tuple[int, np.ndarray]] = []  # decoded, to embed here in batches
     items = [(i, str(plan.paths[i])) for i in plan.todo]
-    with _worker_pool(workers, embedder if job.embed_here else None) as pool:
+    with worker_pool(workers, embedder if job.embed_here else None) as pool:
         with _progress_bar(len(items), embedder.name, progress) as bar:
-            for outcomes in _outcomes(job, items, pool, workers, batch_size, embedder):
+            for outcomes in task_outcomes(job, items, pool, workers, batch_size, embedder):
                 for index, payload, reason in outcomes:
                     if reason is not None:
                         failures.append((plan.relative[index], reason))
@@ -218,85 +193,6 @@ def _read_exclude(path: str | os.PathLike) -> set[str]:
 def _embeds_in_workers(embedder: Embedder, workers: int) -> bool:
     """Embed where decoded: always when working in this process; in workers if the embedder allows it."""
     return workers == 0 or bool(getattr(embedder, "runs_in_workers", False))
-
-
-def _worker_pool(workers: int, embedder: Embedder | None):
-    """``workers`` processes (the platform's start method), each given ``embedder`` once; none for 0."""
-    if workers == 0:
-        return contextlib.nullcontext()
-    return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(embedder,))
-
-
-#: The embedder of a worker process, set once by :func:`_start_worker` (None: workers only decode).
-_worker_embedder: Embedder | None = None
-
-
-def _start_worker(embedder: Embedder | None) -> None:
-    global _worker_embedder
-    _worker_embedder = embedder
-
-
-def _outcomes(
-    job: _Job,
-    items: list[tuple[int, str]],
-    pool: ProcessPoolExecutor | None,
-    workers: int,
-    batch_size: int,
-    embedder: Embedder,
-) -> Iterator[list[_Outcome]]:
-    """Outcomes of ``items`` (index, path), task by task: in ``pool`` as tasks finish, or here if it is None."""
-    if pool is None:
-        for start in range(0, len(items), batch_size):
-            yield _prepare(job, items[start : start + batch_size], embedder)
-        return
-    task_size = max(1, min(batch_size, math.ceil(len(items) / (workers * _TASKS_PER_WORKER))))
-    tasks = iter([items[start : start + task_size] for start in range(0, len(items), task_size)])
-    queued = {pool.submit(_prepare, job, task): task for task in itertools.islice(tasks, workers * _QUEUED_PER_WORKER)}
-    while queued:
-        finished, _ = wait(queued, return_when=FIRST_COMPLETED)
-        for future in finished:
-            try:
-                outcomes = future.result()
-            except BrokenProcessPool:
-                raise _worker_died(list(queued.values())) from None
-            del queued[future]
-            yield outcomes
-            for next_task in itertools.islice(tasks, 1):
-                queued[pool.submit(_prepare, job, next_task)] = next_task
-
-
-def _worker_died(tasks: list[list[tuple[int, str]]], *, shown: int = 5) -> AudioError:
-    """The error for a worker process that died, naming the files that were in progress."""
-    paths = [path for task in tasks for _, path in task]
-    names = ", ".join(f"'{path}'" for path in paths[:shown])
-    if len(paths) > shown:
-        names += f" and {len(paths) - shown} more"
-    return AudioError(f"a worker process died (a decoder crash, or out of memory) while decoding one of {names}")
-
-
-def _prepare(job: _Job, items: list[tuple[int, str]], embedder: Embedder | None = None) -> list[_Outcome]:
-    """Decode ``items`` and, if ``job.embed_here``, embed them (with the worker's embedder by default)."""
-    outcomes, waveforms = [], []
-    for index, path in items:
-        try:
-            waveform, _ = decode(
-                path,
-                sample_rate=job.sample_rate,
-                offset_seconds=job.offset_seconds,
-                duration_seconds=job.duration_seconds,
-            )
-        except AudioError as error:
-            outcomes.append(_Outcome(index, None, str(error)))
-            continue
-        reason = check_waveform(waveform, job.sample_rate)
-        if reason is not None:
-            outcomes.append(_Outcome(index, None, reason))
-        else:
-            waveforms.append((index, waveform))
-    if job.embed_here and waveforms:
-        vectors = (embedder or _worker_embedder).embed([waveform for _, waveform in waveforms])
-        return outcomes + [_Outcome(index, vector, None) for (index, _), vector in zip(waveforms, vectors)]
-    return outcomes + [_Outcome(index, waveform, None) for index, waveform in waveforms]
 
 
 def _embed_here(

@@ -13,16 +13,8 @@ import pandas as pd
 import pytest
 
 from sonic.cream.events import compress, normalise_events
-from sonic.cream.splits import (
-    PROTOCOLS,
-    Split,
-    SplitConfig,
-    draw_users,
-    read_split,
-    split_events,
-    split_statistics,
-    write_split,
-)
+from sonic.cream.split_files import read_split, split_statistics, write_split
+from sonic.cream.splits import PROTOCOLS, Split, SplitConfig, draw_users, split_events
 from sonic.errors import DataError, SonicError, UnknownNameError
 
 

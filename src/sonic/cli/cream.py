@@ -26,7 +26,8 @@ def data_split(
     """Split listening events in time by a published protocol and write the parts."""
     import time
 
-    from sonic.cream.splits import SplitConfig, split_file, split_statistics
+    from sonic.cream.split_files import split_file, split_statistics
+    from sonic.cream.splits import SplitConfig
 
     started = time.perf_counter()
     dates = {"start_date": start_date, "test_date": test_date, "end_date": end_date}

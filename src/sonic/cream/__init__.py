@@ -1,7 +1,7 @@
 """CREAM: audio and data.
 
 Audio decoding and resampling (:mod:`sonic.cream.audio`), listening-event loaders
-(:mod:`sonic.cream.events`) and the published time-split protocols (:mod:`sonic.cream.splits`).
+(:mod:`sonic.cream.events`) and the published time-split protocols (:mod:`sonic.cream.splits`, split folders: :mod:`sonic.cream.split_files`).
 Names load on first use.
 """
 
@@ -20,10 +20,10 @@ _EXPORTS = {
     "split_events": "sonic.cream.splits",
     "SplitConfig": "sonic.cream.splits",
     "PROTOCOLS": "sonic.cream.splits",
-    "write_split": "sonic.cream.splits",
-    "read_split": "sonic.cream.splits",
-    "split_file": "sonic.cream.splits",
-    "split_statistics": "sonic.cream.splits",
+    "write_split": "sonic.cream.split_files",
+    "read_split": "sonic.cream.split_files",
+    "split_file": "sonic.cream.split_files",
+    "split_statistics": "sonic.cream.split_files",
     "Split": "sonic.cream.splits",
     "get_protocol": "sonic.cream.splits",
     "load_track_ids": "sonic.cream.events",

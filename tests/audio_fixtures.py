@@ -44,6 +44,32 @@ def write(path: Path, waveform: np.ndarray, sample_rate: int, kind: str = "wav_p
     return path
 
 
+def overstate_ogg_length(path: Path, extra_frames: int) -> Path:
+    """Raise the granule position of ``path``'s last Ogg page by ``extra_frames``, as some encoders do.
+
+    The stream's audio is unchanged, but its declared length (read from that granule) is longer.
+    """
+    data = bytearray(Path(path).read_bytes())
+    last = data.rfind(b"OggS")
+    granule = int.from_bytes(data[last + 6 : last + 14], "little") + extra_frames
+    data[last + 6 : last + 14] = granule.to_bytes(8, "little")
+    data[last + 22 : last + 26] = bytes(4)
+    data[last + 22 : last + 26] = _ogg_crc(bytes(data[last:])).to_bytes(4, "little")
+    Path(path).write_bytes(bytes(data))
+    return Path(path)
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum: CRC-32, polynomial 0x04C11DB7, no reflection, initial value 0."""
+    crc = 0
+    for byte in page:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+            crc &= 0xFFFFFFFF
+    return crc
+
+
 def peak_frequency(waveform: np.ndarray, sample_rate: int) -> float:
     """Frequency (Hz) of the largest FFT magnitude of ``waveform`` (samples,)."""
     spectrum = np.abs(np.fft.rfft(waveform * np.hanning(len(waveform))))

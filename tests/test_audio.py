@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from audio_fixtures import FORMATS, LOSSY, noise, peak_frequency, tone, truncate, write
+from audio_fixtures import FORMATS, LOSSY, noise, overstate_ogg_length, peak_frequency, tone, truncate, write
 
 from sonic.cream.audio import (
     AUDIO_EXTENSIONS,
@@ -141,6 +141,26 @@ def test_unusable_files_raise_audio_error_naming_the_file(tmp_path, make, messag
 
     assert path.name in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("kind", "rate"), [("ogg_vorbis", 44100), ("ogg_opus", 48000)])
+def test_ogg_whose_last_granule_overstates_its_length_decodes_whole(tmp_path, kind, rate):
+    # Real releases do this (an encoder's negative start granule, a lost page): decoders stop a little short.
+    path = write(tmp_path / "clip", noise(3.0, rate), rate, kind)
+    expected, _ = decode(path)
+    overstate_ogg_length(path, 300)
+
+    waveform, _ = decode(path)
+
+    assert len(expected) <= len(waveform) < len(expected) + 300
+    np.testing.assert_array_equal(waveform[: len(expected)], expected)
+
+
+def test_ogg_missing_seconds_of_its_declared_length_is_truncated(tmp_path):
+    path = overstate_ogg_length(write(tmp_path / "clip", noise(3.0, 44100), 44100, "ogg_vorbis"), 2 * 44100)
+
+    with pytest.raises(AudioError, match="truncated"):
+        decode(path)
 
 
 def test_window_beyond_the_end_and_bad_window_options(tmp_path):

@@ -29,8 +29,11 @@ RESAMPLE_QUALITY = "HQ"
 MIN_SECONDS = 1.0
 #: Audio whose peak lies below this level (dB relative to full scale) counts as silent.
 SILENCE_DBFS = -60.0
-#: An MP3's length may be an estimate from its bit rate; a shortfall up to this many frames is not truncation.
-_MP3_LENGTH_SLACK_FRAMES = 2 * 1152
+#: A declared length is not always exact: an MP3's may be an estimate from its bit rate, an Ogg stream's
+#: comes from its last page's granule position, which some encoders overstate. Decoding that stops this
+#: short of it (the larger of the two, but never more than a second) is not called truncation.
+_LENGTH_SLACK_FRAMES = 2 * 1152
+_LENGTH_SLACK_FRACTION = 0.01
 
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
@@ -163,8 +166,7 @@ def _read_window(sound, path: Path, offset_seconds: float, duration_seconds: flo
     if start:
         sound.seek(start)
     frames = sound.read(wanted, dtype="float32", always_2d=True)
-    slack = _MP3_LENGTH_SLACK_FRAMES if sound.format == "MP3" else 0
-    if len(frames) < wanted - slack:
+    if len(frames) < wanted - _length_slack(total, rate):
         raise AudioError(
             f"audio file '{path}' is truncated: its header declares {total} frames, "
             f"but decoding stopped at frame {start + len(frames)}"
@@ -172,6 +174,11 @@ def _read_window(sound, path: Path, offset_seconds: float, duration_seconds: flo
     if len(frames) == 0:
         raise AudioError(f"no audio frames in the requested window of '{path}'")
     return frames, rate
+
+
+def _length_slack(total: int, rate: int) -> int:
+    """Frames a decoder may fall short of the declared ``total`` without the file counting as truncated."""
+    return max(_LENGTH_SLACK_FRAMES, min(round(_LENGTH_SLACK_FRACTION * total), rate))
 
 
 def _checked_frame_count(sound, path: Path) -> int:

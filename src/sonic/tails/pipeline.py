@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from sonic.cream.audio import AUDIO_EXTENSIONS, find_audio_files
 from sonic.errors import AudioError, DataError, SonicError
 from sonic.manifest import base_manifest
+from sonic.parallel import progress_bar, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
 from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
-from sonic.tails.workers import DecodeJob, task_outcomes, worker_pool
+from sonic.tails.workers import DecodeJob, task_outcomes
 
 #: Waveforms per ``embed`` call (and the most files in one task sent to a worker).
 DEFAULT_BATCH_SIZE = 16
@@ -100,22 +100,21 @@ def embed_folder(
     failures = list(plan.duplicates)
     waiting: list[tuple[int, np.ndarray]] = []  # decoded, to embed here in batches
     items = [(i, str(plan.paths[i])) for i in plan.todo]
-    with worker_pool(workers, embedder if job.embed_here else None) as pool:
-        with _progress_bar(len(items), embedder.name, progress) as bar:
-            for outcomes in task_outcomes(job, items, pool, workers, batch_size, embedder):
-                for index, payload, reason in outcomes:
-                    if reason is not None:
-                        failures.append((plan.relative[index], reason))
-                    elif job.embed_here:
-                        vectors[index], done[index] = payload, True
-                    else:
-                        waiting.append((index, payload))
-                while len(waiting) >= batch_size:
-                    _embed_here(embedder, waiting[:batch_size], vectors, done)
-                    waiting = waiting[batch_size:]
-                bar.update(len(outcomes))
-                bar.set_postfix(failed=len(failures), refresh=False)
-            _embed_here(embedder, waiting, vectors, done)
+    with progress_bar(len(items), f"embedding with {embedder.name}", progress, unit="track") as bar:
+        for outcomes in task_outcomes(job, items, workers=workers, batch_size=batch_size, embedder=embedder):
+            for index, payload, reason in outcomes:
+                if reason is not None:
+                    failures.append((plan.relative[index], reason))
+                elif job.embed_here:
+                    vectors[index], done[index] = payload, True
+                else:
+                    waiting.append((index, payload))
+            while len(waiting) >= batch_size:
+                _embed_here(embedder, waiting[:batch_size], vectors, done)
+                waiting = waiting[batch_size:]
+            bar.update(len(outcomes))
+            bar.set_postfix(failed=len(failures), refresh=False)
+        _embed_here(embedder, waiting, vectors, done)
 
     return _write_outputs(
         embedder,
@@ -137,14 +136,11 @@ def _check_options(
     """Validate the options; return the number of worker processes (0: work in this process)."""
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise SonicError(f"batch size must be a positive integer, got {batch_size!r}")
-    if num_workers is not None and not (isinstance(num_workers, int) and num_workers >= 0):
-        raise SonicError(f"number of workers must be an integer >= 0, got {num_workers!r}")
     if not offset_seconds >= 0:
         raise SonicError(f"offset must be >= 0 seconds, got {offset_seconds!r}")
     if duration_seconds is not None and not duration_seconds > 0:
         raise SonicError(f"duration must be > 0 seconds (or None for the whole file), got {duration_seconds!r}")
-    workers = (os.cpu_count() or 1) if num_workers is None else num_workers
-    return workers if workers > 1 else 0
+    return worker_count(num_workers)
 
 
 def _plan(audio_dir: Path, exclude: str | os.PathLike | None) -> _Plan:
@@ -203,17 +199,6 @@ def _embed_here(
         rows = [index for index, _ in waiting]
         vectors[rows] = embedder.embed([waveform for _, waveform in waiting])
         done[rows] = True
-
-
-class _ProgressBar(tqdm):
-    """tqdm without its monitor thread (updates come once per task), so worker processes fork a single thread."""
-
-    monitor_interval = 0
-
-
-def _progress_bar(total: int, name: str, enabled: bool) -> tqdm:
-    description = f"embedding with {name}"
-    return _ProgressBar(total=total, desc=description, unit="track", disable=not enabled, dynamic_ncols=True)
 
 
 def _write_outputs(

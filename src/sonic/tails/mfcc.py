@@ -1,6 +1,6 @@
 """MFCC embedder: the mean over time of a clip's MFCC matrix (``mfcc_<N>``, published: ``mfcc_104``).
 
-The conventions are librosa's defaults, so a vector equals
+The conventions are librosa's defaults (through :mod:`sonic.cream.spectral`), so a vector equals
 ``librosa.feature.mfcc(y=y, sr=22050, n_mfcc=N, n_fft=2048, hop_length=512, n_mels=128).mean(axis=1)``
 to float32 precision, computed here with numpy and scipy only:
 
@@ -17,26 +17,21 @@ As the DCT is linear, step 4 averages the log-mel frames first and transforms th
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.fft
 import scipy.sparse
 
+from sonic.cream.spectral import AMIN_POWER, mel_filterbank, n_frames, power_blocks, power_to_db
 from sonic.errors import AudioError, SonicError, UnknownNameError
 
-#: Power below which the spectrogram is floored before taking decibels.
-AMIN_POWER = 1e-10
 #: Reference power for 0 dB.
 REF_POWER = 1.0
 #: Dynamic range kept below each clip's loudest mel value, in dB.
 TOP_DB = 80.0
-#: Frames transformed together (keeps the working set in cache).
-_FRAMES_PER_BLOCK = 256
 
 _NAME = re.compile(r"mfcc_(\d+)")
 
@@ -77,9 +72,8 @@ class MFCCEmbedder:
         self.name = f"mfcc_{config.n_mfcc}"
         self.dim = config.n_mfcc
         self.sample_rate = config.sample_rate
-        self._window = hann_window(config.n_fft)  # (n_fft,) float32
         # (n_mels, n_fft // 2 + 1) float32; sparse, as each filter covers a few bins: products cost far less
-        self._mel_basis = scipy.sparse.csr_array(slaney_mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
+        self._mel_basis = scipy.sparse.csr_array(mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
         self._dct = dct_ii_matrix(config.n_mfcc, config.n_mels)  # (n_mfcc, n_mels) float64
 
     @classmethod
@@ -108,20 +102,10 @@ class MFCCEmbedder:
 
     def _log_mel(self, waveform: np.ndarray) -> np.ndarray:
         n_fft, hop = self.config.n_fft, self.config.hop_length
-        padded = np.pad(waveform, n_fft // 2)
-        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]  # (n_frames, n_fft) view
-        mel = np.empty((self.config.n_mels, len(frames)), dtype=np.float32)
-        for start in range(0, len(frames), _FRAMES_PER_BLOCK):
-            block = frames[start : start + _FRAMES_PER_BLOCK] * self._window  # (b, n_fft) float32
-            spectrum = scipy.fft.rfft(block, axis=-1)  # (b, n_fft // 2 + 1) complex64
-            power = np.square(spectrum.real) + np.square(spectrum.imag)
-            mel[:, start : start + len(block)] = self._mel_basis @ power.T
-        np.maximum(mel, AMIN_POWER, out=mel)
-        log_mel = np.log10(mel, out=mel)
-        log_mel *= 10.0
-        log_mel -= 10.0 * math.log10(max(AMIN_POWER, REF_POWER))
-        np.maximum(log_mel, log_mel.max() - TOP_DB, out=log_mel)
-        return log_mel
+        mel = np.empty((self.config.n_mels, n_frames(len(waveform), hop)), dtype=np.float32)
+        for start, power in power_blocks(waveform, n_fft=n_fft, hop_length=hop):
+            mel[:, start : start + len(power)] = self._mel_basis @ power.T
+        return power_to_db(mel, ref=REF_POWER, amin=AMIN_POWER, top_db=TOP_DB)
 
     def describe(self) -> dict[str, Any]:
         """Manifest entry: model, parameters, sample rate and pooling."""
@@ -148,40 +132,6 @@ class MFCCEmbedder:
 
     def __repr__(self) -> str:
         return f"MFCCEmbedder({self.config})"
-
-
-def hann_window(n_fft: int) -> np.ndarray:
-    """Periodic Hann window (n_fft,) float32: ``0.5 - 0.5 cos(2 pi n / n_fft)``."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-
-
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above (27 mels per factor 6.4)."""
-    hz = np.asarray(hz, dtype=np.float64)
-    linear = hz / (200.0 / 3.0)
-    log_region = 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) / (math.log(6.4) / 27.0)
-    return np.where(hz >= 1000.0, log_region, linear)
-
-
-def mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    mel = np.asarray(mel, dtype=np.float64)
-    linear = mel * (200.0 / 3.0)
-    log_region = 1000.0 * np.exp((math.log(6.4) / 27.0) * (mel - 15.0))
-    return np.where(mel >= 15.0, log_region, linear)
-
-
-def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Triangular mel filters (n_mels, n_fft // 2 + 1) float32, 0 Hz .. Nyquist, each of unit area."""
-    bin_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2.0), n_mels + 2))
-    widths_hz = np.diff(edges_hz)  # (n_mels + 1,)
-    distance = edges_hz[:, None] - bin_hz[None, :]  # (n_mels + 2, n_bins)
-    rising = -distance[:-2] / widths_hz[:-1, None]
-    falling = distance[2:] / widths_hz[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
-    return weights.astype(np.float32)
 
 
 def dct_ii_matrix(n_out: int, n_in: int) -> np.ndarray:

@@ -7,14 +7,17 @@ import pytest
 from audio_fixtures import noise, tone
 
 from sonic.cream.spectral import (
+    checked_waveform,
     hz_to_mel,
     mel_filterbank,
     mel_frequencies,
+    mel_power,
     mel_to_hz,
     n_frames,
     power_spectrogram,
     power_to_db,
 )
+from sonic.errors import AudioError
 
 librosa = pytest.importorskip("librosa")
 
@@ -59,3 +62,27 @@ def test_power_to_db_equals_librosa_and_floors_silence():
     np.testing.assert_allclose(power_to_db(power), librosa.power_to_db(power, top_db=80.0), atol=1e-4)
     np.testing.assert_allclose(power_to_db(power, top_db=None), librosa.power_to_db(power, top_db=None), atol=1e-4)
     assert (power_to_db(np.zeros((3, 4)), top_db=None) == -100.0).all()
+
+
+def test_mel_power_equals_filterbank_times_power_spectrogram():
+    y = noise(1.5, 16000, seed=5)
+
+    ours = mel_power(y, 16000, n_fft=512, hop_length=160, n_mels=40, fmin_hz=50.0, fmax_hz=7000.0)
+    basis = mel_filterbank(16000, 512, 40, fmin_hz=50.0, fmax_hz=7000.0)
+    dense = basis @ power_spectrogram(y, n_fft=512, hop_length=160)
+
+    np.testing.assert_allclose(ours, dense, rtol=1e-5, atol=1e-6 * dense.max())
+
+
+@pytest.mark.parametrize(
+    ("waveform", "message"),
+    [
+        (np.zeros((2, 100), np.float32), "need mono"),
+        (np.zeros(0, np.float32), "is empty"),
+        (np.zeros(100, np.int16), "need float32"),
+        (np.array([0.0, np.nan], np.float32), "NaN or infinite"),
+    ],
+)
+def test_checked_waveform_names_the_problem(waveform, message):
+    with pytest.raises(AudioError, match=message):
+        checked_waveform(waveform, "clip 3")

@@ -31,7 +31,6 @@ matplotlib (colour maps) and torch (:meth:`ImageBatch.to_tensor`) load only when
 
 from __future__ import annotations
 
-import functools
 import importlib
 import math
 from collections.abc import Sequence
@@ -41,8 +40,9 @@ from typing import Any
 import numpy as np
 import scipy.ndimage
 
+from sonic.cream import spectral
 from sonic.cream.image_colours import IMAGENET_MEAN, IMAGENET_STD, colour_images, colour_table, normalise
-from sonic.cream.spectral import AMIN_POWER, mel_filterbank, n_frames, power_blocks, power_to_db
+from sonic.cream.spectral import AMIN_POWER, checked_waveform, power_to_db
 from sonic.errors import AudioError, SonicError
 
 #: Ways to make a spectrogram square (see the module docstring).
@@ -161,7 +161,7 @@ def spectrogram_images(
         )
     pictures, owners = [], []
     for clip, waveform in enumerate(waveforms):
-        pictures.append(clip_images(_checked_waveform(waveform, f"waveform {clip} of the batch"), config=config))
+        pictures.append(clip_images(checked_waveform(waveform, f"waveform {clip} of the batch"), config=config))
         owners.append(np.full(len(pictures[-1]), clip, dtype=np.int64))
     if not pictures:
         empty = np.empty((0, 3, config.image_size, config.image_size), dtype=np.float32)
@@ -178,11 +178,15 @@ def clip_images(waveform: np.ndarray, *, config: ImageConfig) -> np.ndarray:
 
 def mel_power(waveform: np.ndarray, *, config: ImageConfig) -> np.ndarray:
     """Mel power spectrogram (n_mels, n_frames) float32 of ``waveform`` (samples,) at ``config.sample_rate``."""
-    basis = _mel_basis(config.sample_rate, config.n_fft, config.n_mels, config.fmin_hz, config.fmax_hz)
-    out = np.empty((config.n_mels, n_frames(len(waveform), config.hop_length)), dtype=np.float32)
-    for start, power in power_blocks(waveform, n_fft=config.n_fft, hop_length=config.hop_length):
-        out[:, start : start + len(power)] = basis @ power.T
-    return out
+    return spectral.mel_power(
+        waveform,
+        config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        fmin_hz=config.fmin_hz,
+        fmax_hz=config.fmax_hz,
+    )
 
 
 def unit_spectrogram(power: np.ndarray, *, top_db: float) -> np.ndarray:
@@ -242,26 +246,5 @@ def square_images(unit: np.ndarray, *, config: ImageConfig) -> np.ndarray:
     return np.stack([resize_bilinear(tile, size=config.image_size) for tile in tiles])
 
 
-@functools.lru_cache(maxsize=8)
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float, fmax_hz: float | None) -> np.ndarray:
-    basis = mel_filterbank(sample_rate, n_fft, n_mels, fmin_hz=fmin_hz, fmax_hz=fmax_hz)
-    basis.setflags(write=False)
-    return basis
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _checked_waveform(waveform: np.ndarray, what: str) -> np.ndarray:
-    """``waveform`` as float32 (samples,), or an :class:`AudioError` saying what is wrong with ``what``."""
-    waveform = np.asarray(waveform)
-    if waveform.ndim != 1:
-        raise AudioError(f"{what} has shape {waveform.shape}; need mono (samples,)")
-    if waveform.size == 0:
-        raise AudioError(f"{what} is empty")
-    if not np.issubdtype(waveform.dtype, np.floating):
-        raise AudioError(f"{what} has dtype {waveform.dtype}; need float32 in -1..1")
-    if not np.isfinite(waveform).all():
-        raise AudioError(f"{what} holds NaN or infinite samples")
-    return waveform.astype(np.float32, copy=False)

@@ -14,16 +14,34 @@ to float32 precision, computed with numpy and scipy only:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 
 import numpy as np
 import scipy.fft
+import scipy.sparse
+
+from sonic.errors import AudioError
 
 #: Power below which a spectrum is floored before taking decibels.
 AMIN_POWER = 1e-10
 #: Frames transformed together (keeps the working set in cache).
 _FRAMES_PER_BLOCK = 256
+
+
+def checked_waveform(waveform: np.ndarray, what: str = "waveform") -> np.ndarray:
+    """``waveform`` as float32 (samples,), or an :class:`AudioError` saying what is wrong with ``what``."""
+    waveform = np.asarray(waveform)
+    if waveform.ndim != 1:
+        raise AudioError(f"{what} has shape {waveform.shape}; need mono (samples,)")
+    if waveform.size == 0:
+        raise AudioError(f"{what} is empty")
+    if not np.issubdtype(waveform.dtype, np.floating):
+        raise AudioError(f"{what} has dtype {waveform.dtype}; need float32 in -1..1")
+    if not np.isfinite(waveform).all():
+        raise AudioError(f"{what} holds NaN or infinite samples")
+    return waveform.astype(np.float32, copy=False)
 
 
 def hann_window(n_fft: int) -> np.ndarray:
@@ -97,6 +115,35 @@ def mel_filterbank(
     weights = np.maximum(0.0, np.minimum(rising, falling))
     weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
     return weights.astype(np.float32)
+
+
+def mel_power(
+    waveform: np.ndarray,
+    sample_rate: int,
+    *,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    n_mels: int = 128,
+    fmin_hz: float = 0.0,
+    fmax_hz: float | None = None,
+) -> np.ndarray:
+    """Mel power spectrogram (n_mels, n_frames) float32 of ``waveform`` (samples,) at ``sample_rate`` Hz.
+
+    Equals ``mel_filterbank(...) @ power_spectrogram(...)`` without holding the linear spectrogram.
+    """
+    basis = _sparse_mel_filterbank(sample_rate, n_fft, n_mels, float(fmin_hz), fmax_hz)
+    out = np.empty((n_mels, n_frames(len(waveform), hop_length)), dtype=np.float32)
+    for start, power in power_blocks(waveform, n_fft=n_fft, hop_length=hop_length):
+        out[:, start : start + len(power)] = basis @ power.T
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _sparse_mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float, fmax_hz: float | None
+) -> scipy.sparse.csr_array:
+    # Each filter covers a few bins, so sparse products cost far less than dense ones.
+    return scipy.sparse.csr_array(mel_filterbank(sample_rate, n_fft, n_mels, fmin_hz=fmin_hz, fmax_hz=fmax_hz))
 
 
 def power_to_db(

@@ -23,10 +23,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse
 
-from sonic.cream.spectral import AMIN_POWER, mel_filterbank, n_frames, power_blocks, power_to_db
-from sonic.errors import AudioError, SonicError, UnknownNameError
+from sonic.cream.spectral import AMIN_POWER, checked_waveform, mel_power, power_to_db
+from sonic.errors import SonicError, UnknownNameError
 
 #: Reference power for 0 dB.
 REF_POWER = 1.0
@@ -72,8 +71,6 @@ class MFCCEmbedder:
         self.name = f"mfcc_{config.n_mfcc}"
         self.dim = config.n_mfcc
         self.sample_rate = config.sample_rate
-        # (n_mels, n_fft // 2 + 1) float32; sparse, as each filter covers a few bins: products cost far less
-        self._mel_basis = scipy.sparse.csr_array(mel_filterbank(config.sample_rate, config.n_fft, config.n_mels))
         self._dct = dct_ii_matrix(config.n_mfcc, config.n_mels)  # (n_mfcc, n_mels) float64
 
     @classmethod
@@ -92,20 +89,20 @@ class MFCCEmbedder:
         """Mean MFCC vectors (n, n_mfcc) float32 of mono waveforms (samples,) at ``sample_rate``."""
         out = np.empty((len(batch), self.dim), dtype=np.float32)
         for row, waveform in enumerate(batch):
-            log_mel = self._log_mel(_checked_waveform(waveform, f"waveform {row} of the batch"))
+            log_mel = self._log_mel(checked_waveform(waveform, f"waveform {row} of the batch"))
             out[row] = self._dct @ log_mel.mean(axis=1, dtype=np.float64)
         return out
 
     def log_mel(self, waveform: np.ndarray) -> np.ndarray:
         """Log-mel spectrogram in dB, floored at ``TOP_DB`` below its maximum: (n_mels, n_frames) float32."""
-        return self._log_mel(_checked_waveform(waveform, "waveform"))
+        return self._log_mel(checked_waveform(waveform, "waveform"))
 
     def _log_mel(self, waveform: np.ndarray) -> np.ndarray:
-        n_fft, hop = self.config.n_fft, self.config.hop_length
-        mel = np.empty((self.config.n_mels, n_frames(len(waveform), hop)), dtype=np.float32)
-        for start, power in power_blocks(waveform, n_fft=n_fft, hop_length=hop):
-            mel[:, start : start + len(power)] = self._mel_basis @ power.T
-        return power_to_db(mel, ref=REF_POWER, amin=AMIN_POWER, top_db=TOP_DB)
+        config = self.config
+        power = mel_power(
+            waveform, config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels
+        )
+        return power_to_db(power, ref=REF_POWER, amin=AMIN_POWER, top_db=TOP_DB)
 
     def describe(self) -> dict[str, Any]:
         """Manifest entry: model, parameters, sample rate and pooling."""
@@ -141,15 +138,3 @@ def dct_ii_matrix(n_out: int, n_in: int) -> np.ndarray:
     matrix = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
     matrix[0] /= np.sqrt(2.0)
     return matrix
-
-
-def _checked_waveform(waveform: np.ndarray, what: str) -> np.ndarray:
-    """``waveform`` as float32 (samples,), or an :class:`AudioError` saying what is wrong with ``what``."""
-    waveform = np.asarray(waveform)
-    if waveform.ndim != 1:
-        raise AudioError(f"{what} has shape {waveform.shape}; need mono (samples,)")
-    if waveform.size == 0:
-        raise AudioError(f"{what} is empty")
-    if not np.issubdtype(waveform.dtype, np.floating):
-        raise AudioError(f"{what} has dtype {waveform.dtype}; need float32 in -1..1")
-    return waveform.astype(np.float32, copy=False)

@@ -1,4 +1,4 @@
-"""Generated audio for the tests: tones, noise and files in every format soundfile writes."""
+"""Generated audio for the tests: tones, noise and files in every format soundfile writes, and m4a (PyAV)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-#: name -> (extension, soundfile format, subtype); Opus only takes 8, 12, 16, 24 or 48 kHz.
+#: name -> (extension, soundfile format, subtype), or (".m4a", "MP4", FFmpeg codec) written with PyAV;
+#: Opus only takes 8, 12, 16, 24 or 48 kHz.
 FORMATS = {
     "wav_pcm16": (".wav", "WAV", "PCM_16"),
     "wav_pcm24": (".wav", "WAV", "PCM_24"),
+    "wav_pcm32": (".wav", "WAV", "PCM_32"),
     "wav_float": (".wav", "WAV", "FLOAT"),
     "flac": (".flac", "FLAC", "PCM_16"),
     "ogg_vorbis": (".ogg", "OGG", "VORBIS"),
     "ogg_opus": (".opus", "OGG", "OPUS"),
     "mp3": (".mp3", "MP3", "MPEG_LAYER_III"),
+    "aiff": (".aiff", "AIFF", "PCM_16"),
+    "m4a_aac": (".m4a", "MP4", "aac"),
+    "m4a_alac": (".m4a", "MP4", "alac"),
 }
-LOSSY = {"ogg_vorbis", "ogg_opus", "mp3"}
+LOSSY = {"ogg_vorbis", "ogg_opus", "mp3", "m4a_aac"}
 
 
 def tone(frequency_hz: float, seconds: float, sample_rate: int, *, amplitude: float = 0.5) -> np.ndarray:
@@ -40,7 +45,38 @@ def write(path: Path, waveform: np.ndarray, sample_rate: int, kind: str = "wav_p
     extension, file_format, subtype = FORMATS[kind]
     path = Path(path).with_suffix(extension)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if file_format == "MP4":
+        return write_with_ffmpeg(path, waveform, sample_rate, codec=subtype)
     soundfile.write(path, waveform, sample_rate, format=file_format, subtype=subtype)
+    return path
+
+
+def write_with_ffmpeg(
+    path: Path, waveform: np.ndarray, sample_rate: int, *, codec: str = "aac", container: str = "mp4", **options: str
+) -> Path:
+    """Write ``waveform`` (samples,) or (samples, channels) with PyAV's encoder ``codec`` ("aac", "alac").
+
+    ``container`` is FFmpeg's muxer ("mp4" for .m4a, "adts" for raw .aac); ``options`` go to the
+    muxer (``movflags="faststart"`` puts the MP4 index before the audio). Written a block at a time.
+    AAC is written without perceptual noise substitution, whose decoder draws random noise: the
+    same window decoded twice would differ in its noisy bands.
+    """
+    import av
+
+    frames = waveform.reshape(len(waveform), -1)
+    layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}[frames.shape[1]]
+    sample_format = "fltp" if codec == "aac" else "s16p"
+    with av.open(str(path), "w", format=container, options=options) as output:
+        codec_options = {"aac_pns": "0"} if codec == "aac" else {}
+        stream = output.add_stream(codec, rate=sample_rate, layout=layout, options=codec_options)
+        for start in range(0, len(frames), 8192):
+            block = np.ascontiguousarray(frames[start : start + 8192].T)
+            if sample_format == "s16p":
+                block = np.clip(np.round(block * 32768), -32768, 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(block, format=sample_format, layout=layout)
+            frame.sample_rate, frame.pts = sample_rate, start
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
     return path
 
 

@@ -36,8 +36,8 @@ def test_decode_each_format_keeps_length_and_pitch(tmp_path, kind):
     assert abs(len(waveform) - len(original)) <= 0.01 * len(original)
     assert peak_frequency(waveform, rate) == pytest.approx(440.0, abs=1.0)
     if kind not in LOSSY:
-        tolerance = {"wav_pcm16": 1 / 2**15, "flac": 1 / 2**15, "wav_pcm24": 1 / 2**23, "wav_float": 0.0}[kind]
-        np.testing.assert_allclose(waveform, original, atol=tolerance)
+        finer = {"wav_pcm24": 1 / 2**23, "wav_pcm32": 1 / 2**23, "wav_float": 0.0}  # others: 16-bit
+        np.testing.assert_allclose(waveform, original, atol=finer.get(kind, 1 / 2**15))
 
 
 @pytest.mark.parametrize("kind", sorted(FORMATS))
@@ -109,7 +109,7 @@ def test_find_audio_files_is_recursive_sorted_and_skips_hidden_and_other_files(t
     found = [path.relative_to(tmp_path).as_posix() for path in find_audio_files(tmp_path)]
 
     assert found == ["Z.WAV", "a.wav", "b/deeper/c.flac", "b/track.ogg"]
-    assert set(AUDIO_EXTENSIONS) == {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"}
+    assert set(AUDIO_EXTENSIONS) == {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".aac"}
 
 
 def test_find_audio_files_in_a_missing_folder(tmp_path):

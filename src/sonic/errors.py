@@ -19,3 +19,18 @@ class AudioError(SonicError):
 
 class UnknownNameError(SonicError):
     """A name (embedder, recommender, protocol, metric) is not registered."""
+
+
+class BrokenAudioError(AudioError):
+    """An audio file that exists but cannot be read whole; ``problem`` says how.
+
+    ``problem`` is ``"empty"`` (no bytes, or no audio frames), ``"undecodable"`` (not audio, or
+    damaged) or ``"truncated"`` (decoding ends well before the length its header declares).
+    """
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+    def __reduce__(self):  # keeps ``problem`` when the error crosses to another process
+        return type(self), (str(self), self.problem)

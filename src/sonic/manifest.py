@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_TRACKED_PACKAGES = ("sonic", "numpy", "pandas", "pyarrow", "scipy", "soundfile", "soxr", "faiss-cpu")
+_TRACKED_PACKAGES = ("sonic", "numpy", "pandas", "pyarrow", "scipy", "soundfile", "soxr", "av", "faiss-cpu")
 
 
 def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -1,27 +1,32 @@
-"""Audio decoding through libsndfile (``soundfile``) and resampling with soxr.
+"""Audio decoding (libsndfile, or FFmpeg for .m4a/.aac) in constant memory, and resampling with soxr.
 
-:func:`decode` reads one file, or only a window of it, mixes it down to mono by the
-mean of its channels and resamples it (soxr, high quality) to any rate. It takes any
-number of channels at any sample rate. :func:`check_waveform` rejects what holds
-nothing to embed (too short, silent). Every problem is an :class:`AudioError` that
-names the file and the reason.
+:func:`open_audio` opens one file and gives its :class:`AudioInfo` and its audio as a stream of
+float32 blocks over any window, mixed to mono block by block if asked: a long file is never held
+whole. :func:`decode` reads one window into one array (mono: the mean of the channels), resampled
+(soxr, high quality) to any rate; :func:`decode_many` does that for many files in worker processes.
+Any number of channels at any sample rate. :func:`check_waveform` rejects what holds nothing to
+embed (too short, silent). Every problem is an :class:`AudioError` that names the file and the
+reason (a :class:`BrokenAudioError`, with its ``problem``, for a file that is empty, not audio,
+damaged or truncated).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-import struct
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import soxr
 
-from sonic.errors import AudioError
+from sonic.cream.decoders import FFMPEG_EXTENSIONS, SNDFILE_EXTENSIONS, AudioInfo, open_decoder
+from sonic.errors import AudioError, BrokenAudioError
+from sonic.parallel import FileResult, map_files
 
 #: File extensions treated as audio (compared case-insensitively).
-AUDIO_EXTENSIONS = (".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav")
+AUDIO_EXTENSIONS = tuple(sorted(SNDFILE_EXTENSIONS + FFMPEG_EXTENSIONS))
 
 #: soxr quality for every resampling ("HQ": 20-bit precision, as librosa's default ``soxr_hq``).
 RESAMPLE_QUALITY = "HQ"
@@ -29,6 +34,8 @@ RESAMPLE_QUALITY = "HQ"
 MIN_SECONDS = 1.0
 #: Audio whose peak lies below this level (dB relative to full scale) counts as silent.
 SILENCE_DBFS = -60.0
+#: Frames per block read from a decoder (1.5 s at 44.1 kHz: 2 MiB for 8 channels of float32).
+BLOCK_FRAMES = 65536
 #: A declared length is not always exact: an MP3's may be an estimate from its bit rate, an Ogg stream's
 #: comes from its last page's granule position, which some encoders overstate. Decoding that stops this
 #: short of it (the larger of the two, but never more than a second) is not called truncation.
@@ -52,6 +59,87 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
+def track_id(path: str | os.PathLike, audio_dir: str | os.PathLike) -> str:
+    """The track id of the file ``path`` under ``audio_dir``: its relative path without extension.
+
+    Folders are separated by ``/``: ``audios/abc123.mp3`` under ``audios`` is ``abc123``;
+    ``album/track.ogg`` is ``album/track``.
+    """
+    return os.path.splitext(Path(path).relative_to(audio_dir).as_posix())[0]
+
+
+def open_audio(path: str | os.PathLike) -> AudioFile:
+    """Open ``path`` for streaming (a context manager); raises :class:`AudioError` if it cannot be opened."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file '{path}' does not exist")
+    if path.stat().st_size == 0:
+        raise BrokenAudioError(f"audio file '{path}' is empty (0 bytes)", "empty")
+    return AudioFile(path, open_decoder(path))
+
+
+class AudioFile:
+    """An open audio file: ``info`` (:class:`AudioInfo`) and :meth:`blocks` of its audio."""
+
+    def __init__(self, path: Path, decoder) -> None:
+        self.path = path
+        self.info: AudioInfo = decoder.info
+        self._decoder = decoder
+
+    def __enter__(self) -> AudioFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._decoder.__exit__(*exc_info)
+
+    def window(self, offset_seconds: float = 0.0, duration_seconds: float | None = None) -> tuple[int, int | None]:
+        """First and end frame of the window (end None: to the end of a file of unknown length)."""
+        rate, total = self.info.sample_rate, self.info.frames
+        if total is not None and total <= 0:
+            raise BrokenAudioError(f"audio file '{self.path}' holds no audio frames", "empty")
+        start = round(offset_seconds * rate)
+        if total is not None and start >= total:
+            length = f"{total / rate:.2f} s long"
+            raise AudioError(f"offset {offset_seconds:g} s is beyond the end of '{self.path}' ({length})")
+        stop = total if duration_seconds is None else start + round(duration_seconds * rate)
+        if total is not None:
+            stop = min(stop, total)
+        if stop is not None and stop <= start:
+            raise AudioError(
+                f"no audio frames in the window of {duration_seconds:g} s at {offset_seconds:g} s of '{self.path}'"
+            )
+        return start, stop
+
+    def blocks(
+        self,
+        *,
+        offset_seconds: float = 0.0,
+        duration_seconds: float | None = None,
+        mono: bool = True,
+        block_frames: int = BLOCK_FRAMES,
+    ) -> Iterator[np.ndarray]:
+        """The window's audio at the file's rate, block by block: float32 (n,) if ``mono``, else (n, channels).
+
+        Raises a :class:`BrokenAudioError` if decoding fails, or ends well before the declared
+        length (truncated), or gives no frames.
+        """
+        start, stop = self.window(offset_seconds, duration_seconds)
+        position = start
+        for block in self._decoder.read(start, stop, block_frames):
+            position += len(block)
+            yield mix_down(block) if mono else block
+        total = self.info.frames
+        if total is not None and position < stop - length_slack(total, self.info.sample_rate):
+            raise BrokenAudioError(
+                f"audio file '{self.path}' is truncated: its header declares {total} frames, "
+                f"but decoding stopped at frame {position}",
+                "truncated",
+            )
+        if position == start:
+            where = "the file" if start == 0 else f"the window at {offset_seconds:g} s"
+            raise BrokenAudioError(f"no audio frames in {where} of '{self.path}'", "empty")
+
+
 def decode(
     path: str | os.PathLike,
     *,
@@ -62,8 +150,8 @@ def decode(
 ) -> tuple[np.ndarray, int]:
     """Read ``path`` (or the window ``offset_seconds`` .. ``+duration_seconds`` of it).
 
-    Only the window is read from disk. Returns ``(waveform, sample_rate)``: float32 of
-    shape (samples,) when ``mono`` (mean of the channels), else (channels, samples);
+    Only the window is decoded, block by block, into one array. Returns ``(waveform, sample_rate)``:
+    float32 of shape (samples,) when ``mono`` (mean of the channels), else (channels, samples);
     ``sample_rate`` is the requested one (soxr, quality :data:`RESAMPLE_QUALITY`; the output
     holds ``ceil(samples * new_rate / old_rate)`` samples) or the file's own when None.
     Raises :class:`AudioError` if the file does not exist, is empty, cannot be decoded,
@@ -71,22 +159,54 @@ def decode(
     """
     path = Path(path)
     _check_window(path, offset_seconds, duration_seconds, sample_rate)
-    if not path.is_file():
-        raise AudioError(f"audio file '{path}' does not exist")
-    if path.stat().st_size == 0:
-        raise AudioError(f"audio file '{path}' is empty (0 bytes)")
-    try:
-        with soundfile.SoundFile(path) as sound:
-            frames, native_rate = _read_window(sound, path, offset_seconds, duration_seconds)
-    except soundfile.LibsndfileError as error:
-        reason = _first_line(error.error_string)
-        raise AudioError(f"cannot decode '{path}' as audio; libsndfile says: {reason}") from None
-    except soundfile.SoundFileRuntimeError as error:
-        raise AudioError(f"cannot decode '{path}' as audio: {_first_line(str(error))}") from None
-    waveform = mix_down(frames) if mono else np.ascontiguousarray(frames.T)
+    with open_audio(path) as audio:
+        native_rate = audio.info.sample_rate
+        start, stop = audio.window(offset_seconds, duration_seconds)
+        blocks = audio.blocks(offset_seconds=offset_seconds, duration_seconds=duration_seconds, mono=mono)
+        waveform = _gather(blocks, None if stop is None else stop - start, mono=mono, channels=audio.info.channels)
     if sample_rate is not None and sample_rate != native_rate:
         waveform = resample(waveform, native_rate, sample_rate)
     return waveform, sample_rate or native_rate
+
+
+def decode_many(
+    paths: Sequence[str | os.PathLike],
+    *,
+    sample_rate: int | None = None,
+    offset_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+    num_workers: int | None = None,
+    progress: bool = False,
+) -> list[FileResult]:
+    """:func:`decode` (mono) of each of ``paths`` in ``num_workers`` processes (None: one per CPU).
+
+    Returns a :class:`sonic.parallel.FileResult` per path, in the order of ``paths``: ``value`` is
+    the waveform (samples,) float32, or ``reason`` says why the file could not be decoded.
+    """
+    function = functools.partial(
+        _decoded_waveform, sample_rate=sample_rate, offset_seconds=offset_seconds, duration_seconds=duration_seconds
+    )
+    items = [str(path) for path in paths]
+    results = map_files(function, items, num_workers=num_workers, progress=progress, description="decoding")
+    by_path = {result.item: result for result in results}
+    return [by_path[item] for item in items]
+
+
+def _decoded_waveform(path: str, **window) -> np.ndarray:
+    return decode(path, **window)[0]
+
+
+def _gather(blocks: Iterator[np.ndarray], length: int | None, *, mono: bool, channels: int) -> np.ndarray:
+    """The blocks in one array: (samples,) if ``mono``, else (channels, samples); ``length`` at most, if known."""
+    if length is None:
+        parts = list(blocks)
+        return np.concatenate(parts) if mono else np.ascontiguousarray(np.concatenate(parts).T)
+    out = np.empty(length if mono else (channels, length), dtype=np.float32)
+    filled = 0
+    for block in blocks:
+        out[..., filled : filled + len(block)] = block if mono else block.T
+        filled += len(block)
+    return out if filled == length else np.ascontiguousarray(out[..., :filled])
 
 
 def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -141,6 +261,11 @@ def check_waveform(
     return None
 
 
+def length_slack(total: int, rate: int) -> int:
+    """Frames a decoder may fall short of the declared ``total`` without the file counting as truncated."""
+    return max(_LENGTH_SLACK_FRAMES, min(round(_LENGTH_SLACK_FRACTION * total), rate))
+
+
 def _check_window(path: Path, offset_seconds: float, duration_seconds: float | None, sample_rate: int | None) -> None:
     if not offset_seconds >= 0:
         raise AudioError(f"offset_seconds must be >= 0, got {offset_seconds} (for '{path}')")
@@ -148,79 +273,3 @@ def _check_window(path: Path, offset_seconds: float, duration_seconds: float | N
         raise AudioError(f"duration_seconds must be > 0 or None, got {duration_seconds} (for '{path}')")
     if sample_rate is not None and not (isinstance(sample_rate, int) and sample_rate > 0):
         raise AudioError(f"sample_rate must be a positive integer or None, got {sample_rate!r} (for '{path}')")
-
-
-def _read_window(sound, path: Path, offset_seconds: float, duration_seconds: float | None) -> tuple[np.ndarray, int]:
-    """Frames (n, channels) float32 of the window, and the file's sample rate."""
-    rate = sound.samplerate
-    total = _checked_frame_count(sound, path)
-    if total <= 0:
-        raise AudioError(f"audio file '{path}' holds no audio frames")
-    start = round(offset_seconds * rate)
-    if start >= total:
-        length = total / rate
-        raise AudioError(f"offset {offset_seconds:g} s is beyond the end of '{path}' ({length:.2f} s long)")
-    wanted = total - start if duration_seconds is None else min(round(duration_seconds * rate), total - start)
-    if wanted <= 0:
-        raise AudioError(f"no audio frames in the window of {duration_seconds:g} s at {offset_seconds:g} s of '{path}'")
-    if start:
-        sound.seek(start)
-    frames = sound.read(wanted, dtype="float32", always_2d=True)
-    if len(frames) < wanted - _length_slack(total, rate):
-        raise AudioError(
-            f"audio file '{path}' is truncated: its header declares {total} frames, "
-            f"but decoding stopped at frame {start + len(frames)}"
-        )
-    if len(frames) == 0:
-        raise AudioError(f"no audio frames in the requested window of '{path}'")
-    return frames, rate
-
-
-def _length_slack(total: int, rate: int) -> int:
-    """Frames a decoder may fall short of the declared ``total`` without the file counting as truncated."""
-    return max(_LENGTH_SLACK_FRAMES, min(round(_LENGTH_SLACK_FRACTION * total), rate))
-
-
-def _checked_frame_count(sound, path: Path) -> int:
-    """The file's frame count; a WAV whose header declares more data than it holds is truncated.
-
-    (libsndfile silently clips a WAV's count to the data present, so the header is read here.)
-    """
-    if sound.format in ("WAV", "WAVEX"):
-        data_bytes = _wav_data_chunk_bytes(path)
-        bytes_per_frame = _wav_bytes_per_frame(sound)
-        if data_bytes is not None and bytes_per_frame and data_bytes // bytes_per_frame > sound.frames:
-            raise AudioError(
-                f"audio file '{path}' is truncated: its header declares {data_bytes // bytes_per_frame} "
-                f"frames, but only {sound.frames} are present"
-            )
-    return sound.frames
-
-
-_WAV_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-_UNKNOWN_CHUNK_SIZES = (0, 0xFFFFFFFF)  # written by streaming encoders that never went back to fill it in
-
-
-def _wav_bytes_per_frame(sound) -> int | None:
-    sample_bytes = _WAV_SAMPLE_BYTES.get(sound.subtype)
-    return sample_bytes * sound.channels if sample_bytes else None
-
-
-def _wav_data_chunk_bytes(path: Path) -> int | None:
-    """Size the RIFF header gives the ``data`` chunk, or None if absent or unknown."""
-    with open(path, "rb") as stream:
-        if stream.read(12)[:4] != b"RIFF":
-            return None
-        while header := stream.read(8):
-            if len(header) < 8:
-                return None
-            chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
-            if chunk_id == b"data":
-                return None if size in _UNKNOWN_CHUNK_SIZES else size
-            stream.seek(size + (size & 1), os.SEEK_CUR)
-    return None
-
-
-def _first_line(message: str) -> str:
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    return lines[0] if lines else "unknown error"

@@ -6,10 +6,10 @@ vectors travel back), and writes ``<out>/<name>.parquet`` with its manifest. A f
 cannot be used is skipped and listed in ``<out>/<name>.failures.csv`` (columns ``path``,
 ``reason``); it never stops the run.
 
-Track ids are file paths relative to the folder, without extension, with ``/`` between
-folders: ``audios/abc123.mp3`` under ``audios`` is ``abc123``; ``album/track.ogg`` is
-``album/track``. When two files give the same id (``a.mp3`` and ``a.ogg``), the first in
-sorted path order is embedded and the others are listed as failures naming it.
+Track ids (:func:`sonic.cream.audio.track_id`) are file paths relative to the folder, without
+extension, with ``/`` between folders: ``audios/abc123.mp3`` under ``audios`` is ``abc123``;
+``album/track.ogg`` is ``album/track``. When two files give the same id (``a.mp3`` and
+``a.ogg``), the first in sorted path order is embedded and the others are listed as failures naming it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.audio import AUDIO_EXTENSIONS, find_audio_files
-from sonic.errors import AudioError, DataError, SonicError
+from sonic.cream.audio import AUDIO_EXTENSIONS, find_audio_files, track_id
+from sonic.errors import AudioError, SonicError
 from sonic.manifest import base_manifest
 from sonic.parallel import progress_bar, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
@@ -149,7 +149,7 @@ def _plan(audio_dir: Path, exclude: str | os.PathLike | None) -> _Plan:
     if not paths:
         raise AudioError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{audio_dir}'")
     relative = [path.relative_to(audio_dir).as_posix() for path in paths]
-    track_ids = [os.path.splitext(name)[0] for name in relative]
+    track_ids = [track_id(path, audio_dir) for path in paths]
     first: dict[str, str] = {}
     duplicates = []
     for name, track in zip(relative, track_ids):
@@ -167,23 +167,10 @@ def _plan(audio_dir: Path, exclude: str | os.PathLike | None) -> _Plan:
 
 
 def _read_exclude(path: str | os.PathLike) -> set[str]:
-    """Track ids in the ``track_id`` column of a csv / tsv / Parquet file."""
-    import pandas as pd
+    """Track ids in the ``track_id`` column of a csv / tsv / Parquet file (as ``sonic data-split`` reads them)."""
+    from sonic.cream.events import load_track_ids
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"exclude file '{path}' does not exist")
-    try:
-        if path.suffix.lower() in (".parquet", ".pqt"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str)
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot read exclude file '{path}': {str(error).splitlines()[0]}") from None
-    if "track_id" not in frame.columns:
-        found = ", ".join(map(str, frame.columns)) or "none"
-        raise DataError(f"exclude file '{path}' has no 'track_id' column; found: {found}")
-    return set(frame["track_id"].dropna().astype(str))
+    return set(load_track_ids(path))
 
 
 def _embeds_in_workers(embedder: Embedder, workers: int) -> bool:

@@ -1,0 +1,142 @@
+"""Decoders behind :func:`sonic.cream.audio.open_audio`: libsndfile first, FFmpeg (PyAV) for the rest.
+
+A decoder is a context manager with ``info`` (an :class:`AudioInfo`) and ``read(start, stop,
+block_frames)``: float32 blocks (frames, channels) of at most ``block_frames`` frames, from frame
+``start`` up to frame ``stop`` (None: to wherever decoding ends). Every failure is a
+:class:`BrokenAudioError` naming the file and the reason.
+
+libsndfile (:class:`SndfileDecoder`) reads wav, aiff, flac, Ogg Vorbis and Opus, and mp3; FFmpeg
+(:class:`sonic.cream.ffmpeg.FFmpegDecoder`, imported only when a file needs it) reads AAC and ALAC
+in MP4 containers (.m4a) and raw AAC streams (.aac), which libsndfile cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import soundfile
+
+from sonic.errors import BrokenAudioError
+
+#: Extensions (lower case) that libsndfile decodes.
+SNDFILE_EXTENSIONS = (".aif", ".aiff", ".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav")
+#: Extensions (lower case) that FFmpeg decodes.
+FFMPEG_EXTENSIONS = (".aac", ".m4a")
+
+
+class AudioInfo(NamedTuple):
+    """What a file's header says about its audio."""
+
+    sample_rate: int  # Hz
+    channels: int
+    frames: int | None  # declared length in frames (samples per channel); None if the file does not say
+    codec: str  # e.g. "FLAC PCM_16", "aac"
+
+
+def open_decoder(path: Path):
+    """The decoder for ``path``, chosen by its extension (an open :class:`SndfileDecoder` or FFmpegDecoder)."""
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        from sonic.cream.ffmpeg import FFmpegDecoder
+
+        return FFmpegDecoder(path)
+    return SndfileDecoder(path)
+
+
+class SndfileDecoder:
+    """Reads a file with libsndfile (see the module docstring for the interface)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._sound = soundfile.SoundFile(path)
+        except (soundfile.LibsndfileError, soundfile.SoundFileRuntimeError) as error:
+            raise _undecodable(path, error) from None
+        try:
+            frames = _checked_frame_count(self._sound, path)
+        except BrokenAudioError:
+            self._sound.close()
+            raise
+        self.info = AudioInfo(self._sound.samplerate, self._sound.channels, frames, self._codec())
+
+    def __enter__(self) -> SndfileDecoder:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._sound.close()
+
+    def read(self, start: int, stop: int | None, block_frames: int) -> Iterator[np.ndarray]:
+        position = start
+        try:
+            self._sound.seek(start)
+            while stop is None or position < stop:
+                wanted = block_frames if stop is None else min(block_frames, stop - position)
+                block = self._sound.read(wanted, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    return
+                position += len(block)
+                yield block
+        except (soundfile.LibsndfileError, soundfile.SoundFileRuntimeError) as error:
+            raise _undecodable(self.path, error) from None
+
+    def _codec(self) -> str:
+        return f"{self._sound.format} {self._sound.subtype}"
+
+
+def _undecodable(path: Path, error: Exception) -> BrokenAudioError:
+    if isinstance(error, soundfile.LibsndfileError):
+        reason = f"; libsndfile says: {first_line(error.error_string)}"
+    else:
+        reason = f": {first_line(str(error))}"
+    return BrokenAudioError(f"cannot decode '{path}' as audio{reason}", "undecodable")
+
+
+def _checked_frame_count(sound: soundfile.SoundFile, path: Path) -> int:
+    """The file's frame count; a WAV whose header declares more data than it holds is truncated.
+
+    (libsndfile silently clips a WAV's count to the data present, so the header is read here.)
+    """
+    if sound.format in ("WAV", "WAVEX"):
+        data_bytes = _wav_data_chunk_bytes(path)
+        bytes_per_frame = _wav_bytes_per_frame(sound)
+        if data_bytes is not None and bytes_per_frame and data_bytes // bytes_per_frame > sound.frames:
+            raise BrokenAudioError(
+                f"audio file '{path}' is truncated: its header declares {data_bytes // bytes_per_frame} "
+                f"frames, but only {sound.frames} are present",
+                "truncated",
+            )
+    return sound.frames
+
+
+_WAV_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+_UNKNOWN_CHUNK_SIZES = (0, 0xFFFFFFFF)  # written by streaming encoders that never went back to fill it in
+
+
+def _wav_bytes_per_frame(sound: soundfile.SoundFile) -> int | None:
+    sample_bytes = _WAV_SAMPLE_BYTES.get(sound.subtype)
+    return sample_bytes * sound.channels if sample_bytes else None
+
+
+def _wav_data_chunk_bytes(path: Path) -> int | None:
+    """Size the RIFF header gives the ``data`` chunk, or None if absent or unknown."""
+    with open(path, "rb") as stream:
+        if stream.read(12)[:4] != b"RIFF":
+            return None
+        while header := stream.read(8):
+            if len(header) < 8:
+                return None
+            chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk_id == b"data":
+                return None if size in _UNKNOWN_CHUNK_SIZES else size
+            stream.seek(size + (size & 1), os.SEEK_CUR)
+    return None
+
+
+def first_line(message: str) -> str:
+    """The first non-blank line of ``message`` (a decoder's error text), stripped."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"

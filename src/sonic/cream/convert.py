@@ -1,0 +1,248 @@
+"""Convert every audio file under a folder to wav or flac at one sample rate, keeping the folder structure.
+
+``a/b.m4a`` under the audio folder becomes ``<out>/a/b.wav``. Files are converted in worker
+processes, each streamed block by block (decode, optional mix-down to mono, soxr resampling,
+write), so a file of any length takes constant memory. Channels are kept unless ``mono`` (the
+mean of the channels, as :func:`sonic.cream.audio.decode`). Samples are written as 32-bit float
+in wav (lossless for anything decoded, which is float32; RF64 past 4 GiB) and as 24-bit integers
+in flac (the most FLAC holds; samples beyond full scale are clipped).
+
+Resumable: a target that exists, is readable, has the requested rate and channels, holds the
+length the source's header gives (within the slack :func:`sonic.cream.audio.length_slack`
+allows) and is not older than its source counts as done and is left alone. Atomic: each file is
+written to ``.<name>.tmp`` in its target folder, then renamed, so no half-written file survives
+an interruption; temp files left by an interrupted run are removed when the next run starts.
+A file that cannot be converted is skipped and listed in ``<out>/convert.failures.csv``
+(``path``, ``reason``); it never stops the run. ``<out>/convert.json`` describes the conversion.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from sonic.cream.audio import RESAMPLE_QUALITY, find_audio_files, length_slack, open_audio, track_id
+from sonic.errors import AudioError, SonicError
+from sonic.manifest import base_manifest, write_json
+from sonic.parallel import map_files
+
+#: Output format name -> (libsndfile container, sample type).
+OUTPUT_FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24")}
+#: Highest sample rate accepted for the output, in Hz.
+MAX_SAMPLE_RATE = 768_000
+FAILURES_FILE = "convert.failures.csv"
+MANIFEST_FILE = "convert.json"
+_WAV_LIMIT_BYTES = 2**32 - 2**20  # a RIFF size field holds 4 GiB; leave room for the header
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """What :func:`convert_folder` did."""
+
+    out_dir: Path
+    n_converted: int
+    n_skipped: int  # already converted by an earlier run
+    n_failed: int
+    failures: tuple[tuple[str, str], ...]  # (path relative to the audio folder, reason), sorted by path
+    failures_path: Path
+    manifest_path: Path
+    elapsed_seconds: float
+
+    def summary(self) -> str:
+        return f"converted {self.n_converted}, skipped {self.n_skipped} already done, failed {self.n_failed}"
+
+
+def convert_folder(
+    audio_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    sample_rate: int,
+    file_format: str = "wav",
+    mono: bool = False,
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> ConvertResult:
+    """Convert every audio file under ``audio_dir`` into ``out_dir`` (see the module docstring).
+
+    ``file_format`` is ``"wav"`` or ``"flac"``; ``num_workers`` processes (None: one per CPU;
+    0 or 1: this process). Raises :class:`SonicError` for a bad option, a missing folder, an
+    ``out_dir`` that is the audio folder itself, or a folder without audio files.
+    """
+    started = time.perf_counter()
+    _check_options(sample_rate, file_format)
+    audio_dir, out_dir = Path(audio_dir), Path(out_dir)
+    sources = find_audio_files(audio_dir)
+    if out_dir.resolve() == audio_dir.resolve():
+        raise SonicError(f"the output folder '{out_dir}' must differ from the audio folder")
+    sources = [path for path in sources if not path.resolve().is_relative_to(out_dir.resolve())]
+    if not sources:
+        raise AudioError(f"no audio files under '{audio_dir}'")
+    _remove_stale_temp_files(out_dir)
+
+    items, failures = [], []
+    first: dict[Path, Path] = {}  # target -> the source converted to it
+    for source in sources:
+        target = out_dir / f"{track_id(source, audio_dir)}.{file_format}"
+        if target in first:
+            relative = source.relative_to(audio_dir).as_posix()
+            earlier = first[target].relative_to(audio_dir).as_posix()
+            failures.append((relative, f"'{earlier}' is converted to the same file '{target}'"))
+        else:
+            first[target] = source
+            items.append((str(source), str(target)))
+
+    convert = functools.partial(_convert_item, sample_rate=sample_rate, file_format=file_format, mono=mono)
+    done = {True: 0, False: 0}
+    for result in map_files(convert, items, num_workers=num_workers, progress=progress, description="converting"):
+        if result.ok:
+            done[result.value] += 1
+        else:
+            failures.append((Path(result.item[0]).relative_to(audio_dir).as_posix(), result.reason))
+    failures.sort()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures_path = _write_failures(out_dir / FAILURES_FILE, failures)
+    manifest = base_manifest(
+        "audio conversion",
+        audio_dir=str(audio_dir.resolve()),
+        out_dir=str(out_dir.resolve()),
+        sample_rate=sample_rate,
+        format=file_format,
+        sample_type=OUTPUT_FORMATS[file_format][1],
+        channels="mono (mean of the channels)" if mono else "as the source",
+        resampler=f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}",
+        layout="<out_dir>/<path relative to audio_dir, without extension>.<format>",
+        n_sources=len(sources),
+        n_converted=done[True],
+        n_skipped=done[False],
+        n_failed=len(failures),
+        failures_file=FAILURES_FILE,
+    )
+    return ConvertResult(
+        out_dir=out_dir,
+        n_converted=done[True],
+        n_skipped=done[False],
+        n_failed=len(failures),
+        failures=tuple(failures),
+        failures_path=failures_path,
+        manifest_path=write_json(out_dir / MANIFEST_FILE, manifest),
+        elapsed_seconds=time.perf_counter() - started,
+    )
+
+
+def convert_file(source: str | os.PathLike, target: str | os.PathLike, *, sample_rate: int, mono: bool = False) -> bool:
+    """Convert ``source`` into ``target`` (format from its extension: .wav or .flac), unless already done.
+
+    Returns True if converted, False if ``target`` already held the conversion. Raises
+    :class:`AudioError` if ``source`` cannot be decoded or ``target`` cannot be written; then
+    ``target`` is left as it was.
+    """
+    source, target = Path(source), Path(target)
+    file_format = target.suffix.lower().lstrip(".")
+    _check_options(sample_rate, file_format)
+    if _already_done(source, target, sample_rate=sample_rate, mono=mono):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temp_path(target)
+    try:
+        _write(source, temporary, sample_rate=sample_rate, mono=mono, file_format=file_format)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True
+
+
+def _convert_item(item: tuple[str, str], *, sample_rate: int, file_format: str, mono: bool) -> bool:
+    source, target = item
+    return convert_file(source, target, sample_rate=sample_rate, mono=mono)
+
+
+def _check_options(sample_rate: int, file_format: str) -> None:
+    if file_format not in OUTPUT_FORMATS:
+        raise SonicError(f"unknown output format '{file_format}'; known: {', '.join(sorted(OUTPUT_FORMATS))}")
+    if not (isinstance(sample_rate, int) and 0 < sample_rate <= MAX_SAMPLE_RATE):
+        raise SonicError(f"sample rate must be a whole number of Hz from 1 to {MAX_SAMPLE_RATE}, got {sample_rate!r}")
+
+
+def _already_done(source: Path, target: Path, *, sample_rate: int, mono: bool) -> bool:
+    """Whether ``target`` holds ``source`` converted (see the module docstring for the rule)."""
+    try:
+        if target.stat().st_mtime < source.stat().st_mtime:
+            return False
+        written = soundfile.info(target)
+        with open_audio(source) as audio:
+            info = audio.info
+    except (OSError, RuntimeError, AudioError):  # no target, unreadable target, or a source to report by converting
+        return False
+    if written.samplerate != sample_rate or written.channels != (1 if mono else info.channels):
+        return False
+    if info.frames is None:  # the source's length is known only once decoded (raw AAC)
+        return True
+    expected = math.ceil(info.frames * sample_rate / info.sample_rate)
+    return abs(written.frames - expected) <= length_slack(expected, sample_rate)
+
+
+def _write(source: Path, path: Path, *, sample_rate: int, mono: bool, file_format: str) -> None:
+    """Stream ``source`` into ``path``: decode, mix down if ``mono``, resample, write; block by block."""
+    with open_audio(source) as audio:
+        info = audio.info
+        channels = 1 if mono else info.channels
+        container, subtype = OUTPUT_FORMATS[file_format]
+        expected_frames = math.ceil((info.frames or 0) * sample_rate / info.sample_rate)
+        if container == "WAV" and expected_frames * channels * 4 >= _WAV_LIMIT_BYTES:
+            container = "RF64"
+        resampler = None
+        if sample_rate != info.sample_rate:
+            resampler = soxr.ResampleStream(info.sample_rate, sample_rate, channels, quality=RESAMPLE_QUALITY)
+        try:
+            with soundfile.SoundFile(path, "w", sample_rate, channels, subtype, format=container) as out:
+                n_read = n_written = 0
+                for block in audio.blocks(mono=mono):
+                    n_read += len(block)
+                    block = block if resampler is None else resampler.resample_chunk(block, last=False)
+                    out.write(block)
+                    n_written += len(block)
+                if resampler is not None:
+                    wanted = math.ceil(n_read * sample_rate / info.sample_rate) - n_written
+                    nothing = np.zeros((0, channels) if channels > 1 else 0, np.float32)
+                    tail = resampler.resample_chunk(nothing, last=True)
+                    out.write(_fit(tail, max(wanted, 0)))
+        except (soundfile.LibsndfileError, soundfile.SoundFileRuntimeError) as error:
+            raise AudioError(f"cannot write '{path}' as {file_format}: {str(error).splitlines()[0]}") from None
+
+
+def _fit(frames: np.ndarray, length: int) -> np.ndarray:
+    """``frames`` cut or zero-padded to ``length`` (as :func:`sonic.cream.audio.resample` pads its output)."""
+    if len(frames) >= length:
+        return frames[:length]
+    return np.pad(frames, [(0, length - len(frames))] + [(0, 0)] * (frames.ndim - 1))
+
+
+def _temp_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.tmp")
+
+
+def _remove_stale_temp_files(out_dir: Path) -> None:
+    """Remove temp files an interrupted run left under ``out_dir``."""
+    if not out_dir.is_dir():
+        return
+    for folder, _, files in os.walk(out_dir):
+        for name in files:
+            if name.startswith(".") and any(name.endswith(f".{extension}.tmp") for extension in OUTPUT_FORMATS):
+                Path(folder, name).unlink(missing_ok=True)
+
+
+def _write_failures(path: Path, failures: list[tuple[str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["path", "reason"])
+        writer.writerows(failures)
+    return path

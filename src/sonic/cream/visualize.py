@@ -1,0 +1,159 @@
+"""PNG figures of audio files: ``<out>/<track_id>.<kind>.png`` for each picture kind.
+
+:func:`visualize` draws the pictures of :mod:`sonic.cream.spectra` (``mel``, ``chroma``, ``fft``,
+``tempogram``, or ``all`` of them) for one audio file, or for every audio file under a folder, in
+worker processes with a progress bar. Track ids are paths relative to the folder without extension
+(``album/track.ogg`` -> ``<out>/album/track.mel.png``; one file's id is its name without extension).
+In a folder, a file that cannot be decoded or drawn is listed with the reason and never stops the
+run; when two files give the same id, the first in sorted order is drawn and the others are listed.
+A single file that fails raises its :class:`~sonic.errors.SonicError`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sonic.cream.audio import AUDIO_EXTENSIONS, decode, find_audio_files
+from sonic.cream.spectra import chromagram, fft_spectrum, mel_spectrogram, tempogram
+from sonic.errors import AudioError, SonicError, UnknownNameError
+from sonic.parallel import map_files, worker_count
+
+#: Picture kind -> function of ``(waveform, sample_rate)`` computing it with its default options.
+PICTURES: dict[str, Callable[[np.ndarray, int], object]] = {
+    "mel": mel_spectrogram,
+    "chroma": chromagram,
+    "fft": fft_spectrum,
+    "tempogram": tempogram,
+}
+#: The kind that means every picture.
+ALL_KINDS = "all"
+
+
+@dataclass(frozen=True)
+class VisualizeResult:
+    """What :func:`visualize` wrote and how it went."""
+
+    written: tuple[Path, ...]  # PNG paths, sorted
+    failures: tuple[tuple[str, str], ...]  # (file path relative to the folder, reason), sorted
+    n_files: int  # audio files found
+    elapsed_seconds: float
+
+
+def picture_kinds(kind: str) -> tuple[str, ...]:
+    """The picture kinds ``kind`` names: one of :data:`PICTURES`, or all of them for ``"all"``."""
+    if kind == ALL_KINDS:
+        return tuple(PICTURES)
+    if kind not in PICTURES:
+        raise UnknownNameError(f"unknown picture kind '{kind}'; known: {', '.join(sorted([*PICTURES, ALL_KINDS]))}")
+    return (kind,)
+
+
+def visualize(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    kind: str = ALL_KINDS,
+    num_workers: int | None = None,
+    offset_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+    sample_rate: int | None = None,
+    progress: bool = True,
+) -> VisualizeResult:
+    """Draw ``kind`` pictures of the audio file ``source``, or of every audio file under the folder
+    ``source``, into ``out`` (see the module docstring).
+
+    Each file is decoded to mono (:func:`~sonic.cream.audio.decode`): the window ``offset_seconds`` ..
+    ``+duration_seconds`` (None: to the end), resampled to ``sample_rate`` Hz (None: the file's own
+    rate). ``num_workers`` processes (None: one per CPU; 0 or 1: this process) draw a folder's files.
+    """
+    started = time.perf_counter()
+    source, out = Path(source), Path(out)
+    kinds = picture_kinds(kind)
+    _check_sample_rate(sample_rate)
+    job = _FigureJob(out, kinds, sample_rate, *_checked_window(offset_seconds, duration_seconds))
+    workers = worker_count(num_workers)
+    if not source.is_dir():
+        if not source.is_file():
+            raise AudioError(f"audio file or folder '{source}' does not exist")
+        written = job((str(source), source.name))
+        return VisualizeResult(tuple(written), (), 1, time.perf_counter() - started)
+    paths = find_audio_files(source)
+    if not paths:
+        raise AudioError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{source}'")
+    items, failures = _unique_tracks(source, paths)
+    written = []
+    for result in map_files(job, items, num_workers=workers, progress=progress, description="drawing"):
+        if result.ok:
+            written.extend(result.value)
+        else:
+            failures.append((result.item[1], result.reason))
+    return VisualizeResult(tuple(sorted(written)), tuple(sorted(failures)), len(paths), time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class _FigureJob:
+    """Decode one file and save its pictures (a picklable callable for worker processes)."""
+
+    out: Path
+    kinds: tuple[str, ...]
+    sample_rate: int | None
+    offset_seconds: float
+    duration_seconds: float | None
+
+    def __call__(self, item: tuple[str, str]) -> list[Path]:
+        """``item`` is (audio path, path relative to the folder); returns the PNGs written."""
+        from sonic.cream.figures import save_figure
+
+        path, name = item
+        waveform, rate = decode(
+            path,
+            sample_rate=self.sample_rate,
+            offset_seconds=self.offset_seconds,
+            duration_seconds=self.duration_seconds,
+        )
+        track_id = os.path.splitext(name)[0]
+        written = []
+        for kind in self.kinds:
+            picture = PICTURES[kind](waveform, rate)
+            target = self.out / f"{track_id}.{kind}.png"
+            try:
+                written.append(save_figure(picture, target, title=name))
+            except OSError as error:
+                raise SonicError(f"cannot write '{target}': {error.strerror or error}") from None
+        return written
+
+
+def _unique_tracks(folder: Path, paths: list[Path]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Items ``(path, relative name)`` to draw, one per track id, and failures for the duplicates."""
+    first: dict[str, str] = {}
+    items, failures = [], []
+    for path in paths:
+        name = path.relative_to(folder).as_posix()
+        track_id = os.path.splitext(name)[0]
+        if track_id in first:
+            failures.append((name, f"duplicate track_id '{track_id}': '{first[track_id]}' has the same id and is used"))
+        else:
+            first[track_id] = name
+            items.append((str(path), name))
+    return items, failures
+
+
+def _checked_window(offset_seconds: float, duration_seconds: float | None) -> tuple[float, float | None]:
+    if not offset_seconds >= 0:
+        raise SonicError(f"offset must be >= 0 seconds, got {offset_seconds!r}")
+    if duration_seconds is not None and not duration_seconds > 0:
+        raise SonicError(f"duration must be > 0 seconds (or None for the whole file), got {duration_seconds!r}")
+    return float(offset_seconds), duration_seconds
+
+
+def _check_sample_rate(sample_rate: int | None) -> None:
+    if sample_rate is not None and not (isinstance(sample_rate, int) and sample_rate > 0):
+        raise SonicError(
+            f"sample rate must be a positive integer (Hz) or None for each file's own, got {sample_rate!r}"
+        )

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import soundfile
+from timing import timed
 
 from sonic.cream.audio import decode_many
 
@@ -83,18 +82,6 @@ def ours(paths: list[Path], sample_rate: int, offset: float, duration: float, wo
     if failed:
         sys.exit(f"ours failed: {failed[0]}")
     return [result.value for result in results]
-
-
-def timed(functions: dict, repeats: int) -> tuple[dict, dict]:
-    """Median seconds and last result of each function, called in turn ``repeats`` times."""
-    seconds: dict = {name: [] for name in functions}
-    results: dict = {}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            started = time.perf_counter()
-            results[name] = function()
-            seconds[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in seconds.items()}, results
 
 
 def main() -> None:

@@ -22,15 +22,14 @@ difference below 1e-4 of the largest coefficient), or the script exits with stat
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile
+from timing import timed
 
 from sonic.tails.pipeline import embed_folder
 from sonic.tails.table import read_embeddings
@@ -71,21 +70,6 @@ def librosa_loop(paths: list[Path]) -> np.ndarray:
         mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=104, n_fft=2048, hop_length=512, n_mels=128)
         vectors.append(mfcc.mean(axis=1))
     return np.stack(vectors)
-
-
-def timed(functions: dict, repeats: int) -> tuple[dict, dict]:
-    """Median seconds and last result of each function, called in turn ``repeats`` times.
-
-    Taking turns lets both sides see the same state of a shared machine.
-    """
-    seconds: dict = {name: [] for name in functions}
-    results: dict = {}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            started = time.perf_counter()
-            results[name] = function()
-            seconds[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in seconds.items()}, results
 
 
 def main() -> None:

@@ -100,5 +100,3 @@ def prepare(job: DecodeJob, items: list[tuple[int, str]], embedder: Embedder | N
         vectors = (_worker_embedder if embedder is None else embedder).embed([waveform for _, waveform in waveforms])
         return outcomes + [Outcome(index, vector, None) for (index, _), vector in zip(waveforms, vectors)]
     return outcomes + [Outcome(index, waveform, None) for index, waveform in waveforms]
-
-

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -194,3 +196,14 @@ def test_check_waveform_names_short_and_silent_audio():
     assert "silent" in check_waveform(quiet, rate)
     assert check_waveform(tone(440.0, 0.5, rate), rate, min_seconds=0.25) is None
     assert MIN_SECONDS == 1.0
+
+
+def test_text_named_mp3_is_one_clear_sentence_without_decoder_noise(tmp_path):
+    path = _file_with(tmp_path, "notes.mp3", b"this is a text file, not an mp3\n" * 20)
+    script = f"from sonic.cream.audio import decode\ndecode({str(path)!r})"
+
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+
+    assert "cannot decode" in run.stderr and "not a recognised audio format, or damaged" in run.stderr
+    assert "Note:" not in run.stderr  # libmpg123's own messages stay out of the user's terminal
+    assert "does not exist" not in run.stderr  # libsndfile's misleading answer for an existing file

@@ -12,8 +12,10 @@ in MP4 containers (.m4a) and raw AAC streams (.aac), which libsndfile cannot.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -53,7 +55,8 @@ class SndfileDecoder:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._sound = soundfile.SoundFile(path)
+            with _native_stderr_silenced():  # libmpg123 prints "Note: Illegal Audio-MPEG-Header" for non-mp3 data
+                self._sound = soundfile.SoundFile(path)
         except (soundfile.LibsndfileError, soundfile.SoundFileRuntimeError) as error:
             raise _undecodable(path, error) from None
         try:
@@ -87,9 +90,16 @@ class SndfileDecoder:
         return f"{self._sound.format} {self._sound.subtype}"
 
 
+#: What libsndfile answers for some files that exist but are not audio at all (a text file named .mp3).
+_MISLEADING_MESSAGE = "File does not exist or is not a regular file"
+
+
 def _undecodable(path: Path, error: Exception) -> BrokenAudioError:
     if isinstance(error, soundfile.LibsndfileError):
-        reason = f"; libsndfile says: {first_line(error.error_string)}"
+        said = first_line(error.error_string)
+        if said.startswith(_MISLEADING_MESSAGE) and path.is_file():
+            said = "not a recognised audio format, or damaged"
+        reason = f"; libsndfile says: {said}"
     else:
         reason = f": {first_line(str(error))}"
     return BrokenAudioError(f"cannot decode '{path}' as audio{reason}", "undecodable")
@@ -134,6 +144,25 @@ def _wav_data_chunk_bytes(path: Path) -> int | None:
                 return None if size in _UNKNOWN_CHUNK_SIZES else size
             stream.seek(size + (size & 1), os.SEEK_CUR)
     return None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what C libraries write to file descriptor 2 to /dev/null meanwhile (Python's own stderr is kept)."""
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (captured or closed): nothing to silence
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(descriptor)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), descriptor)
+        yield
+    finally:
+        os.dup2(saved, descriptor)
+        os.close(saved)
 
 
 def first_line(message: str) -> str:

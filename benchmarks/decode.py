@@ -7,7 +7,9 @@ file, mixed to mono and resampled to ``--sample-rate`` (soxr HQ on both sides):
 
 - ours: ``decode_many(paths, sample_rate=..., offset_seconds=..., duration_seconds=..., num_workers=--workers)``
   (the whole call: pool start, decoding in the workers, waveforms sent back);
-- baseline: for each file, ``librosa.load(path, sr=..., offset=..., duration=...)``.
+- baseline: for each file, ``librosa.load(path, sr=..., offset=..., duration=...)``;
+- for reference, ours in the calling process (no workers), which separates the speed of one file's
+  decoding from what the worker processes add.
 
 Both sides are warmed up once on one file first (imports, first calls). Each side runs ``--repeats``
 times, taking turns; the median is reported. Every waveform must agree with librosa's (same length,
@@ -110,6 +112,7 @@ def main() -> None:
         sides = {
             "ours": lambda: ours(paths, *window, workers=args.workers),
             "baseline": lambda: librosa_loop(paths, *window),
+            "ours_here": lambda: ours(paths, *window, workers=0),
         }
         seconds, results = timed(sides, args.repeats)
 
@@ -122,6 +125,8 @@ def main() -> None:
           f"{os.cpu_count()} CPUs")  # fmt: skip
     print(f"ours      decode_many, {args.workers} workers:   {ours_rate:6.1f} files/s ({seconds['ours']:.2f} s)")
     print(f"baseline  librosa.load, one file at a time: {baseline_rate:6.1f} files/s ({seconds['baseline']:.2f} s)")
+    here_rate = len(paths) / seconds["ours_here"]
+    print(f"(ours in this process, no workers:         {here_rate:6.1f} files/s, {here_rate / baseline_rate:.2f}x)")
     print(f"speed-up {speedup:.2f}x (target {TARGET_SPEEDUP:g}x: {'met' if speedup >= TARGET_SPEEDUP else 'NOT met'})")
     print(f"largest sample difference {worst:.1e} (allowed {AGREEMENT:g}); lengths agree: {lengths_agree}")
     if not worst <= AGREEMENT:

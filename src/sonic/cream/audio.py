@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from sonic.cream.decoders import FFMPEG_EXTENSIONS, SNDFILE_EXTENSIONS, AudioInfo, open_decoder
+from sonic.cream.decoders import FFMPEG_EXTENSIONS, SNDFILE_EXTENSIONS, AudioInfo, load_decoders, open_decoder
 from sonic.errors import AudioError, BrokenAudioError
 from sonic.parallel import FileResult, map_files
 
@@ -127,7 +127,7 @@ class AudioFile:
         position = start
         for block in self._decoder.read(start, stop, block_frames):
             position += len(block)
-            yield mix_down(block) if mono else block
+            yield mix_down(block) if mono else np.ascontiguousarray(block)
         total = self.info.frames
         if total is not None and position < stop - length_slack(total, self.info.sample_rate):
             raise BrokenAudioError(
@@ -187,6 +187,7 @@ def decode_many(
         _decoded_waveform, sample_rate=sample_rate, offset_seconds=offset_seconds, duration_seconds=duration_seconds
     )
     items = [str(path) for path in paths]
+    load_decoders(items)
     results = map_files(function, items, num_workers=num_workers, progress=progress, description="decoding")
     by_path = {result.item: result for result in results}
     return [by_path[item] for item in items]

@@ -31,6 +31,7 @@ import soundfile
 import soxr
 
 from sonic.cream.audio import RESAMPLE_QUALITY, find_audio_files, length_slack, open_audio, track_id
+from sonic.cream.decoders import load_decoders
 from sonic.errors import AudioError, SonicError
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files
@@ -102,6 +103,7 @@ def convert_folder(
 
     convert = functools.partial(_convert_item, sample_rate=sample_rate, file_format=file_format, mono=mono)
     done = {True: 0, False: 0}
+    load_decoders(source for source, _ in items)
     for result in map_files(convert, items, num_workers=num_workers, progress=progress, description="converting"):
         if result.ok:
             done[result.value] += 1

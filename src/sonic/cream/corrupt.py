@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from sonic.cream.audio import AUDIO_EXTENSIONS, MIN_SECONDS, find_audio_files, open_audio, track_id
+from sonic.cream.decoders import load_decoders
 from sonic.errors import AudioError, BrokenAudioError, SonicError
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files
@@ -87,6 +88,7 @@ def find_corrupt(
 
     inspect = functools.partial(inspect_file, loudness_threshold_dbfs=loudness_threshold_dbfs, min_seconds=min_seconds)
     items, rows = [str(path) for path in paths], []
+    load_decoders(items)
     for result in map_files(inspect, items, num_workers=num_workers, progress=progress, description="scanning"):
         problem, reason = result.value if result.ok else ("undecodable", result.reason)
         if problem is not None:

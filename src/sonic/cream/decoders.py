@@ -1,13 +1,15 @@
 """Decoders behind :func:`sonic.cream.audio.open_audio`: libsndfile first, FFmpeg (PyAV) for the rest.
 
 A decoder is a context manager with ``info`` (an :class:`AudioInfo`) and ``read(start, stop,
-block_frames)``: float32 blocks (frames, channels) of at most ``block_frames`` frames, from frame
-``start`` up to frame ``stop`` (None: to wherever decoding ends). Every failure is a
-:class:`BrokenAudioError` naming the file and the reason.
+block_frames)``: float32 blocks (frames, channels), possibly non-contiguous views, of at most
+``block_frames`` frames, from frame ``start`` up to frame ``stop`` (None: to wherever decoding
+ends). Every failure is a :class:`BrokenAudioError` naming the file and the reason.
 
 libsndfile (:class:`SndfileDecoder`) reads wav, aiff, flac, Ogg Vorbis and Opus, and mp3; FFmpeg
 (:class:`sonic.cream.ffmpeg.FFmpegDecoder`, imported only when a file needs it) reads AAC and ALAC
-in MP4 containers (.m4a) and raw AAC streams (.aac), which libsndfile cannot.
+in MP4 containers (.m4a) and raw AAC streams (.aac), which libsndfile cannot. Ogg Vorbis in one or
+two channels is decoded by FFmpeg's faster Vorbis decoder, placed sample-exactly by the Ogg pages
+(:class:`sonic.cream.vorbis.VorbisDecoder`, which hands over to libsndfile where it cannot be sure).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import contextlib
 import os
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,6 +31,8 @@ from sonic.errors import BrokenAudioError
 SNDFILE_EXTENSIONS = (".aif", ".aiff", ".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav")
 #: Extensions (lower case) that FFmpeg decodes.
 FFMPEG_EXTENSIONS = (".aac", ".m4a")
+#: Extensions (lower case) of Ogg files, which may hold Vorbis (see :mod:`sonic.cream.vorbis`).
+_VORBIS_EXTENSIONS = (".oga", ".ogg")
 
 
 class AudioInfo(NamedTuple):
@@ -41,12 +45,31 @@ class AudioInfo(NamedTuple):
 
 
 def open_decoder(path: Path):
-    """The decoder for ``path``, chosen by its extension (an open :class:`SndfileDecoder` or FFmpegDecoder)."""
+    """The decoder for ``path``, chosen by its extension and codec (see the module docstring)."""
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
         from sonic.cream.ffmpeg import FFmpegDecoder
 
         return FFmpegDecoder(path)
-    return SndfileDecoder(path)
+    decoder = SndfileDecoder(path)
+    if decoder.info.codec == "OGG VORBIS":
+        from sonic.cream.vorbis import fast_vorbis_decoder
+
+        return fast_vorbis_decoder(path, decoder)
+    return decoder
+
+
+def load_decoders(paths: Iterable[str | os.PathLike]) -> None:
+    """Import here the decoders that ``paths`` need (chosen by extension), which are otherwise imported lazily.
+
+    Worker processes forked afterwards start with them loaded, rather than each importing them anew.
+    """
+    suffixes = {Path(path).suffix.lower() for path in paths}
+    if suffixes & {*FFMPEG_EXTENSIONS, *_VORBIS_EXTENSIONS}:
+        with contextlib.suppress(ImportError):
+            import av  # noqa: F401
+
+            import sonic.cream.ffmpeg  # noqa: F401
+            import sonic.cream.vorbis  # noqa: F401
 
 
 class SndfileDecoder:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from sonic.cream.audio import AUDIO_EXTENSIONS, decode, find_audio_files
+from sonic.cream.decoders import load_decoders
 from sonic.cream.spectra import chromagram, fft_spectrum, mel_spectrogram, tempogram
 from sonic.errors import AudioError, SonicError, UnknownNameError
 from sonic.parallel import map_files, worker_count
@@ -88,6 +89,7 @@ def visualize(
         raise AudioError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{source}'")
     items, failures = _unique_tracks(source, paths)
     written = []
+    load_decoders(paths)
     for result in map_files(job, items, num_workers=workers, progress=progress, description="drawing"):
         if result.ok:
             written.extend(result.value)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sonic.cream.audio import check_waveform, decode
+from sonic.cream.decoders import load_decoders
 from sonic.errors import AudioError
 from sonic.parallel import run_tasks, task_size
 from sonic.tails.base import Embedder
@@ -65,6 +66,7 @@ def task_outcomes(
     else:
         worker_embedder = embedder if job.embed_here else None
         function, initializer, initargs = functools.partial(prepare, job), _start_worker, (worker_embedder,)
+    load_decoders(path for _, path in items)
     for _, outcomes in run_tasks(
         function,
         tasks,

@@ -207,3 +207,22 @@ def test_text_named_mp3_is_one_clear_sentence_without_decoder_noise(tmp_path):
     assert "cannot decode" in run.stderr and "not a recognised audio format, or damaged" in run.stderr
     assert "Note:" not in run.stderr  # libmpg123's own messages stay out of the user's terminal
     assert "does not exist" not in run.stderr  # libsndfile's misleading answer for an existing file
+
+
+def test_mp3_windows_decode_without_libmpg123_notes_on_stderr(tmp_path):
+    # libmpg123 prints "part2_3_length ... too large" lines for such 22.05 kHz MPEG-2 files (the demo's),
+    # from the start and after a seek, while decoding them whole.
+    rate = 22050
+    waveform = tone(220.0, 20.0, rate, amplitude=0.3) + tone(1760.0, 20.0, rate, amplitude=0.2) + noise(20.0, rate)
+    path = write(tmp_path / "clip", waveform, rate, "mp3")
+    offsets = ", ".join(f"{offset:.2f}" for offset in np.linspace(0.0, 15.0, 40))
+    script = (
+        "from sonic.cream.audio import decode\n"
+        f"for offset in [{offsets}]:\n"
+        f"    decode({str(path)!r}, offset_seconds=offset, duration_seconds=3.0)"
+    )
+
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""

@@ -96,12 +96,15 @@ class SndfileDecoder:
         self._sound.close()
 
     def read(self, start: int, stop: int | None, block_frames: int) -> Iterator[np.ndarray]:
+        """Blocks of the window; libmpg123's notes on stderr (a bit reservoir cut by a seek) are silenced."""
         position = start
         try:
-            self._sound.seek(start)
+            with _native_stderr_silenced():
+                self._sound.seek(start)
             while stop is None or position < stop:
                 wanted = block_frames if stop is None else min(block_frames, stop - position)
-                block = self._sound.read(wanted, dtype="float32", always_2d=True)
+                with _native_stderr_silenced():
+                    block = self._sound.read(wanted, dtype="float32", always_2d=True)
                 if len(block) == 0:
                     return
                 position += len(block)

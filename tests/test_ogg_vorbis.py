@@ -6,12 +6,13 @@ import mmap
 
 import numpy as np
 import pytest
-from audio_fixtures import noise, shift_ogg_granule, tone, write
+from audio_fixtures import noise, shift_ogg_granule, tone, truncate, write
 
 from sonic.cream import ogg
 from sonic.cream.audio import decode
 from sonic.cream.decoders import SndfileDecoder, open_decoder
 from sonic.cream.vorbis import VorbisDecoder
+from sonic.errors import BrokenAudioError
 
 pytest.importorskip("av")
 
@@ -121,3 +122,16 @@ def test_files_the_path_does_not_apply_to_stay_with_libsndfile(tmp_path):
     for path in (surround, opus, starts_early):
         with open_decoder(path) as decoder:
             assert isinstance(decoder, SndfileDecoder), path.name
+
+
+@pytest.mark.parametrize(("kind", "rate"), [("ogg_vorbis", 44100), ("ogg_opus", 48000)])
+def test_an_ogg_file_cut_off_before_its_last_page_is_truncated(tmp_path, kind, rate):
+    whole = write(tmp_path / "whole", noise(10.0, rate, amplitude=0.3), rate, kind)
+    cut = write(tmp_path / "cut", noise(10.0, rate, amplitude=0.3), rate, kind)
+    truncate(cut, 0.6)
+
+    assert ogg.ends_its_stream(whole) is True and ogg.ends_its_stream(cut) is False
+    assert len(decode(whole)[0]) == 10 * rate
+    with pytest.raises(BrokenAudioError, match="truncated: its last Ogg page does not end the stream") as raised:
+        decode(cut)
+    assert raised.value.problem == "truncated" and "cut" in str(raised.value)

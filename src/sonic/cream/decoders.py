@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile
 
+from sonic.cream import ogg
 from sonic.errors import BrokenAudioError
 
 #: Extensions (lower case) that libsndfile decodes.
@@ -134,8 +135,15 @@ def _undecodable(path: Path, error: Exception) -> BrokenAudioError:
 def _checked_frame_count(sound: soundfile.SoundFile, path: Path) -> int:
     """The file's frame count; a WAV whose header declares more data than it holds is truncated.
 
-    (libsndfile silently clips a WAV's count to the data present, so the header is read here.)
+    (libsndfile silently clips a WAV's count to the data present, so the header is read here.) An Ogg
+    file declares no length; one whose last page does not end its stream was cut off: truncated.
     """
+    if sound.format == "OGG" and ogg.ends_its_stream(path) is False:
+        raise BrokenAudioError(
+            f"audio file '{path}' is truncated: its last Ogg page does not end the stream "
+            f"(the file stops after {path.stat().st_size} bytes)",
+            "truncated",
+        )
     if sound.format in ("WAV", "WAVEX"):
         data_bytes = _wav_data_chunk_bytes(path)
         bytes_per_frame = _wav_bytes_per_frame(sound)

@@ -11,6 +11,7 @@ granule position is at most a given one, so that a window can be read without sc
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -23,6 +24,8 @@ NO_GRANULE = -1
 _HEADER = struct.Struct("<4sBBqIIIB")  # capture, version, flags, granule, serial, sequence, CRC, segment count
 #: Bisection stops when the bracket is this small; the rest is scanned page by page.
 _BISECTION_BYTES = 65536
+#: The longest possible page (header, 255 lacing values, 255 segments of 255 bytes), plus room.
+_TAIL_BYTES = 2 * (27 + 255 + 255 * 255)
 
 
 class Page(NamedTuple):
@@ -125,4 +128,22 @@ def next_granule_page(data, offset: int, limit: int | None = None) -> Page | Non
         if page.granule != NO_GRANULE:
             return page
         page = next_page(data, page.end)
+    return None
+
+
+def ends_its_stream(path: str | os.PathLike) -> bool | None:
+    """Whether the last whole page of the Ogg file ``path`` ends its stream (flag :data:`LAST`).
+
+    False for a file cut off before its end (a broken download): its last whole page is an ordinary
+    one. None when the tail of the file holds no whole page to tell by. Reads the tail only.
+    """
+    with open(path, "rb") as stream:
+        size = stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, size - _TAIL_BYTES))
+        tail = stream.read()
+    offset = len(tail)
+    while (offset := tail.rfind(CAPTURE, 0, offset)) >= 0:
+        page = page_at(tail, offset)
+        if page is not None:
+            return bool(page.flags & LAST)
     return None

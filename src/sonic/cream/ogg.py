@@ -95,13 +95,13 @@ def page_packets(data, offset: int) -> Iterator[tuple[Page, list[bytes]]]:
         yield page, packets
 
 
-def page_before(data, granule: int, *, first: int = 0) -> Page | None:
-    """The last page at or after offset ``first`` with a granule position in 0 .. ``granule``, or None.
+def page_before(data, granule: int) -> Page | None:
+    """The last page with a granule position in 0 .. ``granule``, or None.
 
     Bisection over the file's bytes, then a scan of the last bracket: granule positions grow along
     a stream, so a page whose position is too large bounds the search from above.
     """
-    low, high = first, len(data)
+    low, high = 0, len(data)
     while high - low > _BISECTION_BYTES:
         middle = (low + high) // 2
         page = next_granule_page(data, middle, high)

@@ -9,7 +9,10 @@ file, mixed to mono and resampled to ``--sample-rate`` (soxr HQ on both sides):
   (the whole call: pool start, decoding in the workers, waveforms sent back);
 - baseline: for each file, ``librosa.load(path, sr=..., offset=..., duration=...)``;
 - for reference, ours in the calling process (no workers), which separates the speed of one file's
-  decoding from what the worker processes add.
+  decoding from what the worker processes add;
+- for reference, how much faster ``--workers`` processes do native work (zlib) than one process on this
+  machine (``timing.machine_scaling``), a reference for what a worker pool can gain here. A virtual machine's
+  CPUs may share physical cores or be capped, and then give well under ``--workers``.
 
 Both sides are warmed up once on one file first (imports, first calls). Each side runs ``--repeats``
 times, taking turns; the median is reported. Every waveform must agree with librosa's (same length,
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from timing import timed
+from timing import machine_scaling, timed
 
 from sonic.cream.audio import decode_many
 
@@ -127,6 +130,9 @@ def main() -> None:
     print(f"baseline  librosa.load, one file at a time: {baseline_rate:6.1f} files/s ({seconds['baseline']:.2f} s)")
     here_rate = len(paths) / seconds["ours_here"]
     print(f"(ours in this process, no workers:         {here_rate:6.1f} files/s, {here_rate / baseline_rate:.2f}x)")
+    scaling = machine_scaling(args.workers)
+    print(f"(ours, {args.workers} workers against no workers: {ours_rate / here_rate:.2f}x; on this machine "
+          f"{args.workers} processes of native code run {scaling:.2f}x as fast as one)")  # fmt: skip
     print(f"speed-up {speedup:.2f}x (target {TARGET_SPEEDUP:g}x: {'met' if speedup >= TARGET_SPEEDUP else 'NOT met'})")
     print(f"largest sample difference {worst:.1e} (allowed {AGREEMENT:g}); lengths agree: {lengths_agree}")
     if not worst <= AGREEMENT:

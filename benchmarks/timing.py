@@ -1,11 +1,15 @@
-"""Timing shared by the benchmark scripts (run as ``python benchmarks/<name>.py``, which puts this folder on the path)."""
+"""Timing shared by the benchmark scripts (run as ``python benchmarks/<name>.py``: this folder is on sys.path)."""
 
 from __future__ import annotations
 
 import statistics
 import time
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
+
+import numpy as np
 
 
 def timed(functions: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
@@ -21,3 +25,31 @@ def timed(functions: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[s
             results[name] = function()
             seconds[name].append(time.perf_counter() - started)
     return {name: statistics.median(values) for name, values in seconds.items()}, results
+
+
+def machine_scaling(workers: int, repeats: int = 3, rounds: int = 6) -> float:
+    """How much faster ``workers`` processes do native work than one process, on this machine (median of ``repeats``).
+
+    The work is zlib compression of 1 MB of noisy bytes, ``rounds`` times per process: compiled code
+    that shares nothing between processes. A machine with ``workers`` free cores gives about ``workers``;
+    a virtual machine whose CPUs share physical cores, or are capped, or busy elsewhere, gives less.
+    It is a reference for what a pool of worker processes can gain on this machine at this moment.
+    """
+    if workers < 2:
+        return 1.0
+    one, many = [], []
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_compress, [1] * workers))  # workers started
+        for _ in range(repeats):
+            started = time.perf_counter()
+            _compress(rounds * workers)
+            one.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            list(pool.map(_compress, [rounds] * workers))
+            many.append(time.perf_counter() - started)
+    return statistics.median(one) / statistics.median(many)
+
+
+def _compress(rounds: int) -> int:
+    data = np.random.default_rng(0).integers(0, 16, 1 << 20, dtype=np.uint8).tobytes()
+    return sum(len(zlib.compress(data, 6)) for _ in range(rounds))

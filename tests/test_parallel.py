@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from sonic.errors import AudioError, SonicError
-from sonic.parallel import map_files, run_tasks, task_size, worker_count
+from sonic.parallel import (
+    RESULT_SLOT_BYTES,
+    SHARED_ARRAY_BYTES,
+    FileResult,
+    _InSlot,
+    _ResultSlots,
+    map_files,
+    run_tasks,
+    task_size,
+    worker_count,
+)
 
 
 def _square_unless_seven(item: int) -> int:
     if item % 7 == 0:
         raise SonicError(f"item {item} is a multiple of seven")
     return item * item
+
+
+def _waveform(item: int) -> np.ndarray:
+    """A different 1 MB array per item (large enough to go back through shared memory), or a reason."""
+    if item % 11 == 0:
+        raise SonicError(f"item {item} is a multiple of eleven")
+    return np.random.default_rng(item).standard_normal(250_000 + item).astype(np.float32)
 
 
 def _die_on_five(task: list[int]) -> list[int]:
@@ -62,3 +80,39 @@ def test_worker_count_and_task_size():
     assert task_size(1000, 2, 8) == 8  # capped
     assert task_size(64, 2, 8) == 2  # 16 tasks per worker
     assert task_size(3, 2, 8) == 1
+
+
+def test_large_arrays_come_back_whole_through_shared_memory_slots():
+    """Many tasks of several large arrays each: every slot is filled and emptied many times over."""
+    items = list(range(1, 90))
+
+    results = list(map_files(_waveform, items, num_workers=2, progress=False, most_per_task=3))
+
+    by_item = {result.item: result for result in results}
+    assert sorted(by_item) == items
+    for item, result in by_item.items():
+        if item % 11 == 0:
+            assert result.reason == f"item {item} is a multiple of eleven"
+        else:
+            np.testing.assert_array_equal(result.value, _waveform(item))
+
+
+def test_a_result_slot_takes_the_large_arrays_that_fit_and_gives_them_back():
+    big = np.arange(SHARED_ARRAY_BYTES // 4 + 6, dtype=np.float32).reshape(2, -1)  # not a multiple of 64 bytes
+    other = np.full((3, SHARED_ARRAY_BYTES // 5), 7, dtype=np.int16)
+    small = np.ones(10, dtype=np.float64)
+    too_big = np.zeros(RESULT_SLOT_BYTES // 4, dtype=np.float32)  # fits no slot with the others in it
+    objects = np.empty(SHARED_ARRAY_BYTES // 8, dtype=object)  # pointers: only pickling can carry them
+    value = [FileResult("a", big, None), FileResult("b", None, "why"), (other, small), too_big, objects]
+
+    with _ResultSlots(3) as slots:
+        filled = slots.filled(value, 2)
+        assert isinstance(filled[0].value, _InSlot) and filled[0].value.offset == 2 * RESULT_SLOT_BYTES
+        assert isinstance(filled[2][0], _InSlot) and filled[2][0].offset == filled[0].value.offset + big.nbytes + 40
+        assert filled[2][1] is small and filled[3] is too_big and filled[4] is objects and filled[1] == value[1]
+        back = slots.emptied(filled, 2)
+
+    assert isinstance(back[0], FileResult) and back[0].item == "a" and back[1] == value[1]
+    np.testing.assert_array_equal(back[0].value, big)
+    np.testing.assert_array_equal(back[2][0], other)
+    assert back[2][0].dtype == np.int16 and back[2][1] is small and back[3] is too_big

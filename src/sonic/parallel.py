@@ -11,18 +11,28 @@ Two levels:
   this item failed. It shows a tqdm bar (items/s, ETA, failures).
 
 ``function`` must be a module-level function (worker processes receive it by pickling).
+
+Large numpy arrays in results (waveforms) do not travel back through the pool's pipe, which moves them
+a pipe's capacity (64 KiB on Linux) at a time, switching between processes: where workers are forked, each
+task in flight has a slot of shared memory (:class:`_ResultSlots`, mapped before the workers start),
+the worker copies its arrays into the task's slot, and the caller copies them out and reuses the slot.
+Arrays that do not fit travel through the pipe as before.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import mmap
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 
+import numpy as np
 from tqdm import tqdm
 
 from sonic.errors import AudioError, SonicError
@@ -31,6 +41,10 @@ from sonic.errors import AudioError, SonicError
 TASKS_PER_WORKER = 16
 #: Tasks queued per worker at any time (bounds what is held in memory).
 QUEUED_PER_WORKER = 4
+#: Shared memory per task in flight for the arrays of its result (only the pages used are ever touched).
+RESULT_SLOT_BYTES = 16 << 20
+#: Arrays at least this large go back through shared memory rather than the pipe.
+SHARED_ARRAY_BYTES = 256 << 10
 
 
 class FileResult(NamedTuple):
@@ -80,20 +94,36 @@ def run_tasks(
         for task in tasks:
             yield task, function(task)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool:
-        queued = {pool.submit(function, task): task for task in itertools.islice(tasks, workers * QUEUED_PER_WORKER)}
+    in_flight = workers * QUEUED_PER_WORKER
+    slots = _ResultSlots(in_flight) if multiprocessing.get_start_method() == "fork" else None
+    if slots is not None:
+        initializer, initargs = _ResultSlots.worker_start, (slots, initializer, initargs)
+    with (
+        slots or nullcontext(),
+        ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool,
+    ):
+
+        def submit(task: list, slot: int | None) -> Future:
+            return pool.submit(function if slot is None else _SlotFilling(function, slot), task)
+
+        queued: dict[Future, tuple[list, int | None]] = {}
+        for index, task in enumerate(itertools.islice(tasks, in_flight)):
+            slot = None if slots is None else index
+            queued[submit(task, slot)] = (task, slot)
         while queued:
             finished, _ = wait(queued, return_when=FIRST_COMPLETED)
             for future in finished:
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    in_flight = [item for task in queued.values() for item in task]
-                    raise _worker_died(in_flight, describe, activity) from None
-                task = queued.pop(future)
-                yield task, result
+                    items = [item for task, _ in queued.values() for item in task]
+                    raise _worker_died(items, describe, activity) from None
+                task, slot = queued.pop(future)
+                if slots is not None:
+                    result = slots.emptied(result, slot)
                 for next_task in itertools.islice(tasks, 1):
-                    queued[pool.submit(function, next_task)] = next_task
+                    queued[submit(next_task, slot)] = (next_task, slot)
+                yield task, result
 
 
 def map_files(
@@ -138,6 +168,94 @@ class _CallEach:
             except SonicError as error:
                 results.append(FileResult(item, None, str(error)))
         return results
+
+
+class _ResultSlots:
+    """Shared memory for large arrays of results: ``count`` slots of :data:`RESULT_SLOT_BYTES`, one per task in flight.
+
+    Mapped (shared, anonymous) before the worker processes fork, so that they share it. A worker fills
+    the slot of the task it ran (:class:`_SlotFilling`); the caller copies the arrays out (:meth:`emptied`)
+    before that slot goes with another task.
+    """
+
+    #: The slots, in a worker process (set by :meth:`worker_start`).
+    in_worker: _ResultSlots | None = None
+
+    def __init__(self, count: int) -> None:
+        self.memory = mmap.mmap(-1, count * RESULT_SLOT_BYTES, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+
+    @staticmethod
+    def worker_start(slots: _ResultSlots, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+        _ResultSlots.in_worker = slots
+        if initializer is not None:
+            initializer(*initargs)
+
+    def filled(self, value: Any, slot: int) -> Any:
+        """``value`` with each large array that fits copied into ``slot`` and replaced by a :class:`_InSlot`."""
+        used = 0
+
+        def fill(part: Any) -> Any:
+            nonlocal used
+            if (
+                isinstance(part, np.ndarray)
+                and not part.dtype.hasobject
+                and SHARED_ARRAY_BYTES <= part.nbytes <= RESULT_SLOT_BYTES - used
+            ):
+                offset = slot * RESULT_SLOT_BYTES + used
+                np.frombuffer(self.memory, part.dtype, part.size, offset).reshape(part.shape)[...] = part
+                used += -(-part.nbytes // 64) * 64  # the next array starts aligned
+                return _InSlot(offset, part.shape, part.dtype.str)
+            return _mapped(part, fill)
+
+        return fill(value)
+
+    def emptied(self, value: Any, slot: int) -> Any:
+        """``value`` with each :class:`_InSlot` replaced by a copy of its array; ``slot`` may be used again."""
+
+        def empty(part: Any) -> Any:
+            if isinstance(part, _InSlot):
+                size = math.prod(part.shape)
+                return np.frombuffer(self.memory, part.dtype, size, part.offset).reshape(part.shape).copy()
+            return _mapped(part, empty)
+
+        return empty(value)
+
+    def __enter__(self) -> _ResultSlots:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.memory.close()
+
+
+class _InSlot(NamedTuple):
+    """Where a worker left an array in shared memory."""
+
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def _mapped(value: Any, function: Callable[[Any], Any]) -> Any:
+    """``function`` applied to each element of ``value`` if it is a list, tuple or named tuple; else ``value``."""
+    if isinstance(value, list):
+        return [function(part) for part in value]
+    if isinstance(value, tuple):
+        parts = [function(part) for part in value]
+        return type(value)._make(parts) if hasattr(value, "_fields") else tuple(parts)
+    return value
+
+
+class _SlotFilling:
+    """``function(task)`` in a worker process, its large arrays left in the task's slot of shared memory."""
+
+    def __init__(self, function: Callable[[list], Any], slot: int) -> None:
+        self.function = function
+        self.slot = slot
+
+    def __call__(self, task: list) -> Any:
+        result = self.function(task)
+        slots = _ResultSlots.in_worker
+        return result if slots is None else slots.filled(result, self.slot)
 
 
 class _Bar(tqdm):

@@ -101,6 +101,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    unknown = sorted(set(args.formats.split(",")) - set(FORMATS))
+    if unknown:
+        parser.error(f"unknown format {unknown[0]!r} in --formats; known: {', '.join(FORMATS)}")
     warnings.filterwarnings("ignore", message="'(aifc|audioop|sunau)' is deprecated", category=DeprecationWarning)
     window = (args.sample_rate, args.offset, args.duration)
 

@@ -123,11 +123,16 @@ class AudioFile:
         Raises a :class:`BrokenAudioError` if decoding fails, or ends well before the declared
         length (truncated), or gives no frames.
         """
+        for block in self._frames(offset_seconds, duration_seconds, block_frames):
+            yield mix_down(block) if mono else np.ascontiguousarray(block)
+
+    def _frames(self, offset_seconds: float, duration_seconds: float | None, block_frames: int) -> Iterator[np.ndarray]:
+        """The decoder's blocks (n, channels) of the window, checked as :meth:`blocks` says."""
         start, stop = self.window(offset_seconds, duration_seconds)
         position = start
         for block in self._decoder.read(start, stop, block_frames):
             position += len(block)
-            yield mix_down(block) if mono else np.ascontiguousarray(block)
+            yield block
         total = self.info.frames
         if total is not None and position < stop - length_slack(total, self.info.sample_rate):
             raise BrokenAudioError(
@@ -162,8 +167,8 @@ def decode(
     with open_audio(path) as audio:
         native_rate = audio.info.sample_rate
         start, stop = audio.window(offset_seconds, duration_seconds)
-        blocks = audio.blocks(offset_seconds=offset_seconds, duration_seconds=duration_seconds, mono=mono)
-        waveform = _gather(blocks, None if stop is None else stop - start, mono=mono, channels=audio.info.channels)
+        frames = audio._frames(offset_seconds, duration_seconds, BLOCK_FRAMES)
+        waveform = _gather(frames, None if stop is None else stop - start, mono=mono, channels=audio.info.channels)
     if sample_rate is not None and sample_rate != native_rate:
         waveform = resample(waveform, native_rate, sample_rate)
     return waveform, sample_rate or native_rate
@@ -197,15 +202,22 @@ def _decoded_waveform(path: str, **window) -> np.ndarray:
     return decode(path, **window)[0]
 
 
-def _gather(blocks: Iterator[np.ndarray], length: int | None, *, mono: bool, channels: int) -> np.ndarray:
-    """The blocks in one array: (samples,) if ``mono``, else (channels, samples); ``length`` at most, if known."""
+def _gather(frames: Iterator[np.ndarray], length: int | None, *, mono: bool, channels: int) -> np.ndarray:
+    """Blocks of frames (n, channels) in one array: (samples,) mixed down if ``mono``, else (channels, samples).
+
+    ``length`` (at most), if known: each block is then mixed or copied straight into place.
+    """
     if length is None:
-        parts = list(blocks)
-        return np.concatenate(parts) if mono else np.ascontiguousarray(np.concatenate(parts).T)
+        if mono:
+            return np.concatenate([mix_down(block) for block in frames])
+        return np.ascontiguousarray(np.concatenate(list(frames)).T)
     out = np.empty(length if mono else (channels, length), dtype=np.float32)
     filled = 0
-    for block in blocks:
-        out[..., filled : filled + len(block)] = block if mono else block.T
+    for block in frames:
+        if mono:
+            mix_down(block, out=out[filled : filled + len(block)])
+        else:
+            out[:, filled : filled + len(block)] = block.T
         filled += len(block)
     return out if filled == length else np.ascontiguousarray(out[..., :filled])
 
@@ -224,16 +236,19 @@ def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return np.ascontiguousarray(out[..., :target], dtype=np.float32)
 
 
-def mix_down(frames: np.ndarray) -> np.ndarray:
-    """Mean of the channels of ``frames`` (n, channels) float32 -> (n,) float32.
+def mix_down(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Mean of the channels of ``frames`` (n, channels) float32 -> (n,) float32, in ``out`` if given.
 
-    Adds whole columns into a new array rather than reducing along the short channel
-    axis, which numpy does an order of magnitude more slowly; the result is the same.
+    Adds whole columns rather than reducing along the short channel axis, which numpy does an
+    order of magnitude more slowly; the result is the same.
     """
     channels = frames.shape[1]
     if channels == 1:
-        return np.ascontiguousarray(frames[:, 0], dtype=np.float32)
-    mono = np.add(frames[:, 0], frames[:, 1], dtype=np.float32)
+        if out is None:
+            return np.ascontiguousarray(frames[:, 0], dtype=np.float32)
+        out[...] = frames[:, 0]
+        return out
+    mono = np.add(frames[:, 0], frames[:, 1], out=out, dtype=np.float32)
     for channel in range(2, channels):
         mono += frames[:, channel]
     mono /= np.float32(channels)

@@ -41,6 +41,19 @@ def test_blocks_mix_each_block_to_mono_and_cover_the_window(tmp_path):
     np.testing.assert_array_equal(np.concatenate(channel_blocks), stereo)
 
 
+@pytest.mark.parametrize("kind", ["wav_pcm16", "ogg_vorbis", "mp3", "m4a_aac", "m4a_alac"])
+def test_every_decoder_gives_blocks_of_the_size_asked_and_a_shorter_last_one(tmp_path, kind):
+    rate = 44100
+    stereo = np.stack([tone(300.0, 4.0, rate), noise(4.0, rate)], axis=1)
+    path = write(tmp_path / "clip", stereo, rate, kind)
+
+    with open_audio(path) as audio:
+        sizes = [len(block) for block in audio.blocks(offset_seconds=0.5, duration_seconds=3.0, block_frames=5000)]
+
+    assert sizes[:-1] == [5000] * (len(sizes) - 1) and 0 < sizes[-1] <= 5000
+    assert sum(sizes) == 3 * rate
+
+
 @pytest.mark.parametrize("codec", ["aac", "alac"])
 def test_m4a_decodes_any_channel_count_and_rate(tmp_path, codec):
     rate = 32000

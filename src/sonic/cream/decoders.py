@@ -73,6 +73,43 @@ def load_decoders(paths: Iterable[str | os.PathLike]) -> None:
             import sonic.cream.vorbis  # noqa: F401
 
 
+class Blocks:
+    """Pieces of decoded audio regrouped into blocks of exactly ``block_frames`` frames (the last one shorter).
+
+    Pieces are (frames, channels) arrays, or (channels, frames) with ``frame_axis=1``; blocks are
+    handed out as (frames, channels) either way (transposed views of channel-major pieces).
+    """
+
+    def __init__(self, block_frames: int, *, frame_axis: int = 0) -> None:
+        self.block_frames = block_frames
+        self.frame_axis = frame_axis
+        self._pieces: list[np.ndarray] = []
+        self._held = 0
+
+    def add(self, piece: np.ndarray) -> Iterator[np.ndarray]:
+        """Add ``piece``; yields each block that is full."""
+        self._pieces.append(piece)
+        self._held += piece.shape[self.frame_axis]
+        if self._held >= self.block_frames:
+            joined = self._joined()
+            whole = self._held - self._held % self.block_frames
+            for offset in range(0, whole, self.block_frames):
+                yield joined[offset : offset + self.block_frames]
+            self._pieces = [joined[whole:].T if self.frame_axis else joined[whole:]]
+            self._held -= whole
+
+    def flush(self) -> Iterator[np.ndarray]:
+        """The last, shorter block, if any frames are held."""
+        if self._held:
+            yield self._joined()
+        self._pieces, self._held = [], 0
+
+    def _joined(self) -> np.ndarray:
+        """The held frames in one array (frames, channels)."""
+        joined = np.concatenate(self._pieces, axis=self.frame_axis)
+        return joined.T if self.frame_axis else joined
+
+
 class SndfileDecoder:
     """Reads a file with libsndfile (see the module docstring for the interface)."""
 

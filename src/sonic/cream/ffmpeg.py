@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.decoders import AudioInfo, first_line
+from sonic.cream.decoders import AudioInfo, Blocks, first_line
 from sonic.errors import AudioError, BrokenAudioError
 
 #: Seek this many frames before a window's start and decode up to it, so that its first frame decodes
@@ -53,21 +53,13 @@ class FFmpegDecoder:
             self._container.close()
             self._open()
         self._used = True
-        pending: list[np.ndarray] = []
-        n_pending = 0
+        blocks = Blocks(block_frames)
         for position, frames in self._placed_frames(start):
-            end = position + len(frames)
             if stop is not None and position >= stop:
                 break
-            if end > start:
-                piece = frames[max(start - position, 0) : len(frames) if stop is None else stop - position]
-                pending.append(piece)
-                n_pending += len(piece)
-            if n_pending >= block_frames:
-                yield np.concatenate(pending)
-                pending, n_pending = [], 0
-        if pending:
-            yield np.concatenate(pending)
+            if position + len(frames) > start:
+                yield from blocks.add(frames[max(start - position, 0) : None if stop is None else stop - position])
+        yield from blocks.flush()
 
     def _placed_frames(self, start: int) -> Iterator[tuple[int, np.ndarray]]:
         """``(first frame index, frames (n, channels) float32)`` per decoded FFmpeg frame, from about ``start``."""

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from sonic.cream import ogg
+from sonic.cream.decoders import Blocks
 
 _HEADER_TYPES = (b"\x01vorbis", b"\x03vorbis", b"\x05vorbis")  # identification, comment, setup
 #: A comment header with no vendor string and no comments (FFmpeg's decoder does not read it).
@@ -85,7 +86,7 @@ class VorbisDecoder:
 
     def _checked_blocks(self, start: int, stop: int | None, block_frames: int) -> Iterator[np.ndarray]:
         channels = self.info.channels
-        blocks = _Blocks(block_frames)
+        blocks = Blocks(block_frames, frame_axis=1)
         position, pages = self._primed_pages(start)
         for page, packets in pages:
             if page.serial != self._serial:
@@ -155,32 +156,6 @@ class VorbisDecoder:
             return self._context.decode(self._av.Packet(packet))
         except self._av.error.FFmpegError as error:
             raise NotExact(str(error)) from None
-
-
-class _Blocks:
-    """Checked samples (channel-major arrays) cut into blocks of ``block_frames`` frames, handed out transposed."""
-
-    def __init__(self, block_frames: int) -> None:
-        self.block_frames = block_frames
-        self._pieces: list[np.ndarray] = []
-        self._held = 0
-
-    def add(self, samples: np.ndarray) -> Iterator[np.ndarray]:
-        """Add ``samples`` (channels, n); yields each block that is full."""
-        self._pieces.append(samples)
-        self._held += samples.shape[1]
-        if self._held >= self.block_frames:
-            joined = np.concatenate(self._pieces, axis=1)
-            whole = self._held - self._held % self.block_frames
-            for offset in range(0, whole, self.block_frames):
-                yield joined[:, offset : offset + self.block_frames].T
-            self._pieces = [joined[:, whole:]]
-            self._held -= whole
-
-    def flush(self) -> Iterator[np.ndarray]:
-        if self._held:
-            yield np.concatenate(self._pieces, axis=1).T
-        self._pieces, self._held = [], 0
 
 
 def fast_vorbis_decoder(path: Path, sndfile):

@@ -35,7 +35,7 @@ import numpy as np
 import soundfile
 from timing import machine_scaling, timed
 
-from sonic.cream.audio import decode_many
+from sonic.cream.audio.load import decode_many
 
 SAMPLE_RATE = 44100
 FORMATS = {"mp3": ("MP3", "MPEG_LAYER_III"), "ogg": ("OGG", "VORBIS"), "flac": ("FLAC", "PCM_16")}

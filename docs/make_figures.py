@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.figures import save_figure
-from sonic.cream.spectra import chromagram, fft_spectrum, mel_spectrogram, tempogram
+from sonic.cream.spectra.figures import save_figure
+from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
 
 SAMPLE_RATE = 22050
 BPM = 120.0

@@ -1,4 +1,4 @@
-"""Decoding, windowing, mix-down and resampling of every supported format (sonic.cream.audio)."""
+"""Decoding, windowing, mix-down and resampling of every supported format (sonic.cream.audio.load)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from audio_fixtures import FORMATS, LOSSY, noise, overstate_ogg_length, peak_frequency, tone, truncate, write
 
-from sonic.cream.audio import (
+from sonic.cream.audio.load import (
     AUDIO_EXTENSIONS,
     MIN_SECONDS,
     SILENCE_DBFS,
@@ -200,7 +200,7 @@ def test_check_waveform_names_short_and_silent_audio():
 
 def test_text_named_mp3_is_one_clear_sentence_without_decoder_noise(tmp_path):
     path = _file_with(tmp_path, "notes.mp3", b"this is a text file, not an mp3\n" * 20)
-    script = f"from sonic.cream.audio import decode\ndecode({str(path)!r})"
+    script = f"from sonic.cream.audio.load import decode\ndecode({str(path)!r})"
 
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
 
@@ -217,7 +217,7 @@ def test_mp3_windows_decode_without_libmpg123_notes_on_stderr(tmp_path):
     path = write(tmp_path / "clip", waveform, rate, "mp3")
     offsets = ", ".join(f"{offset:.2f}" for offset in np.linspace(0.0, 15.0, 40))
     script = (
-        "from sonic.cream.audio import decode\n"
+        "from sonic.cream.audio.load import decode\n"
         f"for offset in [{offsets}]:\n"
         f"    decode({str(path)!r}, offset_seconds=offset, duration_seconds=3.0)"
     )

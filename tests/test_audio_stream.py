@@ -1,4 +1,4 @@
-"""Streaming decode in constant memory, FFmpeg's formats (.m4a, .aac), decode_many (sonic.cream.audio)."""
+"""Streaming decode in constant memory, FFmpeg's formats (.m4a, .aac), decode_many (sonic.cream.audio.load)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import soundfile
 from audio_fixtures import noise, peak_frequency, tone, truncate, write, write_with_ffmpeg
 
-from sonic.cream.audio import BLOCK_FRAMES, decode, decode_many, open_audio, track_id
+from sonic.cream.audio.load import BLOCK_FRAMES, decode, decode_many, open_audio, track_id
 from sonic.errors import AudioError, BrokenAudioError
 
 
@@ -201,7 +201,7 @@ def test_pyav_loads_only_for_a_file_that_needs_it(tmp_path):
     wav = write(tmp_path / "a", tone(440.0, 0.5, rate), rate, "wav_pcm16")
     m4a = write(tmp_path / "b", tone(440.0, 0.5, rate), rate, "m4a_aac")
     code = (
-        "import sys\nfrom sonic.cream.audio import decode\n"
+        "import sys\nfrom sonic.cream.audio.load import decode\n"
         f"decode({str(wav)!r})\nprint('av' in sys.modules)\n"
         f"decode({str(m4a)!r})\nprint('av' in sys.modules)\n"
     )

@@ -1,4 +1,4 @@
-"""`sonic convert`: folder structure, resampling, channels, resuming, atomic writes, failures (sonic.cream.convert)."""
+"""`sonic convert`: folder structure, resampling, channels, resuming, atomic writes, failures (sonic.cream.audio.convert)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import soundfile
 from audio_fixtures import noise, tone, truncate, write
 
-from sonic.cream.audio import decode
-from sonic.cream.convert import FAILURES_FILE, MANIFEST_FILE, convert_file, convert_folder
+from sonic.cream.audio.convert import FAILURES_FILE, MANIFEST_FILE, convert_file, convert_folder
+from sonic.cream.audio.load import decode
 from sonic.errors import SonicError
 
 

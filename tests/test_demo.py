@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from sonic.cream.events import load_events
+from sonic.cream.data.events import load_events
 from sonic.demo import CatalogueConfig, generate_catalogue, run_demo
 from sonic.demo.styles import STYLES
 from sonic.study import RESULT_COLUMNS, StudyConfig, format_results

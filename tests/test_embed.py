@@ -15,7 +15,7 @@ from audio_fixtures import noise, tone, truncate, write
 from typer.testing import CliRunner
 
 from sonic.cli.app import app
-from sonic.cream.audio import decode
+from sonic.cream.audio.load import decode
 from sonic.errors import AudioError, DataError, SonicError, UnknownNameError
 from sonic.tails.mfcc import MFCCConfig, MFCCEmbedder
 from sonic.tails.pipeline import embed_folder

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sonic.cream.events import EVENT_COLUMNS, as_ids, compress, load_events, load_track_ids, normalise_events
+from sonic.cream.data.events import EVENT_COLUMNS, as_ids, compress, load_events, load_track_ids, normalise_events
 from sonic.errors import DataError
 
 RAW = pd.DataFrame(

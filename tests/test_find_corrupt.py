@@ -1,4 +1,4 @@
-"""`sonic find-corrupt`: each problem, the loudness measure, and the output as an exclude file (sonic.cream.corrupt)."""
+"""`sonic find-corrupt`: each problem, the loudness measure, and the output as an exclude file (sonic.cream.audio.corrupt)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from audio_fixtures import noise, tone, truncate, write
 
-from sonic.cream.corrupt import COLUMNS, PROBLEMS, find_corrupt, inspect_file
-from sonic.cream.events import load_track_ids
-from sonic.cream.splits import SplitConfig, split_events
+from sonic.cream.audio.corrupt import COLUMNS, PROBLEMS, find_corrupt, inspect_file
+from sonic.cream.data.events import load_track_ids
+from sonic.cream.data.splits import SplitConfig, split_events
 from sonic.tails.pipeline import embed_folder
 from sonic.tails.table import read_embeddings
 

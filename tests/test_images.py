@@ -1,4 +1,4 @@
-"""Model-ready spectrogram pictures (sonic.cream.images): shapes, ranges, known rows, tiles, errors."""
+"""Model-ready spectrogram pictures (sonic.tails.vision.images): shapes, ranges, known rows, tiles, errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from audio_fixtures import noise, tone
 
-from sonic.cream.image_colours import IMAGENET_MEAN, IMAGENET_STD, colour_images, colour_table, denormalise
-from sonic.cream.images import (
+from sonic.cream.spectra.core import mel_frequencies, n_frames
+from sonic.errors import AudioError, SonicError
+from sonic.tails.vision.colours import IMAGENET_MEAN, IMAGENET_STD, colour_images, colour_table, denormalise
+from sonic.tails.vision.images import (
     ImageBatch,
     ImageConfig,
     cut_tiles,
@@ -21,8 +23,6 @@ from sonic.cream.images import (
     tile_starts,
     unit_spectrogram,
 )
-from sonic.cream.spectral import mel_frequencies, n_frames
-from sonic.errors import AudioError, SonicError
 
 SR = 22050
 

@@ -10,7 +10,7 @@ import pytest
 import scipy.fft
 from audio_fixtures import noise, tone
 
-from sonic.cream.spectral import mel_filterbank
+from sonic.cream.spectra.core import mel_filterbank
 from sonic.errors import AudioError, SonicError, UnknownNameError
 from sonic.tails.base import EMBEDDERS, Embedder
 from sonic.tails.mfcc import MFCCConfig, MFCCEmbedder, dct_ii_matrix

@@ -1,4 +1,4 @@
-"""Ogg pages (sonic.cream.ogg) and the FFmpeg Vorbis path (sonic.cream.vorbis), against libsndfile."""
+"""Ogg pages (sonic.cream.audio.ogg) and the FFmpeg Vorbis path (sonic.cream.audio.vorbis), against libsndfile."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from audio_fixtures import noise, shift_ogg_granule, tone, truncate, write
 
-from sonic.cream import ogg
-from sonic.cream.audio import decode
-from sonic.cream.decoders import SndfileDecoder, open_decoder
-from sonic.cream.vorbis import VorbisDecoder
+from sonic.cream.audio import ogg
+from sonic.cream.audio.decoders import SndfileDecoder, open_decoder
+from sonic.cream.audio.load import decode
+from sonic.cream.audio.vorbis import VorbisDecoder
 from sonic.errors import BrokenAudioError
 
 pytest.importorskip("av")

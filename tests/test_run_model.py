@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sonic.cream.split_files import write_split
-from sonic.cream.splits import Split, SplitConfig
+from sonic.cream.data.split_files import write_split
+from sonic.cream.data.splits import Split, SplitConfig
 from sonic.errors import DataError, SonicError, UnknownNameError
 from sonic.rouge.evaluate import evaluate
 from sonic.rouge.run import RunResult, run_model

@@ -1,4 +1,4 @@
-"""The spectral core (sonic.cream.spectral) against librosa, and its known answers."""
+"""The spectral core (sonic.cream.spectra.core) against librosa, and its known answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from audio_fixtures import noise, tone
 
-from sonic.cream.spectral import (
+from sonic.cream.spectra.core import (
     checked_waveform,
     hz_to_mel,
     mel_filterbank,
@@ -61,7 +61,8 @@ def test_power_to_db_equals_librosa_and_floors_silence():
 
     np.testing.assert_allclose(power_to_db(power), librosa.power_to_db(power, top_db=80.0), atol=1e-4)
     np.testing.assert_allclose(power_to_db(power, top_db=None), librosa.power_to_db(power, top_db=None), atol=1e-4)
-    assert (power_to_db(np.zeros((3, 4)), top_db=None) == -100.0).all()
+    # float32 log10 differs in the last bit between AVX2 and AVX-512 code paths (-100.00001 against -100.0)
+    np.testing.assert_allclose(power_to_db(np.zeros((3, 4)), top_db=None), -100.0, rtol=1e-6)
 
 
 def test_mel_power_equals_filterbank_times_power_spectrogram():

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sonic.cream.events import compress, normalise_events
-from sonic.cream.split_files import read_split, split_statistics, write_split
-from sonic.cream.splits import PROTOCOLS, Split, SplitConfig, draw_users, split_events
+from sonic.cream.data.events import compress, normalise_events
+from sonic.cream.data.split_files import read_split, split_statistics, write_split
+from sonic.cream.data.splits import PROTOCOLS, Split, SplitConfig, draw_users, split_events
 from sonic.errors import DataError, SonicError, UnknownNameError
 
 

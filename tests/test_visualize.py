@@ -1,4 +1,4 @@
-"""Figures of the spectral pictures (sonic.cream.figures), `visualize` over files and folders, and its command."""
+"""Figures of the spectral pictures (sonic.cream.spectra.figures), `visualize` over files and folders, and its command."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from audio_fixtures import noise, tone, write
 
-from sonic.cream.figures import DPI, FIGURE_INCHES, draw, save_figure
-from sonic.cream.spectra import chromagram, fft_spectrum, mel_spectrogram, tempogram
-from sonic.cream.visualize import PICTURES, picture_kinds, visualize
+from sonic.cream.spectra.figures import DPI, FIGURE_INCHES, draw, save_figure
+from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
+from sonic.cream.spectra.visualize import PICTURES, picture_kinds, visualize
 from sonic.errors import AudioError, UnknownNameError
 
 matplotlib_image = pytest.importorskip("matplotlib.image")

@@ -52,9 +52,7 @@ class StudyResult:
 def run_study(events_path: str | os.PathLike, audio_dir: str | os.PathLike, out_dir: str | os.PathLike,
               config: StudyConfig = StudyConfig(), *, progress: bool = True) -> StudyResult:
     """Run ``config`` on a listening-events file and an audio folder; write everything under ``out_dir``."""
-    from sonic.cream.events import load_events
-    from sonic.cream.split_files import write_split
-    from sonic.cream.splits import SplitConfig, split_events
+    from sonic.cream.data import SplitConfig, load_events, split_events, write_split
     from sonic.rouge.base import RECOMMENDERS
     from sonic.rouge.run import run_model
     from sonic.tails.base import EMBEDDERS

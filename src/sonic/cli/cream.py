@@ -26,8 +26,7 @@ def data_split(
     """Split listening events in time by a published protocol and write the parts."""
     import time
 
-    from sonic.cream.split_files import split_file, split_statistics
-    from sonic.cream.splits import SplitConfig
+    from sonic.cream.data import SplitConfig, split_file, split_statistics
 
     started = time.perf_counter()
     dates = {"start_date": start_date, "test_date": test_date, "end_date": end_date}
@@ -51,7 +50,7 @@ def convert(
     ] = None,
 ) -> None:
     """Convert every audio file under a folder to wav or flac at one rate; files already done are skipped."""
-    from sonic.cream.convert import convert_folder
+    from sonic.cream.audio import convert_folder
 
     result = convert_folder(
         audio_dir, out_dir, sample_rate=sample_rate, file_format=file_format, mono=mono, num_workers=num_workers
@@ -76,7 +75,7 @@ def find_corrupt(
     ] = None,
 ) -> None:
     """List undecodable, truncated, empty, too short, silent and near-silent audio files (for --exclude-file)."""
-    from sonic.cream.corrupt import find_corrupt as find
+    from sonic.cream.audio import find_corrupt as find
 
     result = find(
         audio_dir,
@@ -107,7 +106,7 @@ def visualize_command(
     ] = None,
 ) -> None:
     """Draw mel spectrogram, chromagram, FFT spectrum and tempogram PNGs of audio files."""
-    from sonic.cream.visualize import visualize
+    from sonic.cream.spectra.visualize import visualize
     from sonic.errors import SonicError
 
     if (audio is None) == (audio_dir is None):

@@ -1,12 +1,13 @@
-"""CREAM: audio and data.
+"""CREAM: audio and data, in three sub-packages that talk only through their public names.
 
-Audio decoding, streaming and resampling (:mod:`sonic.cream.audio`, any format: libsndfile, FFmpeg
-for m4a/aac), conversion (:mod:`~sonic.cream.convert`) and corrupt-file detection
-(:mod:`~sonic.cream.corrupt`); the spectral core and the four pictures (:mod:`~sonic.cream.spectral`,
-:mod:`~sonic.cream.spectra`, figures in :mod:`~sonic.cream.figures` and :mod:`~sonic.cream.visualize`);
-model-ready spectrogram images for vision embedders (:mod:`~sonic.cream.images`); listening-event
-loaders (:mod:`~sonic.cream.events`) and the published time-split protocols (:mod:`~sonic.cream.splits`,
-split folders: :mod:`~sonic.cream.split_files`). Names load on first use.
+- :mod:`sonic.cream.audio`: decoding any format (libsndfile; FFmpeg for m4a/aac), streaming windows,
+  resampling, conversion and corrupt-file detection;
+- :mod:`sonic.cream.spectra`: the spectral core (framing, power and mel spectra, decibels), the four
+  pictures and their labelled figures;
+- :mod:`sonic.cream.data`: listening-event loaders, the published time-split protocols and split folders.
+
+Model-ready spectrogram images for vision embedders live beside them in :mod:`sonic.tails.vision`
+and are re-exported here. Names load on first use.
 """
 
 from __future__ import annotations
@@ -14,35 +15,35 @@ from __future__ import annotations
 from sonic._lazy import lazy_getattr
 
 _EXPORTS = {
-    "load_events": "sonic.cream.events",
-    "normalise_events": "sonic.cream.events",
-    "compress": "sonic.cream.events",
-    "EVENT_COLUMNS": "sonic.cream.events",
-    "decode": "sonic.cream.audio",
-    "find_audio_files": "sonic.cream.audio",
-    "AUDIO_EXTENSIONS": "sonic.cream.audio",
-    "open_audio": "sonic.cream.audio",
-    "decode_many": "sonic.cream.audio",
-    "convert_folder": "sonic.cream.convert",
-    "find_corrupt": "sonic.cream.corrupt",
-    "mel_spectrogram": "sonic.cream.spectra",
-    "chromagram": "sonic.cream.spectra",
-    "fft_spectrum": "sonic.cream.spectra",
-    "tempogram": "sonic.cream.spectra",
-    "save_figure": "sonic.cream.figures",
-    "visualize": "sonic.cream.visualize",
-    "spectrogram_images": "sonic.cream.images",
-    "ImageConfig": "sonic.cream.images",
-    "split_events": "sonic.cream.splits",
-    "SplitConfig": "sonic.cream.splits",
-    "PROTOCOLS": "sonic.cream.splits",
-    "write_split": "sonic.cream.split_files",
-    "read_split": "sonic.cream.split_files",
-    "split_file": "sonic.cream.split_files",
-    "split_statistics": "sonic.cream.split_files",
-    "Split": "sonic.cream.splits",
-    "get_protocol": "sonic.cream.splits",
-    "load_track_ids": "sonic.cream.events",
+    "load_events": "sonic.cream.data.events",
+    "normalise_events": "sonic.cream.data.events",
+    "compress": "sonic.cream.data.events",
+    "EVENT_COLUMNS": "sonic.cream.data.events",
+    "decode": "sonic.cream.audio.load",
+    "find_audio_files": "sonic.cream.audio.load",
+    "AUDIO_EXTENSIONS": "sonic.cream.audio.load",
+    "open_audio": "sonic.cream.audio.load",
+    "decode_many": "sonic.cream.audio.load",
+    "convert_folder": "sonic.cream.audio.convert",
+    "find_corrupt": "sonic.cream.audio.corrupt",
+    "mel_spectrogram": "sonic.cream.spectra.pictures",
+    "chromagram": "sonic.cream.spectra.pictures",
+    "fft_spectrum": "sonic.cream.spectra.pictures",
+    "tempogram": "sonic.cream.spectra.pictures",
+    "save_figure": "sonic.cream.spectra.figures",
+    "visualize": "sonic.cream.spectra.visualize",
+    "spectrogram_images": "sonic.tails.vision.images",
+    "ImageConfig": "sonic.tails.vision.images",
+    "split_events": "sonic.cream.data.splits",
+    "SplitConfig": "sonic.cream.data.splits",
+    "PROTOCOLS": "sonic.cream.data.splits",
+    "write_split": "sonic.cream.data.split_files",
+    "read_split": "sonic.cream.data.split_files",
+    "split_file": "sonic.cream.data.split_files",
+    "split_statistics": "sonic.cream.data.split_files",
+    "Split": "sonic.cream.data.splits",
+    "get_protocol": "sonic.cream.data.splits",
+    "load_track_ids": "sonic.cream.data.events",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -22,7 +22,7 @@ from sonic.tails.table import EmbeddingTable
 class Recommender(Protocol):
     """What every recommender does.
 
-    ``fit`` takes train events (the frame of :mod:`sonic.cream.events`) and, for
+    ``fit`` takes train events (the frame of :mod:`sonic.cream.data.events`) and, for
     content-based models, the item embeddings. ``recommend`` returns, for each user in
     ``users``, ``ids`` (n_users, k) object array of track ids and ``scores`` (n_users, k)
     float32, best first; a row with fewer than ``k`` candidates is padded with ``None``

@@ -126,7 +126,7 @@ def resolve_embedding(embedding: str | os.PathLike | None, embeddings_dir: str |
 
 def read_split_events(split_dir: str | os.PathLike, mode: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(train events, ``mode`` events, the split's settings) of a split folder written by ``sonic data-split``."""
-    from sonic.cream.split_files import read_split
+    from sonic.cream.data import read_split
 
     split = read_split(split_dir)
     parts = split.parts

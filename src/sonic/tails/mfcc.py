@@ -1,6 +1,6 @@
 """MFCC embedder: the mean over time of a clip's MFCC matrix (``mfcc_<N>``, published: ``mfcc_104``).
 
-The conventions are librosa's defaults (through :mod:`sonic.cream.spectral`), so a vector equals
+The conventions are librosa's defaults (through :mod:`sonic.cream.spectra.core`), so a vector equals
 ``librosa.feature.mfcc(y=y, sr=22050, n_mfcc=N, n_fft=2048, hop_length=512, n_mels=128).mean(axis=1)``
 to float32 precision, computed here with numpy and scipy only:
 
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sonic.cream.spectral import AMIN_POWER, checked_waveform, mel_power, power_to_db
+from sonic.cream.spectra import AMIN_POWER, checked_waveform, mel_power, power_to_db
 from sonic.errors import SonicError, UnknownNameError
 
 #: Reference power for 0 dB.

@@ -168,7 +168,7 @@ def _plan(audio_dir: Path, exclude: str | os.PathLike | None) -> _Plan:
 
 def _read_exclude(path: str | os.PathLike) -> set[str]:
     """Track ids in the ``track_id`` column of a csv / tsv / Parquet file (as ``sonic data-split`` reads them)."""
-    from sonic.cream.events import load_track_ids
+    from sonic.cream.data import load_track_ids
 
     return set(load_track_ids(path))
 

@@ -14,8 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sonic.cream.audio import check_waveform, decode
-from sonic.cream.decoders import load_decoders
+from sonic.cream.audio import check_waveform, decode, load_decoders
 from sonic.errors import AudioError
 from sonic.parallel import run_tasks, task_size
 from sonic.tails.base import Embedder

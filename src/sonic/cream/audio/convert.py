@@ -30,8 +30,8 @@ import numpy as np
 import soundfile
 import soxr
 
-from sonic.cream.audio import RESAMPLE_QUALITY, find_audio_files, length_slack, open_audio, track_id
-from sonic.cream.decoders import load_decoders
+from sonic.cream.audio.decoders import load_decoders
+from sonic.cream.audio.load import RESAMPLE_QUALITY, find_audio_files, length_slack, open_audio, track_id
 from sonic.errors import AudioError, SonicError
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files

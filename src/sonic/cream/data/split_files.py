@@ -1,4 +1,4 @@
-"""Split folders: writing a :class:`~sonic.cream.splits.Split` to disk, reading it back, and its statistics.
+"""Split folders: writing a :class:`~sonic.cream.data.splits.Split` to disk, reading it back, and its statistics.
 
 A split folder holds ``train.parquet``, ``val.parquet``, ``test.parquet`` (and ``cold_test.parquet``
 for protocols with a cold test), each with the columns ``user_id, track_id, timestamp, count``;
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sonic.cream.events import load_events, load_track_ids
-from sonic.cream.splits import PART_NAMES, Split, SplitConfig, split_events
+from sonic.cream.data.events import load_events, load_track_ids
+from sonic.cream.data.splits import PART_NAMES, Split, SplitConfig, split_events
 from sonic.errors import DataError
 from sonic.manifest import base_manifest, write_json
 

@@ -1,6 +1,6 @@
 """The FFmpeg decoder (through PyAV) for what libsndfile cannot read: .m4a (AAC, ALAC) and raw .aac.
 
-Same interface as :class:`sonic.cream.decoders.SndfileDecoder`. In an MP4 container, whose index
+Same interface as :class:`sonic.cream.audio.decoders.SndfileDecoder`. In an MP4 container, whose index
 gives the exact length and lets FFmpeg seek, a window is read by seeking to a little before its
 start (:data:`PREROLL_FRAMES`, since an AAC frame needs the one before it to decode), then
 decoding until the window is full; frames are placed by their timestamps. A raw AAC stream has no
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.decoders import AudioInfo, Blocks, first_line
+from sonic.cream.audio.decoders import AudioInfo, Blocks, first_line
 from sonic.errors import AudioError, BrokenAudioError
 
 #: Seek this many frames before a window's start and decode up to it, so that its first frame decodes
@@ -27,7 +27,7 @@ _INDEXED_FORMATS = {"mov", "mp4", "m4a"}
 
 
 class FFmpegDecoder:
-    """Reads the first audio stream of a file with FFmpeg (see :mod:`sonic.cream.decoders`)."""
+    """Reads the first audio stream of a file with FFmpeg (see :mod:`sonic.cream.audio.decoders`)."""
 
     def __init__(self, path: Path) -> None:
         try:

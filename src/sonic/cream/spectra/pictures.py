@@ -2,7 +2,7 @@
 
 Each function takes a mono waveform (samples,) float32 and its sample rate, and returns a small frozen
 dataclass holding the picture (float32) with the values of its axes. All build on
-:mod:`sonic.cream.spectral` (librosa's conventions): frames of ``n_fft`` samples every ``hop_length``,
+:mod:`sonic.cream.spectra.core` (librosa's conventions): frames of ``n_fft`` samples every ``hop_length``,
 centred, periodic Hann window, so frame ``t`` is centred at ``t * hop_length / sample_rate`` seconds
 and a clip of ``n`` samples has ``1 + n // hop_length`` frames.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from sonic.cream.spectral import (
+from sonic.cream.spectra.core import (
     AMIN_POWER,
     checked_waveform,
     hann_window,

@@ -1,4 +1,4 @@
-"""Labelled PNG figures of the four spectral pictures of :mod:`sonic.cream.spectra`.
+"""Labelled PNG figures of the four spectral pictures of :mod:`sonic.cream.spectra.pictures`.
 
 :func:`draw` makes a matplotlib :class:`~matplotlib.figure.Figure` (no pyplot, so no global state and no
 window; PNGs are rendered by Agg); :func:`save_figure` writes one atomically. Low frequencies and slow
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sonic.cream.spectra import Chromagram, FftSpectrum, MelSpectrogram, Tempogram
-from sonic.cream.spectral import hz_to_mel
+from sonic.cream.spectra.core import hz_to_mel
+from sonic.cream.spectra.pictures import Chromagram, FftSpectrum, MelSpectrogram, Tempogram
 from sonic.errors import SonicError
 
 if TYPE_CHECKING:

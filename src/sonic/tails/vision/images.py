@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 import scipy.ndimage
 
-from sonic.cream import spectral
-from sonic.cream.image_colours import IMAGENET_MEAN, IMAGENET_STD, colour_images, colour_table, normalise
-from sonic.cream.spectral import AMIN_POWER, checked_waveform, power_to_db
+from sonic.cream import spectra
+from sonic.cream.spectra import AMIN_POWER, checked_waveform, power_to_db
 from sonic.errors import AudioError, SonicError
+from sonic.tails.vision.colours import IMAGENET_MEAN, IMAGENET_STD, colour_images, colour_table, normalise
 
 #: Ways to make a spectrogram square (see the module docstring).
 FITS = ("tiles", "resize")
@@ -178,7 +178,7 @@ def clip_images(waveform: np.ndarray, *, config: ImageConfig) -> np.ndarray:
 
 def mel_power(waveform: np.ndarray, *, config: ImageConfig) -> np.ndarray:
     """Mel power spectrogram (n_mels, n_frames) float32 of ``waveform`` (samples,) at ``config.sample_rate``."""
-    return spectral.mel_power(
+    return spectra.mel_power(
         waveform,
         config.sample_rate,
         n_fft=config.n_fft,

@@ -2,7 +2,7 @@
 
 libsndfile decodes Vorbis with libvorbis. FFmpeg's decoder (through PyAV) gives the same samples, to
 float rounding, in about half the time; but FFmpeg's Ogg demuxer places Vorbis frames only roughly
-(its timestamps can be hundreds of samples off), so the pages are read here (:mod:`sonic.cream.ogg`):
+(its timestamps can be hundreds of samples off), so the pages are read here (:mod:`sonic.cream.audio.ogg`):
 
 - **seeking**: the last page whose granule position (samples decoded after its last packet) is at
   most the window's start is found by bisection;
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream import ogg
-from sonic.cream.decoders import Blocks
+from sonic.cream.audio import ogg
+from sonic.cream.audio.decoders import Blocks
 
 _HEADER_TYPES = (b"\x01vorbis", b"\x03vorbis", b"\x05vorbis")  # identification, comment, setup
 #: A comment header with no vendor string and no comments (FFmpeg's decoder does not read it).
@@ -49,7 +49,7 @@ class NotExact(Exception):
 class VorbisDecoder:
     """Reads an Ogg Vorbis file with FFmpeg, falling back on ``sndfile`` (a SndfileDecoder for the same file).
 
-    Same interface as :class:`sonic.cream.decoders.SndfileDecoder`; ``info`` is libsndfile's. Use
+    Same interface as :class:`sonic.cream.audio.decoders.SndfileDecoder`; ``info`` is libsndfile's. Use
     :func:`fast_vorbis_decoder` to get one only where this path applies.
     """
 

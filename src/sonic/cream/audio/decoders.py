@@ -6,10 +6,10 @@ block_frames)``: float32 blocks (frames, channels), possibly non-contiguous view
 ends). Every failure is a :class:`BrokenAudioError` naming the file and the reason.
 
 libsndfile (:class:`SndfileDecoder`) reads wav, aiff, flac, Ogg Vorbis and Opus, and mp3; FFmpeg
-(:class:`sonic.cream.ffmpeg.FFmpegDecoder`, imported only when a file needs it) reads AAC and ALAC
+(:class:`sonic.cream.audio.ffmpeg.FFmpegDecoder`, imported only when a file needs it) reads AAC and ALAC
 in MP4 containers (.m4a) and raw AAC streams (.aac), which libsndfile cannot. Ogg Vorbis in one or
 two channels is decoded by FFmpeg's faster Vorbis decoder, placed sample-exactly by the Ogg pages
-(:class:`sonic.cream.vorbis.VorbisDecoder`, which hands over to libsndfile where it cannot be sure).
+(:class:`sonic.cream.audio.vorbis.VorbisDecoder`, which hands over to libsndfile where it cannot be sure).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import NamedTuple
 import numpy as np
 import soundfile
 
-from sonic.cream import ogg
+from sonic.cream.audio import ogg
 from sonic.errors import BrokenAudioError
 
 #: Extensions (lower case) that libsndfile decodes.
 SNDFILE_EXTENSIONS = (".aif", ".aiff", ".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav")
 #: Extensions (lower case) that FFmpeg decodes.
 FFMPEG_EXTENSIONS = (".aac", ".m4a")
-#: Extensions (lower case) of Ogg files, which may hold Vorbis (see :mod:`sonic.cream.vorbis`).
+#: Extensions (lower case) of Ogg files, which may hold Vorbis (see :mod:`sonic.cream.audio.vorbis`).
 _VORBIS_EXTENSIONS = (".oga", ".ogg")
 
 
@@ -48,12 +48,12 @@ class AudioInfo(NamedTuple):
 def open_decoder(path: Path):
     """The decoder for ``path``, chosen by its extension and codec (see the module docstring)."""
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
-        from sonic.cream.ffmpeg import FFmpegDecoder
+        from sonic.cream.audio.ffmpeg import FFmpegDecoder
 
         return FFmpegDecoder(path)
     decoder = SndfileDecoder(path)
     if decoder.info.codec == "OGG VORBIS":
-        from sonic.cream.vorbis import fast_vorbis_decoder
+        from sonic.cream.audio.vorbis import fast_vorbis_decoder
 
         return fast_vorbis_decoder(path, decoder)
     return decoder
@@ -69,8 +69,8 @@ def load_decoders(paths: Iterable[str | os.PathLike]) -> None:
         with contextlib.suppress(ImportError):
             import av  # noqa: F401
 
-            import sonic.cream.ffmpeg  # noqa: F401
-            import sonic.cream.vorbis  # noqa: F401
+            import sonic.cream.audio.ffmpeg  # noqa: F401
+            import sonic.cream.audio.vorbis  # noqa: F401
 
 
 class Blocks:

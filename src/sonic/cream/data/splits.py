@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sonic.cream.events import EVENT_COLUMNS, as_ids, compress, normalise_events
+from sonic.cream.data.events import EVENT_COLUMNS, as_ids, compress, normalise_events
 from sonic.errors import DataError, SonicError, UnknownNameError
 
 PART_NAMES = ("train", "val", "test", "cold_test")
@@ -202,7 +202,7 @@ def split_events(
 ) -> Split:
     """Split listening ``events`` by ``config`` (the steps in this module's docstring).
 
-    ``events`` is any frame :func:`sonic.cream.events.normalise_events` accepts, raw or compressed.
+    ``events`` is any frame :func:`sonic.cream.data.events.normalise_events` accepts, raw or compressed.
     ``exclude_tracks`` (track ids) are removed everywhere before splitting. Every returned frame is
     sorted by user, first listen, track. Raises :class:`DataError` naming the empty split and the
     dates used when a split would hold no rows.

@@ -1,6 +1,6 @@
 """PNG figures of audio files: ``<out>/<track_id>.<kind>.png`` for each picture kind.
 
-:func:`visualize` draws the pictures of :mod:`sonic.cream.spectra` (``mel``, ``chroma``, ``fft``,
+:func:`visualize` draws the pictures of :mod:`sonic.cream.spectra.pictures` (``mel``, ``chroma``, ``fft``,
 ``tempogram``, or ``all`` of them) for one audio file, or for every audio file under a folder, in
 worker processes with a progress bar. Track ids are paths relative to the folder without extension
 (``album/track.ogg`` -> ``<out>/album/track.mel.png``; one file's id is its name without extension).
@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.audio import AUDIO_EXTENSIONS, decode, find_audio_files
-from sonic.cream.decoders import load_decoders
-from sonic.cream.spectra import chromagram, fft_spectrum, mel_spectrogram, tempogram
+from sonic.cream.audio import AUDIO_EXTENSIONS, decode, find_audio_files, load_decoders
+from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
 from sonic.errors import AudioError, SonicError, UnknownNameError
 from sonic.parallel import map_files, worker_count
 
@@ -110,7 +109,7 @@ class _FigureJob:
 
     def __call__(self, item: tuple[str, str]) -> list[Path]:
         """``item`` is (audio path, path relative to the folder); returns the PNGs written."""
-        from sonic.cream.figures import save_figure
+        from sonic.cream.spectra.figures import save_figure
 
         path, name = item
         waveform, rate = decode(

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.audio import AUDIO_EXTENSIONS, MIN_SECONDS, find_audio_files, open_audio, track_id
-from sonic.cream.decoders import load_decoders
+from sonic.cream.audio.decoders import load_decoders
+from sonic.cream.audio.load import AUDIO_EXTENSIONS, MIN_SECONDS, find_audio_files, open_audio, track_id
 from sonic.errors import AudioError, BrokenAudioError, SonicError
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files

@@ -1,0 +1,27 @@
+"""Listening data: event-log loaders, the published time-split protocols and split folders."""
+
+from __future__ import annotations
+
+from sonic._lazy import lazy_getattr
+
+_EXPORTS = {
+    "EVENT_COLUMNS": "sonic.cream.data.events",
+    "compress": "sonic.cream.data.events",
+    "load_events": "sonic.cream.data.events",
+    "load_track_ids": "sonic.cream.data.events",
+    "normalise_events": "sonic.cream.data.events",
+    "PART_NAMES": "sonic.cream.data.splits",
+    "PROTOCOLS": "sonic.cream.data.splits",
+    "Split": "sonic.cream.data.splits",
+    "SplitConfig": "sonic.cream.data.splits",
+    "get_protocol": "sonic.cream.data.splits",
+    "split_events": "sonic.cream.data.splits",
+    "read_split": "sonic.cream.data.split_files",
+    "split_file": "sonic.cream.data.split_files",
+    "split_statistics": "sonic.cream.data.split_files",
+    "write_split": "sonic.cream.data.split_files",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)

@@ -1,0 +1,183 @@
+"""What neural embedders share: options, device choice, checkpoint lookup, equal windows, layer choice.
+
+A neural embedder is an ordinary :class:`~sonic.tails.base.Embedder` whose ``embed`` runs a torch
+model. The pieces here keep each model file down to its architecture and its checkpoint format:
+
+- :class:`NeuralOptions`: checkpoint (hub name or local folder), device, layer, window, pooling;
+- :func:`pick_device`: ``"auto"`` is CUDA when present, else CPU;
+- :func:`resolve_checkpoint`: a local folder as it is; a hub name from the local cache only, unless
+  the user allowed downloads; never code from a checkpoint (safetensors or ``weights_only``);
+- :func:`equal_windows`: a clip cut into windows of one length (MERT-v1's group norm makes
+  zero-padding change every vector, so a batch only ever holds windows of equal length);
+- :func:`select_layer`: the last hidden state, the mean of all, or one by index.
+
+torch is imported inside the functions that need it: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sonic.errors import SonicError
+
+if TYPE_CHECKING:
+    import torch
+
+#: Layer choices besides an integer index (0 = the first hidden state the model returns).
+LAYER_NAMES = ("last", "mean")
+#: Pooling of window vectors into one clip vector.
+POOLINGS = ("mean", "max", "mean+max")
+#: Modalities the runner dispatches on.
+MODALITIES = ("audio", "image", "text", "tabular")
+#: Set to 1 to let a hub name download a checkpoint that is not cached yet.
+ALLOW_DOWNLOAD_ENV = "SONIC_ALLOW_DOWNLOAD"
+
+
+@dataclass(frozen=True)
+class NeuralOptions:
+    """Options every neural embedder takes (a model adds its own in its own frozen dataclass).
+
+    ``checkpoint``: a local folder, or a hub name such as ``m-a-p/MERT-v1-95M`` (None: the model's
+    published default). ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. ``layer``:
+    ``"last"``, ``"mean"`` (mean of every hidden layer) or an index. ``window_seconds``: length of
+    the equal windows a clip is cut into (None: the model's default). ``pooling``: how window
+    vectors become the clip vector. ``batch_size``: windows per forward pass.
+    """
+
+    checkpoint: str | None = None
+    device: str = "auto"
+    layer: str | int = "last"
+    window_seconds: float | None = None
+    pooling: str = "mean"
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        check_layer(self.layer)
+        if self.pooling not in POOLINGS:
+            raise SonicError(f"unknown pooling {self.pooling!r}; known: {', '.join(POOLINGS)}")
+        if self.window_seconds is not None and not self.window_seconds > 0:
+            raise SonicError(f"window_seconds must be positive, got {self.window_seconds}")
+        if int(self.batch_size) < 1:
+            raise SonicError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+def check_layer(layer: str | int) -> str | int:
+    """``layer`` if it is ``"last"``, ``"mean"`` or an integer (also as text, ``"6"``); else a SonicError."""
+    if isinstance(layer, int) and not isinstance(layer, bool):
+        return layer
+    if isinstance(layer, str):
+        if layer in LAYER_NAMES:
+            return layer
+        try:
+            return int(layer)
+        except ValueError:
+            pass
+    raise SonicError(f"unknown layer {layer!r}; valid: {', '.join(LAYER_NAMES)} or a layer index")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """The torch device for ``device``: ``"auto"`` is ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise SonicError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise SonicError(f"device {device!r} asked for, but torch sees no CUDA device here; use --device cpu")
+    if chosen.type not in ("cpu", "cuda"):
+        raise SonicError(f"unsupported device {device!r}; valid: auto, cpu, cuda, cuda:N")
+    return chosen
+
+
+def resolve_checkpoint(checkpoint: str | os.PathLike, *, needs: tuple[str, ...] = ()) -> Path:
+    """The local folder (or file) holding ``checkpoint``.
+
+    A path that exists is used as it is; it must contain every file in ``needs``. Anything else
+    is a hub name: looked up in the local Hugging Face cache, and downloaded only when
+    ``SONIC_ALLOW_DOWNLOAD=1`` is set. A hub name that is neither cached nor allowed to download
+    is one sentence saying so and how to pass a local folder.
+    """
+    path = Path(checkpoint).expanduser()
+    if path.exists():
+        missing = [name for name in needs if not (path / name).exists()] if path.is_dir() else []
+        if missing:
+            raise SonicError(
+                f"checkpoint folder {str(path)!r} lacks {', '.join(missing)}; "
+                f"a checkpoint folder holds {', '.join(needs)}"
+            )
+        return path
+    name = str(checkpoint)
+    if name.count("/") != 1 or name.startswith((".", "/")) or name.endswith("/"):
+        raise SonicError(f"checkpoint {name!r} is neither an existing folder nor a hub name of the form owner/model")
+    allow = os.environ.get(ALLOW_DOWNLOAD_ENV) == "1"
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        snapshot_download = None
+    if snapshot_download is not None:
+        try:
+            return Path(snapshot_download(name, local_files_only=not allow))
+        except Exception:  # noqa: BLE001 - any hub failure means: not available here
+            pass
+    how = "" if allow else f" (set {ALLOW_DOWNLOAD_ENV}=1 to let sonic download it)"
+    raise SonicError(
+        f"checkpoint {name!r} is not in the local Hugging Face cache and cannot be fetched here{how}; "
+        f"download it elsewhere and pass its folder instead, e.g. --checkpoint /models/{name.split('/')[-1]}"
+    )
+
+
+def equal_windows(waveform: np.ndarray, window_samples: int) -> np.ndarray:
+    """``waveform`` (samples,) cut into windows (n_windows, window_samples), all of one length.
+
+    Consecutive windows without overlap; a last partial window is dropped when there is at least
+    one full window. A clip shorter than one window is a single window of its own length: it is
+    never zero-padded (padding changes every vector of a group-norm model). The returned array is
+    a view where possible.
+    """
+    waveform = np.asarray(waveform)
+    if waveform.ndim != 1 or waveform.size == 0:
+        raise SonicError(f"a waveform must be a non-empty 1-d array, got shape {waveform.shape}")
+    if window_samples < 1:
+        raise SonicError(f"window_samples must be at least 1, got {window_samples}")
+    n_windows = waveform.size // window_samples
+    if n_windows == 0:
+        return waveform[None, :]
+    return waveform[: n_windows * window_samples].reshape(n_windows, window_samples)
+
+
+def select_layer(hidden_states: Any, layer: str | int) -> torch.Tensor:
+    """One (batch, time, dim) tensor from a model's hidden states (a sequence of them, first to last).
+
+    ``"last"``: the last; ``"mean"``: the mean over all of them; an integer: that index
+    (negative counts from the end). An index out of range names the valid range.
+    """
+    import torch
+
+    layer = check_layer(layer)
+    states = list(hidden_states)
+    if layer == "last":
+        return states[-1]
+    if layer == "mean":
+        return torch.stack(states).mean(dim=0)
+    if not -len(states) <= layer < len(states):
+        raise SonicError(f"layer {layer} does not exist; this model has hidden states 0..{len(states) - 1}")
+    return states[layer]
+
+
+def pool(vectors: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """Window vectors (n_windows, dim) into one clip vector (dim,) or (2 * dim,) for ``mean+max``."""
+    if pooling == "mean":
+        return vectors.mean(axis=0)
+    if pooling == "max":
+        return vectors.max(axis=0)
+    if pooling == "mean+max":
+        return np.concatenate([vectors.mean(axis=0), vectors.max(axis=0)])
+    raise SonicError(f"unknown pooling {pooling!r}; known: {', '.join(POOLINGS)}")

@@ -1,0 +1,52 @@
+"""Shared neural-embedder helpers: equal windows, layer choice, pooling, checkpoint lookup, options."""
+
+import numpy as np
+import pytest
+
+from sonic.errors import SonicError
+from sonic.tails.neural import NeuralOptions, check_layer, equal_windows, pool, resolve_checkpoint
+
+
+def test_equal_windows_drop_a_partial_tail_and_never_pad_a_short_clip():
+    y = np.arange(10, dtype=np.float32)
+
+    assert equal_windows(y, 4).tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert equal_windows(y, 20).shape == (1, 10)
+    with pytest.raises(SonicError, match="non-empty 1-d"):
+        equal_windows(np.zeros(0, dtype=np.float32), 4)
+
+
+def test_layer_choices_and_pooling():
+    assert check_layer("last") == "last" and check_layer("6") == 6 and check_layer(-1) == -1
+    with pytest.raises(SonicError, match="unknown layer 'first'"):
+        check_layer("first")
+    vectors = np.array([[1.0, 4.0], [3.0, 2.0]], dtype=np.float32)
+    assert pool(vectors, "mean").tolist() == [2.0, 3.0]
+    assert pool(vectors, "mean+max").tolist() == [2.0, 3.0, 3.0, 4.0]
+    with pytest.raises(SonicError, match="unknown pooling"):
+        NeuralOptions(pooling="median")
+
+
+def test_select_layer_by_name_and_index():
+    torch = pytest.importorskip("torch")
+    from sonic.tails.neural import select_layer
+
+    states = [torch.full((1, 2, 3), float(i)) for i in range(4)]
+    assert select_layer(states, "last").eq(3).all()
+    assert select_layer(states, "mean").eq(1.5).all()
+    assert select_layer(states, 1).eq(1).all()
+    with pytest.raises(SonicError, match="hidden states 0..3"):
+        select_layer(states, 7)
+
+
+def test_checkpoint_folder_must_hold_its_files_and_an_uncached_hub_name_is_one_sentence(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_checkpoint(tmp_path, needs=("config.json",)) == tmp_path
+    with pytest.raises(SonicError, match="lacks model.safetensors"):
+        resolve_checkpoint(tmp_path, needs=("config.json", "model.safetensors"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(SonicError, match="not in the local Hugging Face cache.*pass its folder"):
+        resolve_checkpoint("m-a-p/MERT-v1-95M")
+    with pytest.raises(SonicError, match="neither an existing folder nor a hub name"):
+        resolve_checkpoint(str(tmp_path / "missing" / "folder"))

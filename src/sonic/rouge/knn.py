@@ -15,7 +15,7 @@ picks dense when a block of ``batch_size`` users fits in ``max_block_mb``.
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -156,10 +156,15 @@ class KNNRecommender:
         self._index = None
         return self
 
-    def recommend(self, users: Sequence[str], k: int, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; see :class:`sonic.rouge.base.Recommender`."""
+    def recommend(
+        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; see :class:`sonic.rouge.base.Recommender`.
+
+        ``history`` widens the exclusion only: user vectors stay the means of train tracks.
+        """
         fitted = self._require_fitted()
-        seen = fitted.seen
+        seen = fitted.seen.extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
         dense = self._uses_dense()
@@ -169,9 +174,9 @@ class KNNRecommender:
 
         def top(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if dense:
-                track_rows, similarities, keep = _dense_top(fitted, rows[batch], k, exclude_seen)
+                track_rows, similarities, keep = _dense_top(fitted, seen, rows[batch], k, exclude_seen)
             else:
-                track_rows, similarities, keep = self._faiss_top(rows[batch], k, exclude_seen)
+                track_rows, similarities, keep = self._faiss_top(seen, rows[batch], k, exclude_seen)
             return first_k_kept(track_rows, similarities, keep, k, seen.track_ids)
 
         if dense and self.config.threads > 1 and len(batches) > 1:
@@ -192,11 +197,10 @@ class KNNRecommender:
         block_bytes = self.config.batch_size * self._require_fitted().seen.n_tracks * 4
         return block_bytes <= self.config.max_block_mb * 2**20
 
-    def _faiss_top(self, user_rows: np.ndarray, k: int, exclude_seen: bool):
+    def _faiss_top(self, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
         import faiss
 
         fitted = self._require_fitted()
-        seen = fitted.seen
         if self._index is None:
             self._index = faiss.IndexFlatIP(fitted.item_vectors.shape[1])
             self._index.add(fitted.item_vectors)
@@ -233,38 +237,35 @@ class KNNRecommender:
             "warnings": warnings,
         }
 
-    def save(self, directory: str | Path) -> Path:
-        """``options.json`` and ``state.npz`` (plain arrays, no pickles) in ``directory``."""
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the fitted model to ``directory`` (:mod:`sonic.rouge.models.state`: JSON and a pickle-free npz)."""
+        from sonic.rouge.models.state import write_state
+
         fitted = self._require_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        counts = {"train_tracks_without_vector": fitted.train_tracks_without_vector,
-                  "n_train_tracks": fitted.n_train_tracks}
-        (directory / "options.json").write_text(json.dumps({"config": asdict(self.config), **counts}, indent=2))
-        seen, operator = fitted.seen, fitted.mean_operator
-        np.savez(directory / "state.npz", user_ids=seen.user_ids.astype(str), track_ids=seen.track_ids.astype(str),
-                 seen_keys=seen.seen_keys, seen_counts=seen.seen_counts, weights=operator.data,
-                 weight_columns=operator.indices, weight_rows=operator.indptr, raw_vectors=fitted.raw_vectors)
-        return directory
+        operator = fitted.mean_operator
+        arrays = {**fitted.seen.to_arrays(), "weights": operator.data, "weight_columns": operator.indices,
+                  "weight_rows": operator.indptr, "raw_vectors": fitted.raw_vectors}
+        facts = {"train_tracks_without_vector": fitted.train_tracks_without_vector,
+                 "n_train_tracks": fitted.n_train_tracks}
+        return write_state(directory, self.name, self.config, facts=facts, arrays=arrays)
 
     @classmethod
-    def load(cls, directory: str | Path) -> KNNRecommender:
-        """A fitted model from :meth:`save`'s files; a missing file is a :class:`DataError`."""
+    def load(cls, directory: str | os.PathLike) -> Self:
+        """A fitted model from :meth:`save`'s folder; a missing or foreign folder is a :class:`DataError`."""
         from scipy import sparse
 
-        directory = Path(directory)
-        if not (directory / "options.json").is_file() or not (directory / "state.npz").is_file():
-            raise DataError(f"'{directory}' holds no saved knn model (options.json and state.npz)")
-        saved = json.loads((directory / "options.json").read_text())
-        model = cls(**saved["config"])
-        with np.load(directory / "state.npz", allow_pickle=False) as state:
-            seen = SeenTracks(state["user_ids"].astype(object), state["track_ids"].astype(object),
-                              state["seen_keys"], state["seen_counts"])
-            shape = (len(seen.user_ids), len(seen.track_ids))
-            operator = sparse.csr_matrix((state["weights"], state["weight_columns"], state["weight_rows"]), shape=shape)
-            raw = state["raw_vectors"]
-            model._fitted = _Fitted(seen, operator, raw, _unit_rows(raw).astype(np.float32),
-                                    saved["train_tracks_without_vector"], saved["n_train_tracks"])
+        from sonic.rouge.models.state import read_state
+
+        saved = read_state(directory, cls.name)
+        model = cls(**saved.config)
+        seen = SeenTracks.from_arrays(saved.arrays)
+        shape = (len(seen.user_ids), len(seen.track_ids))
+        operator = sparse.csr_matrix(
+            (saved.arrays["weights"], saved.arrays["weight_columns"], saved.arrays["weight_rows"]), shape=shape
+        )
+        raw = saved.arrays["raw_vectors"]
+        model._fitted = _Fitted(seen, operator, raw, _unit_rows(raw).astype(np.float32),
+                                int(saved.facts["train_tracks_without_vector"]), int(saved.facts["n_train_tracks"]))
         return model
 
     def _require_fitted(self) -> _Fitted:
@@ -273,7 +274,7 @@ class KNNRecommender:
         return self._fitted
 
 
-def _dense_top(fitted: _Fitted, user_rows: np.ndarray, k: int, exclude_seen: bool):
+def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
     """Top ``min(k, n_tracks)`` of a dense score block: (track_rows, scores, keep), each (b, width), best first.
 
     A threshold no higher than each row's width-th best score is the width-th best of an evenly
@@ -281,7 +282,6 @@ def _dense_top(fitted: _Fitted, user_rows: np.ndarray, k: int, exclude_seen: boo
     score at or above it is a candidate (about width * n_tracks / sample of them, always the true
     top width among them), and the candidates are sorted, best first, ties by catalogue row.
     """
-    seen = fitted.seen
     n_tracks = seen.n_tracks
     scores = fitted.user_vectors(user_rows) @ fitted.item_vectors.T  # (b, n_tracks) float32
     if exclude_seen:

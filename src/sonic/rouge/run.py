@@ -5,7 +5,9 @@ split folder and its settings, evaluated slices, ks, versions), ``recommendation
 (user_id, track_id, rank, score), ``per_user.parquet`` (user_id, metric, k, value, slice),
 ``metrics.json`` (``{"metrics": [{metric, k, slice, mean, ci_low, ci_high, n_users}, ...]}``,
 accuracy and beyond-accuracy), ``curve.csv`` when the model trains, ``model/`` when the model
-can save itself, and ``warnings.txt`` when there is something to warn about. The folder is
+can save itself, and ``warnings.txt`` when there is something to warn about. Slices after the
+validation period are predicted with the validation events as ``history`` (the protocol's keyword);
+when a run holds lists made both ways, ``recommendations.parquet`` adds a bool ``history`` column. The folder is
 written under a temporary name and renamed, so a killed run leaves no half folder.
 :func:`run_models` runs several embeddings and seeds, skips runs already finished with the same
 request (a rerun resumes), and adds the over-seeds aggregate.

@@ -71,7 +71,8 @@ def generate(directory: Path, scale: float, seed: int = 0) -> dict[str, int]:
     track_names = np.array([f"trk{t:07d}" for t in range(n_tracks)], dtype=object)
     split = directory / "split"
     split.mkdir(parents=True, exist_ok=True)
-    for name, keys in (("train", train_keys), ("test", test_keys), ("val", test_keys[:100])):
+    val_keys = train_keys[~np.isin(train_keys // n_tracks, test_users)][:100]  # val users are not test users
+    for name, keys in (("train", train_keys), ("test", test_keys), ("val", val_keys)):
         frame = pd.DataFrame({"user_id": user_names[keys // n_tracks], "track_id": track_names[keys % n_tracks],
                               "timestamp": pd.Timestamp("2019-01-01"), "count": np.int64(1)})
         frame.to_parquet(split / f"{name}.parquet", index=False)

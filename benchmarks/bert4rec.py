@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import subprocess
 import sys
 import time
@@ -57,10 +58,16 @@ def main() -> None:
     parser.add_argument("--cache", default="/tmp/sonic-bench-cache")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (others share this machine)")
     parser.add_argument("--max-epochs", type=int, default=400)
-    parser.add_argument("--patience", type=int, default=30)
+    parser.add_argument("--patience", type=int, default=8, help="validations without a better NDCG@10")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--ease-l2", type=float, default=500.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-len", type=int, default=200)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--only", default="", help="comma-separated subset of pop,ease,bert4rec")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
 
     from sonic.cream.data import SplitConfig, split_events
     from sonic.rouge.base import RECOMMENDERS
@@ -81,8 +88,14 @@ def main() -> None:
             "threads": args.threads,
             "max_epochs": args.max_epochs,
             "patience": args.patience,
+            "batch_size": args.batch_size,
+            "max_len": args.max_len,
+            "eval_every": args.eval_every,
+            "lr": args.lr,
         },
     }
+    if args.only:
+        models = {name: options for name, options in models.items() if name in args.only.split(",")}
     users = np.sort(split.test["user_id"].unique())
     rows = []
     for name, options in models.items():
@@ -114,6 +127,8 @@ def main() -> None:
     table = pd.DataFrame(rows).set_index("model")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     ndcg = table["NDCG@10"]
+    if not {"pop", "ease", "bert4rec"} <= set(ndcg.index):
+        return
     print(
         f"bert4rec / pop NDCG@10 = {ndcg['bert4rec'] / ndcg['pop']:.2f}x (target >= 2); "
         f"bert4rec / ease = {ndcg['bert4rec'] / ndcg['ease']:.2f}"

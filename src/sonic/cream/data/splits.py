@@ -118,10 +118,11 @@ class SplitConfig:
             if value is not None or (name == "test_date" and _is_time_split(self.protocol)):
                 object.__setattr__(self, name, _as_date(value, name))
         if self.test_date is None:
-            pass
+            if self.start_date is not None and self.end_date is not None and not self.start_date < self.end_date:
+                raise SonicError(f"start date {_day(self.start_date)} must be before the end date {_day(self.end_date)}")
         elif self.start_date is not None and not self.start_date < self.test_date:
             raise SonicError(f"start date {_day(self.start_date)} must be before the test date {_day(self.test_date)}")
-        if self.end_date is not None and not self.test_date < self.end_date:
+        if self.test_date is not None and self.end_date is not None and not self.test_date < self.end_date:
             raise SonicError(f"end date {_day(self.end_date)} must be after the test date {_day(self.test_date)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise SonicError(f"seed {self.seed!r} is not a non-negative integer")

@@ -70,7 +70,8 @@ def sequences(group_size: int = 8, copies: int = 3, seed: int = 0) -> tuple[pd.D
     train = pd.DataFrame(rows, columns=["user_id", "track_id"])
     train["timestamp"] = pd.Timestamp("2019-01-01") + pd.to_timedelta(np.arange(len(train)), unit="min")
     spread = np.linspace(0, 0.2, group_size)
-    vectors = np.vstack([np.column_stack([np.ones(group_size), spread]), np.column_stack([spread, np.ones(group_size)])])
+    ones = np.ones(group_size)
+    vectors = np.vstack([np.column_stack([ones, spread]), np.column_stack([spread, ones])])
     tracks = np.array([f"{g}{i}" for g in "ab" for i in range(group_size)])
     return train, EmbeddingTable(tracks, vectors.astype(np.float32), {"embedder": "toy"}), best
 

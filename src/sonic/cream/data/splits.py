@@ -119,7 +119,8 @@ class SplitConfig:
                 object.__setattr__(self, name, _as_date(value, name))
         if self.test_date is None:
             if self.start_date is not None and self.end_date is not None and not self.start_date < self.end_date:
-                raise SonicError(f"start date {_day(self.start_date)} must be before the end date {_day(self.end_date)}")
+                start, end = _day(self.start_date), _day(self.end_date)
+                raise SonicError(f"start date {start} must be before the end date {end}")
         elif self.start_date is not None and not self.start_date < self.test_date:
             raise SonicError(f"start date {_day(self.start_date)} must be before the test date {_day(self.test_date)}")
         if self.test_date is not None and self.end_date is not None and not self.test_date < self.end_date:

@@ -68,7 +68,8 @@ class BERT4RecConfig:
     ``last_mask_prob``: the masking. ``lr``, ``weight_decay`` (AdamW), ``batch_size`` (sequences per
     step), ``max_epochs``, ``patience`` (validations without a better NDCG@10), ``eval_every`` (epochs
     between validations). ``exclude_visible``: leave the sequence's visible tracks out of the training
-    softmax (they can never be the masked track, and seen tracks are never recommended). ``threads``: torch CPU threads (0: torch's choice)."""
+    softmax (they can never be the masked track, and seen tracks are never recommended). ``threads``:
+    torch CPU threads (0: torch's choice)."""
 
     items: str = "frozen"
     hidden: int = 64

@@ -163,3 +163,13 @@ def test_bert4rec_trains_and_predicts_on_cuda_under_bf16():
     model.fit(train, validation=validation, item_embeddings=table, device="cuda", seed=0)
     ids, scores = model.recommend(["u0", "u1"], 5)
     assert model.describe()["device"].startswith("cuda") and np.isfinite(scores).all()
+
+
+def test_ease_min_listeners_keeps_only_tracks_heard_by_that_many():
+    train = pd.DataFrame(
+        {"user_id": ["a", "a", "b", "b", "c", "c", "c"], "track_id": ["x", "y", "x", "z", "y", "z", "solo"]}
+    )
+    model = RECOMMENDERS.create("ease", min_listeners=2, l2=1.0).fit(train)
+    assert model.describe()["n_catalogue_tracks"] == 3  # solo has one listener
+    ids, _ = model.recommend(["a", "b"], 3)
+    assert ids[:, 0].tolist() == ["z", "y"] and "solo" not in ids

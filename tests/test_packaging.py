@@ -61,7 +61,9 @@ def test_every_install_hint_names_an_extra_that_exists():
     assert not unknown, f"hints name extras that pyproject.toml does not define ({sorted(extras)}): {unknown}"
 
 
-@pytest.mark.parametrize("package", ["sonic.cream.audio", "sonic.cream.spectra", "sonic.cream.data", "sonic.tails.vision"])
+@pytest.mark.parametrize(
+    "package", ["sonic.cream.audio", "sonic.cream.spectra", "sonic.cream.data", "sonic.tails.vision"]
+)
 def test_every_public_name_of_a_sub_package_resolves(package):
     import importlib
 

@@ -106,7 +106,7 @@ def visualize_command(
     ] = None,
 ) -> None:
     """Draw mel spectrogram, chromagram, FFT spectrum and tempogram PNGs of audio files."""
-    from sonic.cream.spectra.visualize import visualize
+    from sonic.cream.spectra import visualize
     from sonic.errors import SonicError
 
     if (audio is None) == (audio_dir is None):

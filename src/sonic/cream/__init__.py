@@ -31,7 +31,7 @@ _EXPORTS = {
     "fft_spectrum": "sonic.cream.spectra.pictures",
     "tempogram": "sonic.cream.spectra.pictures",
     "save_figure": "sonic.cream.spectra.figures",
-    "visualize": "sonic.cream.spectra.visualize",
+    "visualize": "sonic.cream.spectra.render",
     "spectrogram_images": "sonic.tails.vision.images",
     "ImageConfig": "sonic.tails.vision.images",
     "split_events": "sonic.cream.data.splits",

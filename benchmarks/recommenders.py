@@ -106,7 +106,8 @@ def main() -> None:
             print(f"{name} / {args.baseline} {key} = {ratio:.2f}")
     for name in frame.index:
         if f"{name}+shuffle" in frame.index:
-            print(f"{name} / its shuffle control {key} = {frame.loc[name, key] / frame.loc[name + '+shuffle', key]:.2f}")
+            ratio = frame.loc[name, key] / frame.loc[f"{name}+shuffle", key]
+            print(f"{name} / its shuffle control {key} = {ratio:.2f}")
 
 
 if __name__ == "__main__":

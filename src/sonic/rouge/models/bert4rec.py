@@ -44,6 +44,7 @@ from sonic.rouge.base import (
     top_k_unseen,
 )
 from sonic.rouge.models.bert4rec_net import FIRST_ITEM, ITEM_SOURCES, MASK, PAD, build_network
+from sonic.rouge.models.content import content_catalogue
 from sonic.rouge.models.history import Histories, concatenated, ordered_histories
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
@@ -380,7 +381,9 @@ def _length_batches(users: np.ndarray, lengths: np.ndarray, batch_size: int, rng
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _catalogue(train: pd.DataFrame, table: EmbeddingTable | None, items: str) -> tuple[SeenTracks, np.ndarray | None]:
+def _catalogue(
+    train: pd.DataFrame, table: EmbeddingTable | None, items: str
+) -> tuple[SeenTracks, np.ndarray | None]:
     """The catalogue (train tracks; with content items, those with a vector) and its standardised vectors."""
     if items == "ids":
         return SeenTracks.from_train(train), None
@@ -388,14 +391,4 @@ def _catalogue(train: pd.DataFrame, table: EmbeddingTable | None, items: str) ->
         raise SonicError(
             f"bert4rec with items={items!r} needs --embedding (track vectors); use items='ids' to train without content"
         )
-    train_tracks = np.sort(train["track_id"].astype(str).unique())
-    rows, found = table.lookup(train_tracks)
-    if not found.any():
-        raise DataError(
-            f"none of the {len(train_tracks)} train tracks (e.g. '{train_tracks[0]}') has a vector in the "
-            "embedding table; does the table embed the tracks of this split?"
-        )
-    vectors = table.vectors[rows[found]].astype(np.float64)
-    spread = vectors.std(axis=0)
-    vectors = ((vectors - vectors.mean(axis=0)) / np.where(spread > 0, spread, 1.0)).astype(np.float32)
-    return SeenTracks.from_train(train, track_ids=np.asarray(train_tracks[found], dtype=object)), vectors
+    return content_catalogue(train, table, standardise=True)

@@ -42,7 +42,7 @@ def checkerboard() -> tuple[pd.DataFrame, EmbeddingTable]:
 QUICK = {
     "snn": {"hidden": 32, "lr": 0.01, "threads": 1},
     "elsa": {"factors": 8, "epochs": 40, "lr": 0.05, "threads": 1},
-    "bert4rec": {"hidden": 16, "dropout": 0.0, "lr": 0.01, "batch_size": 8, "max_epochs": 30, "threads": 1},
+    "bert4rec": {"hidden": 16, "dropout": 0.0, "lr": 0.01, "batch_size": 8, "max_epochs": 12, "threads": 1},
 }
 
 

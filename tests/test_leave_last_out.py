@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sonic.cream.data import SplitConfig, read_split, split_events
-from sonic.errors import DataError
+from sonic.errors import DataError, SonicError
 
 
 def events(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
@@ -60,6 +60,11 @@ def test_window_and_excluded_tracks_apply_first():
     assert pairs(split.test) == [("u1", "t1")] and pairs(split.val) == [("u1", "t4")]
     assert pairs(split.train) == [("u1", "t2"), ("u1", "t3"), ("u2", "t9"), ("u2", "t8"), ("u3", "t2")]
     assert config.describe() == "protocol leave-last-out: start 2019-01-02, end 2019-01-06"
+
+
+def test_a_test_date_is_refused_rather_than_ignored():
+    with pytest.raises(SonicError, match="protocol leave-last-out has no test date"):
+        SplitConfig.for_protocol("leave-last-out", test_date="2019-01-02")
 
 
 def test_too_short_histories_are_a_clear_error():

@@ -151,6 +151,8 @@ class SplitConfig:
         """
         protocol = get_protocol(name)
         if protocol.test_date is None:  # not a time split: only the window, as given
+            if test_date is not None:
+                raise SonicError(f"protocol {name} has no test date; give only --start-date and --end-date")
             return cls(name, start_date, None, end_date, seed, protocol.val_fraction, protocol.keep_cold)
         test = protocol.test_date if test_date is None else _as_date(test_date, "test_date")
         if start_date is None:

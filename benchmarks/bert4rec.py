@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=400)
     parser.add_argument("--patience", type=int, default=8, help="validations without a better NDCG@10")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="seed of bert4rec's initial weights and masks")
     parser.add_argument("--ease-l2", default="50,100,200,500,1000", help="l2 grid; the best on validation is used")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-len", type=int, default=200)
@@ -126,7 +127,8 @@ def main() -> None:
     rows = []
     for name, options in models.items():
         started = time.perf_counter()
-        model = RECOMMENDERS.create(name, **options).fit(split.train, validation=split.val, device=args.device)
+        model = RECOMMENDERS.create(name, **options)
+        model.fit(split.train, validation=split.val, device=args.device, seed=args.seed)
         fit_seconds = time.perf_counter() - started
         means = scores_at_10(model, users, split.test, split.val)
         info = model.describe()

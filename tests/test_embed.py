@@ -1,4 +1,4 @@
-"""Embedding a folder of audio: track ids, failures, manifest, workers, CLI (sonic.tails.pipeline)."""
+"""Embedding a folder of audio: track ids, failures, manifest, workers, CLI (sonic.tails.runner)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from sonic.cli.app import app
 from sonic.cream.audio.load import decode
 from sonic.errors import AudioError, DataError, SonicError, UnknownNameError
-from sonic.tails.mfcc import MFCCConfig, MFCCEmbedder
-from sonic.tails.pipeline import embed_folder
+from sonic.tails.models.mfcc import MFCCConfig, MFCCEmbedder
+from sonic.tails.runner import embed_folder
 from sonic.tails.table import read_embeddings
 
 GOOD = {  # track id -> (format, sample rate, channels)

@@ -310,9 +310,12 @@ class _Bar(tqdm):
     monitor_interval = 0
 
 
-def progress_bar(total: int, description: str, enabled: bool, *, unit: str = "file") -> tqdm:
-    """A tqdm bar (items/s and ETA) on stderr; disabled when ``enabled`` is False."""
-    return _Bar(total=total, desc=description, unit=unit, disable=not enabled, dynamic_ncols=True)
+def progress_bar(total: int, description: str, enabled: bool, *, unit: str = "file", initial: int = 0) -> tqdm:
+    """A tqdm bar (items/s and ETA) on stderr; disabled when ``enabled`` is False.
+
+    ``initial`` items count as done before the bar starts (they do not count in its rate and ETA).
+    """
+    return _Bar(total=total, desc=description, unit=unit, disable=not enabled, dynamic_ncols=True, initial=initial)
 
 
 def _worker_died(items: list, describe: Callable[[Any], str], activity: str, *, shown: int = 5) -> AudioError:

@@ -140,3 +140,12 @@ def test_keeps_pitch_order_of_sine_tones(built):
         near = max(distance[i, j] for j in (i - 1, i + 1) if 0 <= j < n)
         far = [distance[i, j] for j in range(n) if abs(i - j) >= FAR_SEMITONES]
         assert near < min(far), f"tone {PITCHES_HZ[i]:.0f} Hz is closer to a far pitch than to its neighbours"
+
+
+def test_the_readme_table_of_embedders_is_the_catalogue():
+    from pathlib import Path
+
+    from sonic.tails.base import catalogue_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert catalogue_table() in readme, "regenerate the README's table with sonic.tails.base.catalogue_table()"

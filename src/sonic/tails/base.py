@@ -177,3 +177,16 @@ def _registry() -> Registry[Embedder]:
 
 #: Every embedder, by name. A family's module is imported only when one of its names is asked for.
 EMBEDDERS: Registry[Embedder] = _registry()
+
+
+def catalogue_table() -> str:
+    """The catalogue as the README's Markdown table (name, modality, dimension, sample rate, layers, source)."""
+    lines = [
+        "| name | input | dim | sample rate | layer choices | weights / source |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in CATALOGUE:
+        dim = "N" if entry.family else (str(entry.dim) if entry.dim is not None else "set by the model")
+        rate = f"{entry.sample_rate} Hz" if entry.sample_rate else "-"
+        lines.append(f"| `{entry.name}` | {entry.modality} | {dim} | {rate} | {entry.layers} | {entry.source} |")
+    return "\n".join(lines)

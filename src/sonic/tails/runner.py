@@ -247,7 +247,7 @@ def _compute(
     finished: dict[int, list[_Outcome]] = {}  # first position of a task -> its outcomes, until its turn
     order = iter(task[0][0] for task in tasks)
     turn = next(order)
-    context = _inference_context(embedder)
+    context = inference_context(embedder)
     for task, outcomes in run_tasks(
         _LoadJob(source.load, in_worker),
         tasks,
@@ -269,7 +269,7 @@ def _compute(
             turn = next(order, None)
 
 
-def _inference_context(embedder: Embedder):
+def inference_context(embedder: Embedder):
     """The context each forward pass runs in: :func:`sonic.tails.neural.inference` for a torch embedder
     (bf16 autocast on CUDA), nothing for others."""
     device = getattr(embedder, "device", None)

@@ -31,8 +31,12 @@ class Embedder(Protocol):
         ...
 
 
+#: MusiCNN's published models (``musicnn`` is ``MSD_musicnn``), each a factory in its model file.
+_MUSICNN = ("musicnn", "MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
+
 #: Every embedder, by name. Targets are imported only when their name is asked for.
 EMBEDDERS: Registry[Embedder] = Registry(
     "embedder",
+    entries={name: f"sonic.tails.models.musicnn:{name}" for name in _MUSICNN},
     families={"mfcc": "sonic.tails.mfcc:MFCCEmbedder.from_name"},
 )

@@ -74,8 +74,19 @@ def fetch_musicnn(cache: Path | None = None, *, wheel: str | os.PathLike | None 
         digest = sha256_of(path)
         if digest != WHEEL_SHA256:
             raise SonicError(f"{str(path)!r} has sha256 {digest}, not the pinned {WHEEL_NAME}'s {WHEEL_SHA256}")
-        _extract(path, cache)
+        extract_checkpoints(path, cache)
     return cache
+
+
+#: What ``sonic fetch NAME`` can fetch.
+FETCHABLE = ("musicnn",)
+
+
+def fetch_weights(name: str, *, wheel: str | os.PathLike | None = None) -> Path:
+    """``sonic fetch``: put the published weights called ``name`` into the local cache; return its folder."""
+    if name not in FETCHABLE:
+        raise SonicError(f"unknown weights {name!r}; known: {', '.join(FETCHABLE)}")
+    return fetch_musicnn(wheel=wheel)
 
 
 def _pip_download(folder: Path, quiet: bool) -> Path:
@@ -97,7 +108,8 @@ def _pip_download(folder: Path, quiet: bool) -> Path:
     return folder / WHEEL_NAME
 
 
-def _extract(wheel: Path, cache: Path) -> None:
+def extract_checkpoints(wheel: Path, cache: Path) -> None:
+    """Copy each model's kept files out of the (already checked) wheel into ``cache/<model>/``, atomically."""
     cache.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as archive:
         for model in MODELS:

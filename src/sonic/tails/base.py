@@ -34,5 +34,13 @@ class Embedder(Protocol):
 #: Every embedder, by name. Targets are imported only when their name is asked for.
 EMBEDDERS: Registry[Embedder] = Registry(
     "embedder",
-    families={"mfcc": "sonic.tails.mfcc:MFCCEmbedder.from_name"},
+    families={
+        "mfcc": "sonic.tails.mfcc:MFCCEmbedder.from_name",
+        "dino_vits16": "sonic.tails.models.dino:DinoEmbedder.from_name",
+        "dino_vits8": "sonic.tails.models.dino:DinoEmbedder.from_name",
+        "dino_vitb16": "sonic.tails.models.dino:DinoEmbedder.from_name",
+        "dino_vitb8": "sonic.tails.models.dino:DinoEmbedder.from_name",
+        "lyrics": "sonic.tails.models.lyrics:LyricsEmbedder.from_name",
+        "metadata": "sonic.tails.models.metadata:MetadataEmbedder.from_name",
+    },
 )

@@ -201,3 +201,8 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def from_name(name: str, **options: Any) -> DinoEmbedder:
+    """The registry's factory: ``dino_vits16`` etc. with :class:`DinoOptions` as keywords."""
+    return DinoEmbedder.from_name(name, **options)

@@ -178,6 +178,11 @@ class LyricsEmbedder:
         }
 
 
+def from_name(name: str, **options: Any) -> LyricsEmbedder:
+    """The registry's factory: ``lyrics`` with :class:`LyricsOptions` as keywords."""
+    return LyricsEmbedder.from_name(name, **options)
+
+
 class _Backend:
     dim: int
     max_tokens: int

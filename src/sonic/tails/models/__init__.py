@@ -1,1 +1,1 @@
-"""One module per embedder family; each registers its names in :data:`sonic.tails.base.EMBEDDERS`."""
+"""One module per embedder family; each exposes ``from_name(name, **options)`` (see :mod:`sonic.tails.base`)."""

@@ -203,3 +203,32 @@ def test_equals_timms_own_forward_in_both_formats(tmp_path):
         np.testing.assert_allclose(embed(tokens="patch_mean"), pool(reference["patch_mean"]), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(embed(layer=0), pool(reference["cls_block0"]), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(embed(layer="mean"), pool(reference["cls_mean_blocks"]), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_sonic_embed_with_a_tiny_checkpoint_writes_a_complete_table(tmp_path):
+    from audio_fixtures import write
+
+    from sonic.tails.models.vit import write_timm_checkpoint
+    from sonic.tails.table import read_embeddings
+
+    audio = tmp_path / "audios"
+    audio.mkdir()
+    for i, clip in enumerate(clips()):
+        write(audio / f"track{i}.wav", clip, RATE)
+    write_timm_checkpoint(tmp_path / "tiny", patch_size=16, embed_dim=64, depth=2, img_size=32)
+    command = [sys.executable, "-m", "sonic", "embed", "--model-type", "dino_vits16", "--audio-dir", str(audio),
+               "--checkpoint", str(tmp_path / "tiny"), "--option", "layer=0", "--option", "fit=resize",
+               "--num-workers", "0", "--out", str(tmp_path / "out")]
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    table = read_embeddings(tmp_path / "out" / "dino_vits16.parquet")
+    assert table.track_ids.tolist() == ["track0", "track1", "track2"] and table.dim == 64
+    manifest = table.manifest
+    assert manifest["layer"] == 0 and manifest["image"]["fit"] == "resize" and manifest["image"]["image_size"] == 32
+    assert manifest["checkpoint"]["format"] == "timm" and manifest["modality"] == "image"
+    bad = subprocess.run(command[:-2] + ["--option", "level=3", "--out", str(tmp_path / "bad")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown DINO option 'level'" in bad.stderr and "Traceback" not in bad.stderr

@@ -21,6 +21,7 @@ applies the policy chosen for tracks without lyrics (:data:`MISSING_POLICIES`) a
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -135,11 +136,12 @@ class LyricsEmbedder:
     def embed(self, batch: Sequence[str]) -> np.ndarray:
         """Vectors (n, dim) float32 of ``batch`` texts; an empty or blank text gives the zero vector."""
         pieces, owners, weights = [], [], []
+        count = functools.lru_cache(maxsize=1024)(self._backend.count_tokens)
         for row, text in enumerate(batch):
             if not isinstance(text, str):
                 raise SonicError(f"the lyrics embedder takes text, got {type(text).__name__} at row {row} of the batch")
-            chunks = chunk_text(text, self._backend.count_tokens, self.max_tokens)
-            counts = [self._backend.count_tokens(chunk) for chunk in chunks]
+            chunks = chunk_text(text, count, self.max_tokens)
+            counts = [count(chunk) for chunk in chunks]  # counted once already, when chunk_text checked it
             self.stats.add(sum(counts), len(chunks))
             pieces += chunks
             owners += [row] * len(chunks)

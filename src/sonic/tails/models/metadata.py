@@ -188,7 +188,10 @@ class MetadataEmbedder:
         missing = [column for column in (*self.options.features, *self.blocks) if column not in frame.columns]
         if missing:
             found = ", ".join(map(str, frame.columns))
-            raise DataError(f"the metadata table has no column {missing[0]!r}; found: {found}")
+            hint = "" if missing[0] not in ("genres", "tags") else (
+                f" (a {missing[0]} block needs a {missing[0]!r} column of comma-separated labels in --metadata-file, "
+                f"or embed_metadata() on a Music4All release)")
+            raise DataError(f"the metadata table has no column {missing[0]!r}; found: {found}{hint}")
 
 
 def from_name(name: str, **options: Any) -> MetadataEmbedder:

@@ -97,3 +97,22 @@ def test_bad_requests_are_one_sentence():
         MetadataEmbedder().fit(bad)
     with pytest.raises(DataError, match="lists track_id 't1' twice"):
         embed_metadata(pd.concat([frame, frame.iloc[[1]]]))
+
+
+def test_sonic_embed_fits_the_scaling_on_the_whole_table_not_per_batch(tmp_path):
+    from sonic.tails.runner import embed_folder
+    from sonic.tails.table import read_embeddings
+
+    frame = catalogue().drop(columns=["genres"])
+    frame.to_csv(tmp_path / "meta.csv", index=False)
+
+    result = embed_folder(None, "metadata", tmp_path / "out", metadata_file=tmp_path / "meta.csv",
+                          batch_size=2, progress=False)
+
+    table = read_embeddings(result.table_path)
+    expected = embed_metadata(frame)
+    rows, found = table.lookup(expected.track_ids)
+    assert found.all()
+    np.testing.assert_allclose(table.vectors[rows], expected.vectors, rtol=1e-6)
+    assert table.manifest["fitted_rows"] == 4
+    assert table.manifest["scaling_parameters"]["tempo"]["mean"] == pytest.approx(135.0)

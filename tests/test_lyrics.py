@@ -121,3 +121,27 @@ def test_threads_follow_the_worker_count():
     assert LyricsOptions(num_workers=cpus).blas_threads == 1
     assert LyricsOptions(num_workers=0).blas_threads == cpus
     assert LyricsOptions(threads=3, num_workers=cpus).blas_threads == 3
+
+
+@pytest.mark.slow
+def test_a_sentence_transformers_folder_is_chunked_to_its_limit_and_pooled(tmp_path):
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("sentence_transformers") is None:
+        pytest.skip("sentence-transformers (the models extra) is not installed")
+    script = Path(__file__).with_name("lyrics_st_check.py")
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["dim"] == 32 and result["max_tokens"] == 12 - 2  # max_seq_length less [CLS] and [SEP]
+    assert result["short_gap"] < 1e-5  # one chunk: the model's own vector
+    assert result["long_gap"] < 1e-5  # chunks: their token-weighted mean
+    assert max(result["chunk_tokens"]) <= 10 and len(result["chunk_tokens"]) > 1
+    assert result["chunk_words"] == result["text_words"]  # nothing truncated
+    assert result["empty_is_zero"]
+    assert result["description"]["texts"]["chunked_texts"] == 1 and result["description"]["texts"]["empty"] == 1

@@ -244,7 +244,8 @@ class _SentenceTransformerBackend(_Backend):
         device = pick_device(options.device)
         self._model = SentenceTransformer(str(self.folder), device=str(device), trust_remote_code=False)
         self._tokenizer = self._model.tokenizer
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        width = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(width())
         self.max_tokens = max(1, int(self._model.max_seq_length) - 2)  # [CLS] ... [SEP]
         self._batch_size = options.batch_size
 

@@ -235,3 +235,25 @@ def test_sonic_embed_with_a_tiny_checkpoint_writes_a_complete_table(tmp_path):
     bad = subprocess.run(command[:-2] + ["--option", "level=3", "--out", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown DINO option 'level'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_name_alone_loads_timms_dino_weights_from_the_local_hub_cache(tmp_path):
+    import os
+
+    from sonic.tails.models.vit import write_timm_checkpoint
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--timm--vit_small_patch16_224.dino"
+    write_timm_checkpoint(repo / "snapshots" / revision, patch_size=16, embed_dim=64, depth=2, img_size=32)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    script = ("from sonic.tails.base import EMBEDDERS; import json; e = EMBEDDERS.create('dino_vits16', device='cpu'); "
+              "print(json.dumps(e.describe()['checkpoint']))")
+    environment = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    checkpoint = json.loads(done.stdout.strip().splitlines()[-1])
+    assert checkpoint["name"] == "timm/vit_small_patch16_224.dino" and checkpoint["format"] == "timm"

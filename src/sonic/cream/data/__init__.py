@@ -6,6 +6,10 @@ from sonic._lazy import lazy_getattr
 
 _EXPORTS = {
     "EVENT_COLUMNS": "sonic.cream.data.events",
+    "ID_COLUMNS": "sonic.cream.data.tables",
+    "as_ids": "sonic.cream.data.tables",
+    "read_table": "sonic.cream.data.tables",
+    "epoch_unit": "sonic.cream.data.events",
     "compress": "sonic.cream.data.events",
     "load_events": "sonic.cream.data.events",
     "load_track_ids": "sonic.cream.data.events",

@@ -1,4 +1,4 @@
-"""Listening data: event-log loaders, the published time-split protocols and split folders."""
+"""Listening data: the one table reader, event logs, the Music4All release, time splits and split folders."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ _EXPORTS = {
     "split_file": "sonic.cream.data.split_files",
     "split_statistics": "sonic.cream.data.split_files",
     "write_split": "sonic.cream.data.split_files",
+    "WrittenSplit": "sonic.cream.data.split_files",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -61,6 +61,7 @@ def connect(work_dir: str | os.PathLike | None = None, *, memory_limit: str = DE
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     if work_dir is not None:
         con.execute(f"SET temp_directory = '{_sql_text(str(Path(work_dir) / 'spill'))}'")
     return con

@@ -14,6 +14,8 @@ _EXPORTS = {
     "load_events": "sonic.cream.data.events",
     "load_track_ids": "sonic.cream.data.events",
     "normalise_events": "sonic.cream.data.events",
+    "Music4All": "sonic.cream.data.music4all",
+    "load_music4all": "sonic.cream.data.music4all",
     "PART_NAMES": "sonic.cream.data.splits",
     "PROTOCOLS": "sonic.cream.data.splits",
     "Split": "sonic.cream.data.splits",

@@ -145,6 +145,20 @@ def test_a_streamed_csv_with_unix_milliseconds_and_integer_ids(tmp_path, log):
         user_id=numeric["user_id"].astype(str)), config))
 
 
+def test_a_streamed_file_with_other_date_forms_splits_like_the_loaded_frame(tmp_path, log):
+    mixed = log.assign(timestamp=log["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").astype(object))
+    days = log["timestamp"].dt.hour == 0
+    mixed.loc[days, "timestamp"] = log.loc[days, "timestamp"].dt.strftime("%b %d %Y")  # e.g. "Feb 03 2019"
+    mixed.loc[log.index[:50], "timestamp"] = log["timestamp"][:50].dt.strftime("%Y-%m-%dT%H:%M:%S+01:00")
+    path = tmp_path / "plays.tsv"
+    mixed.to_csv(path, sep="\t", index=False)
+    config = SplitConfig.for_protocol("tamm2025", **CONFIGS["tamm2025"])
+    split_file(path, config, tmp_path / "split")
+    assert_parts_equal(read_split(tmp_path / "split").parts, reference_split(mixed, config))
+    assert "Feb" in " ".join(mixed["timestamp"])
+    assert (log["timestamp"] != normalise_events(mixed)["timestamp"]).sum() == 50  # the +01:00 ones, an hour earlier
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -111,7 +111,7 @@ def _as_timestamp(column: pd.Series, source: str) -> pd.Series:
     elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         stamps = _from_epoch(column, source)
     else:
-        stamps = _parse_dates(column, source)
+        stamps = parse_dates(column, source)
     if stamps.isna().any():
         raise DataError(
             f"{source} has {int(stamps.isna().sum())} rows whose timestamp is missing or out of range "
@@ -157,8 +157,11 @@ def _from_epoch(column: pd.Series, source: str) -> pd.Series:
     return pd.Series(stamps, index=column.index)
 
 
-def _parse_dates(column: pd.Series, source: str) -> pd.Series:
-    """Parse date strings: ISO 8601 fast, any other form pandas knows row by row."""
+def parse_dates(column: pd.Series, source: str) -> pd.Series:
+    """Parse date strings to naive UTC: ISO 8601 fast, any other form pandas knows row by row.
+
+    A string that is no date is a :class:`DataError` naming ``source`` and the string.
+    """
     stamps = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
     retry = stamps.isna() & column.notna()
     if retry.any():

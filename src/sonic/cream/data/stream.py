@@ -10,8 +10,9 @@ needs memory for DuckDB's ``memory_limit`` only (it spills to ``work_dir`` beyon
 
 The same rules as the pandas loader apply, in SQL: ids as text (:func:`sonic.cream.data.tables.id_sql`),
 numbers as Unix times in the unit :func:`sonic.cream.data.events.epoch_unit` finds, date strings
-(ISO 8601; an offset is converted to UTC, to the microsecond), ``count`` 1 when absent and otherwise a
-positive whole number. :func:`check_events` validates the view in one pass and raises the loader's
+(ISO 8601 by DuckDB; an offset is converted to UTC, to the microsecond), ``count`` 1 when absent and otherwise a
+positive whole number. Other date forms pandas reads (``Feb 3 2019``) are parsed by pandas, once per
+distinct string (up to 100,000 of them). :func:`check_events` validates the view in one pass and raises the loader's
 :class:`DataError` messages. DuckDB is imported only here, and only when called.
 """
 
@@ -24,11 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from sonic.cream.data.events import EPOCH_UNITS, REQUIRED_COLUMNS, epoch_unit
+from sonic.cream.data.events import EPOCH_UNITS, REQUIRED_COLUMNS, epoch_unit, parse_dates
 from sonic.cream.data.tables import TEXT_SEPARATORS, existing_file, first_line, id_sql, table_kind
 from sonic.errors import DataError
 
 DEFAULT_MEMORY_LIMIT = "4GB"
+MAX_OTHER_DATES = 100_000  # distinct non-ISO date strings handed to pandas
 _DUCKDB_COMPRESSIONS = {None: "none", ".gz": "gzip", ".zst": "zstd"}
 _ARROW_COMPRESSIONS = {".bz2": "bz2"}
 
@@ -109,8 +111,11 @@ def open_frame(frame: pd.DataFrame, con: Any, *, name: str = "the listening even
     return EventSource(name, "TIMESTAMP_NS")
 
 
-def check_events(con: Any, events: EventSource) -> EventSummary:
-    """Validate the view ``events`` in one pass: the checks and messages of the pandas loader."""
+def check_events(con: Any, events: EventSource, *, other_dates: bool = False) -> EventSummary:
+    """Validate the view ``events`` in one pass: the checks and messages of the pandas loader.
+
+    Date strings DuckDB cannot read are handed to pandas (:func:`_parse_other_dates`), then checked again.
+    """
     source = events.name
     try:
         n_rows, empty_user, empty_track, no_time, bad_count, first, last = con.execute(
@@ -133,16 +138,9 @@ def check_events(con: Any, events: EventSource) -> EventSummary:
     for column, count in (("user_id", empty_user), ("track_id", empty_track)):
         if count:
             raise DataError(f"{source} has rows with an empty {column}")
-    if no_time and events.timestamp_type == "VARCHAR":
-        bad = con.execute(
-            'SELECT "timestamp" FROM raw_events WHERE "timestamp" IS NOT NULL AND try_cast("timestamp" AS TIMESTAMPTZ) '
-            "IS NULL LIMIT 1"
-        ).fetchall()
-        if bad:
-            raise DataError(
-                f"{source} has a timestamp that is not a date: {bad[0][0]!r} (large logs are read with DuckDB, "
-                f"which takes ISO 8601 dates such as 2019-02-01 10:00:00)"
-            )
+    if no_time and events.timestamp_type == "VARCHAR" and not other_dates:
+        _parse_other_dates(con, source)
+        return check_events(con, events, other_dates=True)
     if no_time:
         raise DataError(
             f"{source} has {no_time} rows whose timestamp is missing or not a date "
@@ -213,10 +211,37 @@ def _create_view(con: Any, columns: dict[str, str], source: str) -> None:
             if whole is False:
                 raise DataError(f"{source} has a 'count' column that is not a positive whole number on every row")
         count = 'CAST("count" AS BIGINT)'
+    raw_timestamp = '"timestamp"' if columns["timestamp"] == "VARCHAR" else "CAST(NULL AS VARCHAR)"
     con.execute(
-        f"CREATE OR REPLACE VIEW events AS SELECT {id_sql('user_id', columns['user_id'])} AS user_id, "
-        f"{id_sql('track_id', columns['track_id'])} AS track_id, {timestamp} AS timestamp, {count} AS count "
-        "FROM raw_events"
+        f"CREATE OR REPLACE VIEW events_strict AS SELECT {id_sql('user_id', columns['user_id'])} AS user_id, "
+        f"{id_sql('track_id', columns['track_id'])} AS track_id, {timestamp} AS timestamp, {count} AS count, "
+        f"{raw_timestamp} AS raw_timestamp FROM raw_events"
+    )
+    con.execute("CREATE OR REPLACE VIEW events AS SELECT user_id, track_id, timestamp, count FROM events_strict")
+
+
+def _parse_other_dates(con: Any, source: str) -> None:
+    """Date strings DuckDB cannot read (``Feb 3 2019``): parsed by pandas as the loader does, joined into ``events``.
+
+    Up to :data:`MAX_OTHER_DATES` distinct strings; more is a :class:`DataError` asking for ISO 8601.
+    """
+    texts = con.execute(
+        "SELECT DISTINCT raw_timestamp FROM events_strict WHERE timestamp IS NULL AND raw_timestamp IS NOT NULL "
+        f"LIMIT {MAX_OTHER_DATES + 1}"
+    ).df()["raw_timestamp"]
+    if len(texts) > MAX_OTHER_DATES:
+        raise DataError(
+            f"{source} has more than {MAX_OTHER_DATES:,} distinct timestamps that are not ISO 8601 dates, such as "
+            f"{texts.iloc[0]!r}; write them as 2019-02-01 10:00:00"
+        )
+    parsed = pd.DataFrame({"text": texts.astype("str"), "parsed": parse_dates(texts, source).astype("datetime64[ns]")})
+    con.register("parsed_frame", parsed)
+    con.execute("CREATE OR REPLACE TABLE parsed_dates AS SELECT text, CAST(parsed AS TIMESTAMP_NS) AS parsed "
+                "FROM parsed_frame")  # fmt: skip
+    con.unregister("parsed_frame")
+    con.execute(
+        "CREATE OR REPLACE VIEW events AS SELECT s.user_id, s.track_id, coalesce(s.timestamp, d.parsed) AS timestamp, "
+        "s.count FROM events_strict s LEFT JOIN parsed_dates d ON s.raw_timestamp = d.text"
     )
 
 

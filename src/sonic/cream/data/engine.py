@@ -31,15 +31,19 @@ _COLUMNS = "user_id, track_id, timestamp, count"
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """The parts of a split as SQL queries over ``con`` (``user_id, track_id, timestamp, count``, ordered)."""
+    """The parts of a split in ``con``: part name -> the rows' relation (``FROM ... WHERE ...``), in order."""
 
     con: Any
     config: SplitConfig
-    queries: dict[str, str]
+    relations: dict[str, str]
+
+    def query(self, name: str, *, ordered: bool = True) -> str:
+        """SQL selecting part ``name``'s ``user_id, track_id, timestamp, count`` (by user, first listen, track)."""
+        return f"SELECT {_COLUMNS} {self.relations[name]}" + (f" {_ORDER}" if ordered else "")
 
     def frame(self, name: str) -> pd.DataFrame:
         """Part ``name`` as a frame in the standard dtypes."""
-        frame = self.con.execute(self.queries[name]).df()
+        frame = self.con.execute(self.query(name)).df()
         return frame.astype({"user_id": "str", "track_id": "str", "timestamp": "datetime64[ns]", "count": "int64"})
 
 
@@ -106,23 +110,22 @@ def plan_split(con: Any, events: EventSource, config: SplitConfig, *, excluded: 
     con.execute("CREATE OR REPLACE TABLE val_users AS SELECT CAST(user_id AS VARCHAR) AS user_id FROM drawn_users")
     con.unregister("drawn_users")
 
-    queries = {
-        "train": f"SELECT {_COLUMNS} FROM train {_ORDER}",
-        "val": f"SELECT {_COLUMNS} FROM evaluation WHERE hot AND user_id IN (SELECT user_id FROM val_users) {_ORDER}",
-        "test": f"SELECT {_COLUMNS} FROM evaluation WHERE hot AND user_id NOT IN (SELECT user_id FROM val_users) "
-        f"{_ORDER}",
+    relations = {
+        "train": "FROM train",
+        "val": "FROM evaluation WHERE hot AND user_id IN (SELECT user_id FROM val_users)",
+        "test": "FROM evaluation WHERE hot AND user_id NOT IN (SELECT user_id FROM val_users)",
     }
     if config.keep_cold:
-        queries["cold_test"] = f"SELECT {_COLUMNS} FROM evaluation WHERE NOT hot {_ORDER}"
+        relations["cold_test"] = "FROM evaluation WHERE NOT hot"
     reasons = {
         "val": f"{len(candidates)} candidate users times val_fraction {config.val_fraction} leaves none for val",
         "test": "every evaluation user was drawn into val",
         "cold_test": "no train user first listens to a track unseen in train on or after the test date",
     }
-    for name, query in queries.items():
-        if name != "train" and _count(con, f"({query})") == 0:
+    for name, relation in relations.items():
+        if name != "train" and con.execute(f"SELECT count(*) {relation}").fetchall()[0][0] == 0:
             raise empty(f"the {name} split is empty", reasons[name])
-    return SplitPlan(con, config, queries)
+    return SplitPlan(con, config, relations)
 
 
 def split_frame(events: pd.DataFrame, config: SplitConfig, *, exclude_tracks: Iterable[Any] | None = None) -> Split:
@@ -134,7 +137,7 @@ def split_frame(events: pd.DataFrame, config: SplitConfig, *, exclude_tracks: It
         if exclude_tracks is not None:
             register_excluded(con, exclude_tracks)
         plan = plan_split(con, source, config, excluded=exclude_tracks is not None)
-        frames = {name: plan.frame(name) for name in plan.queries}
+        frames = {name: plan.frame(name) for name in plan.relations}
     finally:
         con.close()
     return Split(config=config, **frames)

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from sonic.cream.data.splits import PART_NAMES, Split, SplitConfig
 from sonic.cream.data.stream import DEFAULT_MEMORY_LIMIT
 from sonic.errors import DataError
 from sonic.manifest import base_manifest, write_json
+
+if TYPE_CHECKING:
+    from sonic.cream.data.engine import SplitPlan
 
 STATISTICS_LABELS = {"train": "Train", "val": "Val", "test": "HotTest", "cold_test": "ColdTest"}
 STATISTICS_COLUMNS = (
@@ -78,12 +81,13 @@ def _statistics_table(rows: dict[str, list]) -> pd.DataFrame:
     return table.astype({c: np.int64 for c in integer} | {"TracksMedian": np.float64, "PlaysMedian": np.float64})
 
 
-def _sql_statistics(con: Any, queries: dict[str, str]) -> pd.DataFrame:
-    """:func:`split_statistics` computed by DuckDB on the parts' queries (nothing fetched but the table)."""
+def _sql_statistics(plan: SplitPlan) -> pd.DataFrame:
+    """:func:`split_statistics` computed by DuckDB on a plan's parts (nothing fetched but the table)."""
     rows = {}
-    for name, query in queries.items():
+    for name in plan.relations:
+        query = plan.query(name, ordered=False)
         rows[STATISTICS_LABELS[name]] = list(
-            con.execute(
+            plan.con.execute(
                 f"""
                 WITH part AS ({query}),
                      per_user AS (SELECT user_id, count(*) AS tracks, CAST(sum(count) AS BIGINT) AS plays
@@ -196,11 +200,11 @@ def split_file(
             if excluded is not None:
                 register_excluded(con, excluded)
             plan = plan_split(con, source, config, excluded=excluded is not None)
-            statistics = _sql_statistics(con, plan.queries)
+            statistics = _sql_statistics(plan)
             with staged_folder(target, SPLIT_FILES, what="split") as staging:
-                for name, query in plan.queries.items():
+                for name in plan.relations:
                     destination = str(staging / f"{name}.parquet").replace("'", "''")
-                    con.execute(f"COPY ({query}) TO '{destination}' (FORMAT parquet, COMPRESSION zstd)")
+                    con.execute(f"COPY ({plan.query(name)}) TO '{destination}' (FORMAT parquet, COMPRESSION zstd)")
                 _write_summary(staging, config, statistics, interactions, exclude_file)
         finally:
             con.close()

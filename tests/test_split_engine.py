@@ -47,12 +47,14 @@ def reference_split(events: pd.DataFrame, config: SplitConfig, exclude_tracks=No
 
 
 def tied_log(seed: int = 3, n_events: int = 20_000) -> pd.DataFrame:
-    """Raw plays with many ties: whole-hour timestamps, 150 users with text and number-like ids, 1500 tracks.
+    """Raw plays with many ties: whole-hour timestamps, 158 users (text, number-like, mixed-case, non-ASCII ids),
+    1500 tracks.
 
     Users play the same track many times, several tracks in the same hour, across the test dates.
     """
     rng = np.random.default_rng(seed)
-    users = np.array([f"u{i:03d}" for i in range(100)] + [str(7 * i) for i in range(50)])
+    cased = ["Ünal", "zoë", "Zed", "ÅSA", "bob", "Bob", "bOB", "😀"]  # byte order, not a locale's, must decide
+    users = np.array([f"u{i:03d}" for i in range(100)] + [str(7 * i) for i in range(50)] + cased)
     tracks = np.array([f"{i:04d}" for i in range(1500)])
     popularity = 1.0 / np.arange(1, len(tracks) + 1) ** 0.8
     hours = rng.integers(0, 24 * 500, n_events)  # 2018-01-01 + ~500 days, hour resolution

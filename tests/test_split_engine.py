@@ -13,7 +13,7 @@ import sonic.cream.data.split_files as split_files
 from sonic.cream.data.events import compress, normalise_events
 from sonic.cream.data.split_files import read_split, split_file, split_statistics, write_split
 from sonic.cream.data.splits import PROTOCOLS, SplitConfig, split_events
-from sonic.errors import DataError
+from sonic.errors import DataError, SonicError
 
 
 def reference_split(events: pd.DataFrame, config: SplitConfig, exclude_tracks=None) -> dict[str, pd.DataFrame]:
@@ -245,3 +245,11 @@ def test_a_folder_holding_other_files_is_never_replaced(tmp_path, log):
     with pytest.raises(DataError, match=r"holds notes\.txt"):
         split_file(path, split.config, tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_bad_memory_limit_is_one_sentence(tmp_path, log):
+    path = tmp_path / "plays.parquet"
+    write_log(path, log)
+    with pytest.raises(SonicError, match=r"^memory limit 'lots' is not a size; use a number and a unit, such as 4GB$"):
+        split_file(path, SplitConfig.for_protocol("sonic"), tmp_path / "split", memory_limit="lots")
+    assert not (tmp_path / "split").exists()

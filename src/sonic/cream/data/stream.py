@@ -27,7 +27,7 @@ import pandas as pd
 
 from sonic.cream.data.events import EPOCH_UNITS, REQUIRED_COLUMNS, epoch_unit, parse_dates
 from sonic.cream.data.tables import TEXT_SEPARATORS, existing_file, first_line, id_sql, table_kind
-from sonic.errors import DataError
+from sonic.errors import DataError, SonicError
 
 DEFAULT_MEMORY_LIMIT = "4GB"
 MAX_OTHER_DATES = 100_000  # distinct non-ISO date strings handed to pandas
@@ -61,7 +61,11 @@ def connect(work_dir: str | os.PathLike | None = None, *, memory_limit: str = DE
     database = ":memory:" if work_dir is None else str(Path(work_dir) / "events.duckdb")
     con = duckdb.connect(database)
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{memory_limit}'")
+    try:
+        con.execute(f"SET memory_limit = '{_sql_text(str(memory_limit))}'")
+    except duckdb.Error:
+        con.close()
+        raise SonicError(f"memory limit {memory_limit!r} is not a size; use a number and a unit, such as 4GB") from None
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     if work_dir is not None:

@@ -4,8 +4,9 @@
    16-character text as in Music4All, ``timestamp``, one row per play): ``--events`` plays (default
    250 million) by 119,140 users over 56,512 tracks (the Onion release's counts), 2005-02-14 ..
    2020-03-20 with density growing towards the end, popularity skewed (a few tracks and users take
-   most plays), and many plays per (user, track): plays come in pairs' bursts of 1 + geometric(mean 7)
-   plays spread over up to 60 days. The file lies in a temporary folder (``--work-dir``), deleted after.
+   most plays), and many plays per (user, track): plays come in bursts of 1 + floor(exponential, mean 7)
+   plays (7.5 on average) spread over up to 60 days. The file lies in a temporary folder (``--work-dir``),
+   deleted after.
 2. Splits it with the real command, ``sonic data-split --protocol tamm2025`` (default dates, i.e.
    2018-02-01 .. 2019-02-01 .. 2019-03-01), in a child process: wall time and that process's peak RSS
    (``os.wait4``'s ``ru_maxrss``, children included).
@@ -22,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import subprocess
@@ -32,7 +34,7 @@ from pathlib import Path
 
 N_USERS = 119_140
 N_TRACKS = 56_512
-MEAN_PLAYS = 8.0  # plays per (user, track) burst
+EXTRA_PLAYS = 7.0  # a (user, track) burst has 1 + floor(exponential with this mean) plays, 7.51 on average
 
 
 def main() -> None:
@@ -100,7 +102,8 @@ def split_command(log: Path, out: Path, memory_limit: str) -> list[str]:
 
 
 def generate_code(path: Path, n_events: int) -> str:
-    n_pairs = int(n_events / MEAN_PLAYS)
+    burst = 1 + 1 / (math.exp(1 / EXTRA_PLAYS) - 1)  # E[1 + floor(X)] = 1 + sum_k P(X >= k), X exponential
+    n_pairs = round(n_events / burst)
     return f"""
 import duckdb
 con = duckdb.connect()
@@ -116,7 +119,7 @@ COPY (
     SELECT floor({N_USERS} * pow(random(), 1.8))::BIGINT AS user_id,
            substr(md5(floor({N_TRACKS} * pow(random(), 3.0))::BIGINT::VARCHAR), 1, 16) AS track_id,
            {{start}} + ({{end}} - {{start}}) * sqrt(random()) AS t0,
-           1 + floor(-ln(1 - random()) * {MEAN_PLAYS - 1})::BIGINT AS plays
+           1 + floor(-ln(1 - random()) * {EXTRA_PLAYS})::BIGINT AS plays
     FROM range({n_pairs})
   )
   SELECT user_id, track_id,

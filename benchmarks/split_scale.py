@@ -3,10 +3,10 @@
 1. Generates, with DuckDB, an Onion-shaped raw log as **Parquet** (``user_id`` int64, ``track_id``
    16-character text as in Music4All, ``timestamp``, one row per play): ``--events`` plays (default
    250 million) by 119,140 users over 56,512 tracks (the Onion release's counts), 2005-02-14 ..
-   2020-03-20 with density growing towards the end, popularity skewed (a few tracks and users take
-   most plays), and many plays per (user, track): plays come in bursts of 1 + floor(exponential, mean 7)
-   plays (7.5 on average) spread over up to 60 days. The file lies in a temporary folder (``--work-dir``),
-   deleted after.
+   2020-03-20 with density growing towards the end, tracks released over the years (a fifth at the
+   start), popularity skewed (a few tracks and users take most plays), and many plays per (user, track):
+   plays come in bursts of 1 + floor(exponential, mean 7) plays (7.5 on average) spread over up to 60
+   days. The file lies in a temporary folder (``--work-dir``), deleted after.
 2. Splits it with the real command, ``sonic data-split --protocol tamm2025`` (default dates, i.e.
    2018-02-01 .. 2019-02-01 .. 2019-03-01), in a child process: wall time and that process's peak RSS
    (``os.wait4``'s ``ru_maxrss``, children included).
@@ -117,14 +117,19 @@ con.execute(f'''
 COPY (
   WITH bursts AS (
     SELECT floor({N_USERS} * pow(random(), 1.8))::BIGINT AS user_id,
-           substr(md5(floor({N_TRACKS} * pow(random(), 3.0))::BIGINT::VARCHAR), 1, 16) AS track_id,
            {{start}} + ({{end}} - {{start}}) * sqrt(random()) AS t0,
            1 + floor(-ln(1 - random()) * {EXTRA_PLAYS})::BIGINT AS plays
     FROM range({n_pairs})
+  ), released AS (  -- tracks numbered by release: 20% out at the start, the rest released evenly until the end
+    SELECT *, floor({N_TRACKS} * (0.2 + 0.8 * (t0 - {{start}}) / ({{end}} - {{start}}))) AS n_out FROM bursts
+  ), played AS (  -- the oldest tracks are the most played; the newest few make the cold test
+    SELECT user_id, t0, plays,
+           substr(md5(floor(n_out * pow(random(), 3.0))::BIGINT::VARCHAR), 1, 16) AS track_id
+    FROM released
   )
   SELECT user_id, track_id,
          to_timestamp(least(t0 + random() * 86400 * 60 * (i > 0)::INT, {{end}}))::TIMESTAMP AS timestamp
-  FROM bursts, range(plays) AS r(i)
+  FROM played, range(plays) AS r(i)
 ) TO '{path}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)
 ''')
 """

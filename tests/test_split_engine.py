@@ -253,3 +253,15 @@ def test_a_bad_memory_limit_is_one_sentence(tmp_path, log):
     with pytest.raises(SonicError, match=r"^memory limit 'lots' is not a size; use a number and a unit, such as 4GB$"):
         split_file(path, SplitConfig.for_protocol("sonic"), tmp_path / "split", memory_limit="lots")
     assert not (tmp_path / "split").exists()
+
+
+def test_without_an_atomic_exchange_two_renames_still_replace_the_folder(tmp_path, log, monkeypatch):
+    import sonic.cream.data.folders as folders
+
+    monkeypatch.setattr(folders, "_exchange", lambda first, second: False)  # as on a system without renameat2
+    out = tmp_path / "split"
+    write_split(split_events(log, SplitConfig.for_protocol("tamm2025", **CONFIGS["tamm2025"])), out)
+    write_split(split_events(log, SplitConfig.for_protocol("sonic", **CONFIGS["sonic"])), out, input_path="new.tsv")
+    assert json.loads((out / "split.json").read_text())["input"] == "new.tsv"
+    assert not (out / "cold_test.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]

@@ -35,21 +35,27 @@ _DUCKDB_COMPRESSIONS = {None: "none", ".gz": "gzip", ".zst": "zstd"}
 _ARROW_COMPRESSIONS = {".bz2": "bz2"}
 
 
+_CHECKS = """
+    SELECT count(*),
+           count(*) - count(user_id) + coalesce(sum((user_id = '')::BIGINT), 0),
+           count(*) - count(track_id) + coalesce(sum((track_id = '')::BIGINT), 0),
+           count(*) - count(timestamp),
+           count(*) - count(count) + coalesce(sum((count < 1)::BIGINT), 0)
+    FROM events
+"""  # count(x) and sum(condition) rather than FILTER: DuckDB answers them from Parquet statistics where it can
+
+
 @dataclass(frozen=True)
 class EventSource:
-    """The view ``events`` of one file: ``name`` for messages (the quoted path), the timestamp's DuckDB type."""
+    """The view ``events`` of one file: ``name`` for messages (the quoted path), the timestamp's DuckDB type.
+
+    ``checks``: the query of :func:`check_events`, on the file's own columns where their type allows
+    (an integer id cannot be empty, so it is not turned into text just to be checked).
+    """
 
     name: str
     timestamp_type: str
-
-
-@dataclass(frozen=True)
-class EventSummary:
-    """What :func:`check_events` found: row count and the first and last timestamp (naive UTC)."""
-
-    n_rows: int
-    first: pd.Timestamp
-    last: pd.Timestamp
+    checks: str = _CHECKS
 
 
 def connect(work_dir: str | os.PathLike | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> Any:
@@ -102,7 +108,7 @@ def open_events(path: str | os.PathLike, con: Any, *, what: str = "listening-eve
     except Exception as error:  # duckdb's and pyarrow's many exception classes
         raise DataError(f"cannot read '{path}': {first_line(error)}") from None
     _create_view(con, columns, source)
-    return EventSource(source, columns["timestamp"])
+    return EventSource(source, columns["timestamp"], _raw_checks(columns))
 
 
 def open_frame(frame: pd.DataFrame, con: Any, *, name: str = "the listening events") -> EventSource:
@@ -115,23 +121,16 @@ def open_frame(frame: pd.DataFrame, con: Any, *, name: str = "the listening even
     return EventSource(name, "TIMESTAMP_NS")
 
 
-def check_events(con: Any, events: EventSource, *, other_dates: bool = False) -> EventSummary:
-    """Validate the view ``events`` in one pass: the checks and messages of the pandas loader.
+def check_events(con: Any, events: EventSource, *, other_dates: bool = False) -> int:
+    """Validate the view ``events`` in one pass: the checks and messages of the pandas loader; the row count.
 
-    Date strings DuckDB cannot read are handed to pandas (:func:`_parse_other_dates`), then checked again.
+    Date strings DuckDB cannot read are handed to pandas (:func:`_parse_other_dates`), then checked again
+    on the view.
     """
     source = events.name
     try:
-        n_rows, empty_user, empty_track, no_time, bad_count, first, last = con.execute(
-            """
-            SELECT count(*),
-                   count(*) FILTER (WHERE user_id IS NULL OR user_id = ''),
-                   count(*) FILTER (WHERE track_id IS NULL OR track_id = ''),
-                   count(*) FILTER (WHERE timestamp IS NULL),
-                   count(*) FILTER (WHERE count IS NULL OR count < 1),
-                   min(timestamp), max(timestamp)
-            FROM events
-            """
+        n_rows, empty_user, empty_track, no_time, bad_count = con.execute(
+            _CHECKS if other_dates else events.checks
         ).fetchall()[0]
     except DataError:
         raise
@@ -152,7 +151,7 @@ def check_events(con: Any, events: EventSource, *, other_dates: bool = False) ->
         )
     if bad_count:
         raise DataError(f"{source} has a 'count' column that is not a positive whole number on every row")
-    return EventSummary(int(n_rows), pd.Timestamp(first), pd.Timestamp(last))
+    return int(n_rows)
 
 
 def _load_text_through_arrow(con: Any, path: Path, kind: str, compression: str | None) -> None:
@@ -247,6 +246,27 @@ def _parse_other_dates(con: Any, source: str) -> None:
         "CREATE OR REPLACE VIEW events AS SELECT s.user_id, s.track_id, coalesce(s.timestamp, d.parsed) AS timestamp, "
         "s.count FROM events_strict s LEFT JOIN parsed_dates d ON s.raw_timestamp = d.text"
     )
+
+
+def _raw_checks(columns: dict[str, str]) -> str:
+    """:data:`_CHECKS` on ``raw_events``, whose DuckDB types are ``columns`` (validated by :func:`_create_view`).
+
+    Date strings must be parsed to be checked, so a text timestamp keeps the query on the view.
+    """
+    kind = columns["timestamp"]
+    if kind == "VARCHAR":
+        return _CHECKS
+
+    def missing(name: str, condition: str | None = None) -> str:
+        extra = f' + coalesce(sum(({condition})::BIGINT), 0)' if condition else ""
+        return f'count(*) - count("{name}"){extra}'
+
+    def empty(name: str) -> str:
+        return missing(name, f""""{name}" = ''""" if columns[name] == "VARCHAR" else None)
+
+    no_time = missing("timestamp", 'isnan("timestamp")' if kind in ("FLOAT", "DOUBLE") else None)
+    bad_count = missing("count", '"count" < 1') if "count" in columns else "0"
+    return f"SELECT count(*), {empty('user_id')}, {empty('track_id')}, {no_time}, {bad_count} FROM raw_events"
 
 
 def _timestamp_sql(con: Any, kind: str, source: str) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import bz2
+import contextlib
+import io
 import json
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from sonic.cli import main
 from sonic.cream.data.events import compress, normalise_events
 from sonic.cream.data.split_files import read_split, split_statistics, write_split
 from sonic.cream.data.splits import PROTOCOLS, Split, SplitConfig, draw_users, split_events
@@ -339,7 +341,15 @@ def test_reading_a_missing_split_names_what_is_missing(tmp_path, log):
 
 
 def sonic(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sonic", *map(str, args)], capture_output=True, text=True, timeout=120)
+    """``sonic ARGS`` run in this process (as the entry point runs it), output captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+    return subprocess.CompletedProcess(["sonic", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def test_data_split_command_writes_the_split_and_prints_the_table(tmp_path, log):

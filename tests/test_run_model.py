@@ -96,7 +96,7 @@ def test_embedding_as_a_path(split_dir, embeddings_dir, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"model_name": "x"}, UnknownNameError, "^unknown recommender 'x'; known: knn, pop, random$"),
+        ({"model_name": "x"}, UnknownNameError, "^unknown recommender 'x'; known: bert4rec, ease, elsa, knn, pop, random, snn$"),
         ({"model_name": "knn"}, SonicError, "^knn needs --embedding"),
         ({"model_name": "pop", "mode": "train"}, SonicError, "mode must be 'val' or 'test', got 'train'"),
         ({"model_name": "pop", "ks": (0,)}, SonicError, "k must be one or more positive integers"),

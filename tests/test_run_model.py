@@ -93,10 +93,13 @@ def test_embedding_as_a_path(split_dir, embeddings_dir, tmp_path):
     assert json.loads(result.config_path.read_text())["embedding"]["path"] == str(embeddings_dir / "toy.parquet")
 
 
+KNOWN = "bert4rec, ease, elsa, knn, pop, random, snn"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"model_name": "x"}, UnknownNameError, "^unknown recommender 'x'; known: bert4rec, ease, elsa, knn, pop, random, snn$"),
+        ({"model_name": "x"}, UnknownNameError, f"^unknown recommender 'x'; known: {KNOWN}$"),
         ({"model_name": "knn"}, SonicError, "^knn needs --embedding"),
         ({"model_name": "pop", "mode": "train"}, SonicError, "mode must be 'val' or 'test', got 'train'"),
         ({"model_name": "pop", "ks": (0,)}, SonicError, "k must be one or more positive integers"),
@@ -141,7 +144,7 @@ def test_cli_run_model(split_dir, embeddings_dir, tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--model-name", "x"], "sonic: error: unknown recommender 'x'; known: knn, pop, random"),
+        (["--model-name", "x"], f"sonic: error: unknown recommender 'x'; known: {KNOWN}"),
         (["--model-name", "pop", "--split-dir", "missing"], "sonic: error: split folder 'missing' does not exist; write one with `sonic data-split`"),
     ],
 )

@@ -238,20 +238,7 @@ def _read_metadata(path: Path, *, music4all: bool):
 
 
 def _read_table(path: Path, *, sep: str | None):
-    """Read a csv / tsv / Parquet table (the shared reader :func:`sonic.cream.data.read_table` once it exists)."""
-    try:
-        from sonic.cream.data import read_table
-    except ImportError:  # before the shared reader lands (issue 9): the same suffix rules, here
-        read_table = None
-    if read_table is not None:
-        return read_table(path, what="metadata")
-    import pandas as pd
+    """Read a csv / tsv / Parquet table through the shared reader (``sep``: Music4All's tab-separated csv)."""
+    from sonic.cream.data import read_table
 
-    suffixes = [suffix.lower() for suffix in path.suffixes]
-    try:
-        if suffixes and suffixes[-1] in (".parquet", ".pqt"):
-            return pd.read_parquet(path)
-        tabs = sep == "\t" or ".tsv" in suffixes
-        return pd.read_csv(path, sep="\t" if tabs else ",", dtype={"track_id": str, "id": str})
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot read metadata table '{path}': {str(error).splitlines()[0]}") from None
+    return read_table(path, what="metadata", sep=sep, ids=("track_id", "id"))

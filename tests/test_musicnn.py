@@ -140,9 +140,12 @@ def test_deterministic_and_batch_invariant(checkpoints):
     together = from_name("musicnn", checkpoint=folder, device="cpu").embed(batch)
     again = from_name("musicnn", checkpoint=folder, device="cpu").embed(batch)
     np.testing.assert_array_equal(together, again)
+    embedder = from_name("musicnn", checkpoint=folder, device="cpu")
+    alone = np.stack([embedder.embed([waveform])[0] for waveform in batch])
+    np.testing.assert_array_equal(alone, together)  # a clip's vector does not depend on its batch-mates
+    np.testing.assert_array_equal(embedder.embed(batch[::-1]), together[::-1])
     one_patch_at_a_time = from_name("musicnn", checkpoint=folder, device="cpu", batch_size=1)
-    alone = np.stack([one_patch_at_a_time.embed([waveform])[0] for waveform in batch])
-    np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one_patch_at_a_time.embed(batch), together, rtol=1e-5, atol=1e-6)
     assert from_name("musicnn", checkpoint=folder, device="cpu").embed([]).shape == (0, 6)
 
 

@@ -211,17 +211,16 @@ class MusiCNNEmbedder:
     def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
         """Mono float32 waveforms at 16 kHz (lengths may differ) -> (n, dim) float32, one row each.
 
-        Every patch of the batch goes through the network together (patches are all of one length).
+        A clip's patches (all of one length) go through the network ``batch_size`` at a time, starting
+        at the clip's first patch, so a clip's vector depends on that clip alone, never on its
+        batch-mates: a resumed run gives the bits of an uninterrupted one.
         """
         from sonic.tails.neural import pool
 
-        if len(batch) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        per_clip = [self.patches(waveform) for waveform in batch]
-        vectors = self.patch_vectors(self.forward(np.concatenate(per_clip)))
-        bounds = np.cumsum([0] + [len(patches) for patches in per_clip])
-        rows = [pool(vectors[start:end], self.options.pooling) for start, end in zip(bounds[:-1], bounds[1:])]
-        return np.stack(rows).astype(np.float32, copy=False)
+        rows = [
+            pool(self.patch_vectors(self.forward(self.patches(waveform))), self.options.pooling) for waveform in batch
+        ]
+        return np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         """Manifest parameters: model, checkpoint and its sha256, output, window, pooling, front-end."""

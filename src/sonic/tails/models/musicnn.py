@@ -137,6 +137,10 @@ class MusiCNNEmbedder:
     sample_rate: ClassVar[int] = SAMPLE_RATE
 
     def __init__(self, name: str, options: MusiCNNOptions = MusiCNNOptions()) -> None:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise SonicError(f"{name} runs on PyTorch, which is not installed: pip install 'sonic[models]'") from None
         from sonic.tails.models.musicnn_net import VGG, build_network
         from sonic.tails.models.tf_checkpoint import index_path, read_tf_checkpoint
         from sonic.tails.neural import pick_device

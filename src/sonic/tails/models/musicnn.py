@@ -113,23 +113,6 @@ def from_name(name: str, **options: Any) -> MusiCNNEmbedder:
     return MusiCNNEmbedder(name, MusiCNNOptions(**{key: value for key, value in options.items() if value is not None}))
 
 
-def _variant(name: str):
-    def factory(**options: Any) -> MusiCNNEmbedder:
-        return from_name(name, **options)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"The ``{name}`` embedder (:func:`from_name`)."
-    return factory
-
-
-#: One factory per registered name (what :data:`sonic.tails.base.EMBEDDERS` points at).
-musicnn = _variant("musicnn")
-MSD_musicnn = _variant("MSD_musicnn")
-MTT_musicnn = _variant("MTT_musicnn")
-MSD_vgg = _variant("MSD_vgg")
-MTT_vgg = _variant("MTT_vgg")
-
-
 class MusiCNNEmbedder:
     """A MusiCNN or VGG tagger as an embedder: mono float32 16 kHz waveforms -> (n, dim) float32."""
 
@@ -196,11 +179,12 @@ class MusiCNNEmbedder:
         """
         import torch
 
+        from sonic.tails.neural import to_device
+
         chunks: dict[str, list[np.ndarray]] = {}
         with torch.inference_mode():
             for start in range(0, len(patches), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(patches[start : start + self.batch_size]))
-                outputs = self.network(batch.to(self.device))
+                outputs = self.network(to_device(patches[start : start + self.batch_size], self.device))
                 outputs["taggram"] = torch.sigmoid(outputs.pop("logits"))
                 for key, value in outputs.items():
                     chunks.setdefault(key, []).append(value.float().cpu().numpy())
@@ -228,6 +212,8 @@ class MusiCNNEmbedder:
 
     def describe(self) -> dict[str, Any]:
         """Manifest parameters: model, checkpoint and its sha256, output, window, pooling, front-end."""
+        from sonic.tails.neural import sha256_file
+
         data = [path for path in self.checkpoint_files if ".data-" in path.name]
         return {
             "model": self.model,
@@ -235,7 +221,7 @@ class MusiCNNEmbedder:
             if self.options.checkpoint is None
             else "TF checkpoint folder",
             "checkpoint": str(self.checkpoint_files[0].parent),
-            "checkpoint_sha256": {path.name: musicnn_weights.sha256_of(path) for path in data},
+            "checkpoint_sha256": {path.name: sha256_file(path) for path in data},
             "layer": self.options.output,
             "output": self.options.output,
             "window_seconds": self.options.window_seconds,

@@ -33,6 +33,7 @@ import numpy as np
 
 from sonic.errors import SonicError, UnknownNameError
 from sonic.tails.models import musicnn_weights
+from sonic.tails.neural import POOLINGS
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -42,7 +43,6 @@ PATCH_SECONDS = 3.0
 #: Registered names -> the model inside the wheel.
 VARIANTS = {"musicnn": "MSD_musicnn", **{model: model for model in musicnn_weights.MODELS}}
 OUTPUTS = ("penultimate", "mean_max_pool", "taggram")
-POOLINGS = ("mean", "max", "mean+max")
 
 #: Tag names, in the order of the taggram columns (the package's configuration.py).
 MTT_LABELS = (

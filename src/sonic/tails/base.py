@@ -34,5 +34,9 @@ class Embedder(Protocol):
 #: Every embedder, by name. Targets are imported only when their name is asked for.
 EMBEDDERS: Registry[Embedder] = Registry(
     "embedder",
-    families={"mfcc": "sonic.tails.mfcc:MFCCEmbedder.from_name"},
+    families={
+        "mfcc": "sonic.tails.mfcc:MFCCEmbedder.from_name",
+        "mert-v1-95m": "sonic.tails.models.mert:from_name",
+        "mert-v1-330m": "sonic.tails.models.mert:from_name",
+    },
 )

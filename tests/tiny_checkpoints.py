@@ -1,0 +1,113 @@
+"""Tiny random-weight checkpoints written in the published formats (config, parameter names, file type).
+
+Each writer builds a reference model with transformers' own classes, saves its weights the way the
+published checkpoint stores them, and returns the folder with the reference model (for comparisons).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+#: MERT-v1-95M's published config.json keys, with the sizes cut down (conv strides keep 75 frames/s at 24 kHz
+#: only in the real model; here two conv layers of stride 5 and 2 give 2400 frames/s).
+MERT_CONFIG = {
+    "architectures": ["MERTModel"],
+    "attention_dropout": 0.1,
+    "attention_relax": -1.0,
+    "auto_map": {"AutoConfig": "configuration_MERT.MERTConfig", "AutoModel": "modeling_MERT.MERTModel"},
+    "classifier_proj_size": 256,
+    "conv_bias": False,
+    "conv_dim": [16, 16],
+    "conv_kernel": [10, 3],
+    "conv_stride": [5, 2],
+    "ctc_loss_reduction": "sum",
+    "ctc_zero_infinity": False,
+    "deepnorm": False,
+    "do_stable_layer_norm": False,
+    "feat_extract_activation": "gelu",
+    "feat_extract_norm": "group",
+    "feat_proj_dropout": 0.1,
+    "feat_proj_layer_norm": True,
+    "feature_extractor_cqt": False,
+    "feature_extractor_cqt_bins": 336,
+    "final_dropout": 0.1,
+    "hidden_act": "gelu",
+    "hidden_dropout": 0.1,
+    "hidden_size": 32,
+    "initializer_range": 0.02,
+    "intermediate_size": 64,
+    "layer_norm_eps": 1e-05,
+    "layerdrop": 0.1,
+    "mask_feature_length": 10,
+    "mask_feature_prob": 0.0,
+    "mask_time_length": 10,
+    "mask_time_prob": 0.05,
+    "model_type": "mert_model",
+    "num_attention_heads": 4,
+    "num_conv_pos_embedding_groups": 4,
+    "num_conv_pos_embeddings": 16,
+    "num_feat_extract_layers": 2,
+    "num_hidden_layers": 3,
+    "pad_token_id": 0,
+    "sample_rate": 24000,
+    "torch_dtype": "float32",
+    "transformers_version": "4.25.1",
+    "vocab_size": 32,
+}
+PREPROCESSOR = {
+    "do_normalize": True,
+    "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+    "feature_size": 1,
+    "padding_side": "right",
+    "padding_value": 0,
+    "return_attention_mask": True,
+    "sampling_rate": 24000,
+}
+
+
+def legacy_weight_norm_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Parametrized weight-norm names as transformers 4.2x saved them (``weight_g``/``weight_v``)."""
+    renamed = {}
+    for key, value in state.items():
+        key = key.replace(".parametrizations.weight.original0", ".weight_g")
+        key = key.replace(".parametrizations.weight.original1", ".weight_v")
+        renamed[key] = value.clone().contiguous()
+    return renamed
+
+
+def write_folder(folder: Path, config: dict, preprocessor: dict, state: dict, weights_name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
+    if weights_name.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(state, str(folder / weights_name))
+    else:
+        torch.save(state, folder / weights_name)
+    return folder
+
+
+def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Every parameter drawn afresh (norm weights around 1), so a missed copy cannot pass unnoticed."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            noise = torch.randn(parameter.shape, generator=generator) * 0.2
+            parameter.copy_(1.0 + noise if "norm" in name and parameter.ndim == 1 and "bias" not in name else noise)
+    return model.eval()
+
+
+def tiny_mert(folder: Path, *, seed: int = 0, weights_name: str = "pytorch_model.bin", **overrides):
+    """A MERT-v1 checkpoint folder (legacy weight-norm names, as published) and its reference HubertModel."""
+    from transformers import HubertConfig, HubertModel
+
+    config = {**MERT_CONFIG, **overrides}
+    drop = {"model_type", "architectures", "auto_map", "transformers_version", "torch_dtype", "sample_rate",
+            "feature_extractor_cqt", "feature_extractor_cqt_bins", "deepnorm", "attention_relax"}
+    reference = _randomise(HubertModel(HubertConfig(**{k: v for k, v in config.items() if k not in drop})), seed)
+    state = legacy_weight_norm_names(reference.state_dict())
+    return write_folder(folder, config, PREPROCESSOR, state, weights_name), reference

@@ -15,7 +15,11 @@ from sonic.tails.base import EMBEDDERS, Embedder
 #: Names built and checked here, at least one per registry entry or family.
 CONTRACT_NAMES = ["mfcc_104", "mfcc_20"]
 #: Names whose published checkpoints are not here; each is checked on a tiny checkpoint in its own test file.
-CHECKED_ON_TINY_CHECKPOINTS = {"mert-v1-95m": "test_mert.py", "mert-v1-330m": "test_mert.py"}
+CHECKED_ON_TINY_CHECKPOINTS = {
+    "mert-v1-95m": "test_mert.py",
+    "mert-v1-330m": "test_mert.py",
+    "music2vec-v1": "test_music2vec.py",
+}
 
 #: Pitches a semitone apart over two octaves from A3.
 PITCHES_HZ = 220.0 * 2.0 ** (np.arange(25) / 12)

@@ -111,3 +111,50 @@ def tiny_mert(folder: Path, *, seed: int = 0, weights_name: str = "pytorch_model
     reference = _randomise(HubertModel(HubertConfig(**{k: v for k, v in config.items() if k not in drop})), seed)
     state = legacy_weight_norm_names(reference.state_dict())
     return write_folder(folder, config, PREPROCESSOR, state, weights_name), reference
+
+
+#: music2vec-v1's published config.json keys (a transformers Data2VecAudioModel), sizes cut down.
+MUSIC2VEC_CONFIG = {
+    "architectures": ["Data2VecAudioModel"],
+    "activation_dropout": 0.0,
+    "attention_dropout": 0.1,
+    "conv_bias": True,
+    "conv_dim": [16, 16],
+    "conv_kernel": [10, 3],
+    "conv_pos_kernel_size": 5,
+    "conv_stride": [5, 2],
+    "feat_extract_activation": "gelu",
+    "feat_proj_dropout": 0.0,
+    "final_dropout": 0.1,
+    "hidden_act": "gelu",
+    "hidden_dropout": 0.1,
+    "hidden_size": 32,
+    "initializer_range": 0.02,
+    "intermediate_size": 64,
+    "layer_norm_eps": 1e-05,
+    "layerdrop": 0.0,
+    "mask_time_length": 10,
+    "mask_time_prob": 0.65,
+    "model_type": "data2vec-audio",
+    "num_attention_heads": 4,
+    "num_conv_pos_embedding_groups": 4,
+    "num_conv_pos_embeddings": 3,
+    "num_feat_extract_layers": 2,
+    "num_hidden_layers": 3,
+    "pad_token_id": 0,
+    "torch_dtype": "float32",
+    "transformers_version": "4.24.0",
+    "vocab_size": 32,
+}
+
+
+def tiny_music2vec(folder: Path, *, seed: int = 0):
+    """A music2vec-v1 checkpoint folder (transformers' own format, ``pytorch_model.bin``) and its model."""
+    from transformers import Data2VecAudioConfig, Data2VecAudioModel
+
+    drop = {"model_type", "architectures", "transformers_version", "torch_dtype"}
+    config = Data2VecAudioConfig(**{k: v for k, v in MUSIC2VEC_CONFIG.items() if k not in drop})
+    reference = _randomise(Data2VecAudioModel(config), seed)
+    state = {key: value.clone().contiguous() for key, value in reference.state_dict().items()}
+    preprocessor = {**PREPROCESSOR, "sampling_rate": 16000}
+    return write_folder(folder, MUSIC2VEC_CONFIG, preprocessor, state, "pytorch_model.bin"), reference

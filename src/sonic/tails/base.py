@@ -38,5 +38,6 @@ EMBEDDERS: Registry[Embedder] = Registry(
         "mfcc": "sonic.tails.mfcc:MFCCEmbedder.from_name",
         "mert-v1-95m": "sonic.tails.models.mert:from_name",
         "mert-v1-330m": "sonic.tails.models.mert:from_name",
+        "music2vec-v1": "sonic.tails.models.music2vec:from_name",
     },
 )

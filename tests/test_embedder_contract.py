@@ -19,6 +19,7 @@ CHECKED_ON_TINY_CHECKPOINTS = {
     "mert-v1-95m": "test_mert.py",
     "mert-v1-330m": "test_mert.py",
     "music2vec-v1": "test_music2vec.py",
+    "muq": "test_muq.py",
 }
 
 #: Pitches a semitone apart over two octaves from A3.

@@ -158,3 +158,70 @@ def tiny_music2vec(folder: Path, *, seed: int = 0):
     state = {key: value.clone().contiguous() for key, value in reference.state_dict().items()}
     preprocessor = {**PREPROCESSOR, "sampling_rate": 16000}
     return write_folder(folder, MUSIC2VEC_CONFIG, preprocessor, state, "pytorch_model.bin"), reference
+
+
+#: A MuQ config.json (the muq package's MuQConfig, as OpenMuQ/MuQ-large-msd-iter publishes it), sizes cut down.
+MUQ_CONFIG = {
+    "label_rate": 25,
+    "num_codebooks": 1,
+    "codebook_dim": 16,
+    "codebook_size": 64,
+    "features": ["melspec_2048"],
+    "hop_length": 240,
+    "n_mels": 128,
+    "conv_dim": 4,
+    "encoder_dim": 32,
+    "encoder_depth": 2,
+    "mask_hop": 0.4,
+    "mask_prob": 0.6,
+    "is_flash": False,
+    "stat": {"melspec_2048_cnt": 14282760192, "melspec_2048_mean": 6.768, "melspec_2048_std": 18.417},
+    "w2v2_config": {
+        "activation_dropout": 0.1,
+        "attention_dropout": 0.1,
+        "conv_depthwise_kernel_size": 5,
+        "feat_proj_dropout": 0.1,
+        "hidden_act": "swish",
+        "hidden_dropout": 0.1,
+        "intermediate_size": 64,
+        "layer_norm_eps": 1e-05,
+        "layerdrop": 0.1,
+        "num_attention_heads": 4,
+        "position_embeddings_type": "rotary",
+        "rotary_embedding_base": 10000,
+    },
+    "use_rvq_target": True,
+    "use_vq_target": False,
+    "use_encodec_target": False,
+    "rvq_ckpt_path": None,
+    "recon_loss_ratio": None,
+    "resume_checkpoint": None,
+    "rvq_n_codebooks": 8,
+    "rvq_multi_layer_num": 1,
+}
+
+
+def tiny_muq(folder: Path, *, seed: int = 0) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A MuQ checkpoint folder (``config.json`` + ``model.safetensors``, names under ``model.``, with the
+    pre-training heads) and its state (names without the prefix). BatchNorm statistics are random too."""
+    from sonic.tails.models.mel_conformer import build_mel_conformer
+    from sonic.tails.models.muq import muq_config
+
+    module = _randomise(build_mel_conformer(muq_config(MUQ_CONFIG, source="test")), seed)
+    generator = torch.Generator().manual_seed(seed + 100)
+    state = {}
+    for key, value in module.state_dict().items():
+        if key.endswith("running_var"):
+            value = 0.5 + torch.rand(value.shape, generator=generator)
+        elif key.endswith("running_mean"):
+            value = torch.randn(value.shape, generator=generator) * 0.1
+        state[f"model.{key}"] = value.clone().contiguous()
+    state["model.linear.weight"] = torch.randn(64, 32, generator=generator)
+    state["model.cls_token"] = torch.randn(32, generator=generator)
+    state["model.rvq.quantizers.0.codebook.weight"] = torch.randn(1024, 16, generator=generator)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(MUQ_CONFIG, indent=2))
+    from safetensors.torch import save_file
+
+    save_file(state, str(folder / "model.safetensors"))
+    return folder, {key.removeprefix("model."): value for key, value in state.items()}

@@ -1,0 +1,100 @@
+"""MusicFM (``musicfm``): ByteDance's music foundation model at 24 kHz, as a module of ours.
+
+MusicFM (MIT) has no package; its published files (hub ``minzwon/MusicFM``) are
+``pretrained_msd.pt`` (a ``torch.save`` of ``{"state_dict": {"model.<name>": tensor}}``, read here
+with ``weights_only=True``) and ``msd_stats.json`` (the log-mel ``melspec_2048_mean`` and
+``melspec_2048_std``); the FMA pair (``pretrained_fma.pt``, ``fma_stats.json``) is used when the MSD
+one is absent. The network is the one MuQ later reused (:mod:`sonic.tails.models.mel_conformer`):
+512-channel residual subsampling, then a 12-layer 1024-d conformer configured as
+``facebook/wav2vec2-conformer-rope-large-960h-ft`` (16 heads, 4096 feed-forward, swish, rotary
+positions), whose values are fixed here rather than fetched.
+
+The vector is the chosen hidden state averaged over TIME (the earlier research code averaged over
+channels and kept a 750-long time profile).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sonic.errors import SonicError
+from sonic.tails.models.checkpoints import load_parameters, modern_names, read_json, read_state_dict, sha256_file
+from sonic.tails.models.huggingface import require_transformers
+from sonic.tails.models.mel_conformer import (
+    SAMPLE_RATE,
+    MelConformerConfig,
+    build_mel_conformer,
+    mel_conformer_hidden_states,
+    min_samples,
+)
+from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
+from sonic.tails.neural import resolve_checkpoint
+
+CHECKPOINTS = {"musicfm": "minzwon/MusicFM"}
+DEFAULT_WINDOW_SECONDS = 30.0
+#: (weights, statistics) file pairs looked for in a checkpoint folder, in order.
+FILE_PAIRS = (("pretrained_msd.pt", "msd_stats.json"), ("pretrained_fma.pt", "fma_stats.json"))
+#: facebook/wav2vec2-conformer-rope-large-960h-ft's conformer values that differ from transformers' defaults.
+ROPE_LARGE = {
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+    "hidden_act": "swish",
+    "position_embeddings_type": "rotary",
+    "rotary_embedding_base": 10000,
+    "conv_depthwise_kernel_size": 31,
+    "layer_norm_eps": 1e-5,
+}
+CONV_DIM, ENCODER_DIM, ENCODER_DEPTH = 512, 1024, 12
+
+
+def from_name(name: str, **options: Any) -> WindowedEmbedder:
+    """The MusicFM embedder ``name`` with ``options`` (:class:`~sonic.tails.models.windowed.TransformerOptions`)."""
+    if name not in CHECKPOINTS:
+        raise SonicError(f"unknown MusicFM model {name!r}; known: {', '.join(CHECKPOINTS)}")
+    chosen = transformer_options(name, options, checkpoint=CHECKPOINTS[name])
+    model = load_musicfm(chosen.checkpoint)
+    return WindowedEmbedder(name, model, chosen, default_window_seconds=DEFAULT_WINDOW_SECONDS)
+
+
+def musicfm_config(stats: dict[str, Any], *, source: str, **sizes: Any) -> MelConformerConfig:
+    """The published MusicFM network with the log-mel statistics ``stats`` (``sizes`` only for tests)."""
+    try:
+        mean, std = float(stats["melspec_2048_mean"]), float(stats["melspec_2048_std"])
+    except (KeyError, TypeError, ValueError):
+        raise SonicError(f"MusicFM statistics {source!r} lack melspec_2048_mean and melspec_2048_std") from None
+    return MelConformerConfig(
+        conv_dim=sizes.get("conv_dim", CONV_DIM),
+        encoder_dim=sizes.get("encoder_dim", ENCODER_DIM),
+        encoder_depth=sizes.get("encoder_depth", ENCODER_DEPTH),
+        mel_mean=mean,
+        mel_std=std,
+        conformer={**ROPE_LARGE, **sizes.get("conformer", {})},
+    )
+
+
+def load_musicfm(checkpoint: str, **sizes: Any) -> WaveformModel:
+    """The MusicFM checkpoint ``checkpoint`` (hub name or folder) as a :class:`WaveformModel`."""
+    require_transformers()
+    folder = resolve_checkpoint(checkpoint)
+    pair = next(((w, s) for w, s in FILE_PAIRS if (folder / w).is_file() and (folder / s).is_file()), None)
+    if pair is None:
+        expected = " or ".join(f"{w} with {s}" for w, s in FILE_PAIRS)
+        raise SonicError(f"MusicFM checkpoint folder {str(folder)!r} lacks its files; expected {expected}")
+    weights, stats = folder / pair[0], folder / pair[1]
+    config = musicfm_config(read_json(stats), source=str(stats), **sizes)
+    module = build_mel_conformer(config)
+    state = modern_names(read_state_dict(weights), strip_prefixes=("model.",))
+    ignored = load_parameters(module, state, source=weights)
+    return WaveformModel(
+        module=module.eval(),
+        hidden_states=mel_conformer_hidden_states,
+        sample_rate=SAMPLE_RATE,
+        hidden_size=config.encoder_dim,
+        n_hidden_states=config.encoder_depth + 1,
+        min_samples=min_samples(config.n_fft),
+        do_normalize=False,
+        checkpoint=str(checkpoint),
+        weights_file=weights,
+        weights_sha256=sha256_file(weights),
+        ignored_parameters=ignored,
+    )

@@ -20,6 +20,7 @@ CHECKED_ON_TINY_CHECKPOINTS = {
     "mert-v1-330m": "test_mert.py",
     "music2vec-v1": "test_music2vec.py",
     "muq": "test_muq.py",
+    "muq-mulan": "test_muq.py",
     "musicfm": "test_musicfm.py",
 }
 

@@ -102,3 +102,44 @@ def test_a_config_without_mel_statistics_is_one_sentence(checkpoint, tmp_path):
     (broken / "config.json").write_text(json.dumps({**MUQ_CONFIG, "stat": {}}))
     with pytest.raises(SonicError, match="lacks stat.melspec_2048_mean"):
         EMBEDDERS.create("muq", checkpoint=str(broken))
+
+
+def reference_mulan_head(head: dict, states: torch.Tensor) -> np.ndarray:
+    """MuLan's audio head from its equations, with torch's scaled_dot_product_attention."""
+    x = F.linear(states, head["proj.weight"], head["proj.bias"])
+    for i in range(2):
+        a = f"transformer.layers.{i}.0."
+        normed = F.layer_norm(x, (24,), head[a + "norm.learned_gamma"])
+        q = F.linear(normed, head[a + "to_q.weight"]).unflatten(-1, (2, 8)).transpose(1, 2)
+        kv = F.linear(normed, head[a + "to_kv.weight"]).chunk(2, -1)
+        k, v = (t.unflatten(-1, (2, 8)).transpose(1, 2) for t in kv)
+        q = q / q.norm(dim=-1, keepdim=True) * head[a + "q_scale"]
+        k = k / k.norm(dim=-1, keepdim=True) * head[a + "k_scale"]
+        attended = F.scaled_dot_product_attention(q, k, v, scale=8.0).transpose(1, 2).flatten(2)
+        x = x + F.linear(attended, head[a + "to_out.0.weight"])
+        f = f"transformer.layers.{i}.1."
+        value, gate = F.linear(F.layer_norm(x, (24,), head[f + "0.learned_gamma"]), head[f + "1.weight"]).chunk(2, -1)
+        x = x + F.linear(value * F.gelu(gate), head[f + "4.weight"])
+    latent = F.linear(x.mean(dim=1), head["audio_to_latents.weight"], head["audio_to_latents.bias"])
+    return (latent / latent.norm(dim=-1, keepdim=True)).numpy()
+
+
+def test_muq_mulan_latent_equals_its_equations(checkpoint, tmp_path):
+    from tiny_checkpoints import tiny_muq_mulan
+
+    backbone, backbone_state = checkpoint
+    folder, head = tiny_muq_mulan(tmp_path / "MuQ-MuLan-large", backbone, backbone_state)
+    embedder = EMBEDDERS.create("muq-mulan", checkpoint=str(folder), device="cpu", window_seconds=0.25)
+    muq = EMBEDDERS.create("muq", checkpoint=str(backbone), device="cpu")
+    clips = [noise(0.5, RATE, seed=3), tone(330.0, 0.3, RATE)]
+
+    ours = embedder.embed(clips)
+    with torch.no_grad():
+        windows = [clips[0].reshape(2, -1), clips[1][None, :6000]]
+        expected = [reference_mulan_head(head, muq.module(torch.from_numpy(w))[-1]).mean(0) for w in windows]
+
+    assert embedder.dim == 16 and embedder.sample_rate == 24_000 and embedder.describe()["window_seconds"] == 0.25
+    assert embedder.describe()["ignored_parameters"] == 6  # backbone heads (3), aggregator, text tower (2)
+    np.testing.assert_allclose(ours, np.stack(expected), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(embedder.embed([clips[1]]), axis=1), 1.0, rtol=1e-5)
+    assert EMBEDDERS.create("muq-mulan", checkpoint=str(folder), device="cpu").window_seconds == 10.0

@@ -225,3 +225,43 @@ def tiny_muq(folder: Path, *, seed: int = 0) -> tuple[Path, dict[str, torch.Tens
 
     save_file(state, str(folder / "model.safetensors"))
     return folder, {key.removeprefix("model."): value for key, value in state.items()}
+
+
+#: MuQ-MuLan's config.json (the muq package's MuQMuLanConfig), sizes cut down; audio_model.name is set per test.
+MULAN_CONFIG = {
+    "mulan": {"sr": 24000, "clip_secs": 10, "dim_latent": 16, "decoupled_contrastive_learning": True,
+              "hierarchical_contrastive_loss": False, "hierarchical_contrastive_loss_layers": None,
+              "sigmoid_contrastive_loss": False, "rank_contrast": True},
+    "audio_model": {"name": "OpenMuQ/MuQ-large-msd-iter", "model_dim": 32, "use_layer_idx": -1},
+    "text_model": {"name": "OpenMuQ/MuQ-MuLan-large-text", "model_dim": 1024},
+    "audio_transformer": {"dim": 24, "tf_depth": 2, "heads": 2, "dim_head": 8, "attn_dropout": 0.0,
+                          "ff_dropout": 0.0, "ff_mult": 4},
+    "text_transformer": {"dim": 24, "tf_depth": 2, "max_seq_len": 64, "dim_head": 8, "heads": 2,
+                         "attn_dropout": 0.0, "ff_dropout": 0.0, "ff_mult": 4},
+}
+
+
+def tiny_muq_mulan(folder: Path, backbone: Path, backbone_state: dict, *, seed: int = 0):
+    """A MuQ-MuLan folder (``config.json`` + ``model.safetensors`` with both towers' names) over the tiny
+    MuQ ``backbone`` folder; returns it and the head's state under our names (``proj.``, ``transformer.``...)."""
+    from safetensors.torch import save_file
+
+    from sonic.tails.models.mulan_head import MulanHeadConfig, build_mulan_head
+
+    tower = MULAN_CONFIG["audio_transformer"]
+    head = _randomise(build_mulan_head(MulanHeadConfig(model_dim=32, dim=24, depth=2, heads=2, dim_head=8,
+                                                       dim_latent=16)), seed)
+    generator = torch.Generator().manual_seed(seed + 7)
+    state = {f"mulan.audio.model.model.{k}": v.clone() for k, v in backbone_state.items()}
+    head_state = {k: v.clone().contiguous() for k, v in head.state_dict().items()}
+    for key, value in head_state.items():
+        prefix = "mulan." if key.startswith("audio_to_latents.") else "mulan.audio."
+        state[prefix + key] = value
+    state["mulan.audio.aggregator.weight"] = torch.randn(1, 25, 1, generator=generator)
+    state["mulan.text.model.embeddings.word_embeddings.weight"] = torch.randn(50, tower["dim"], generator=generator)
+    state["mulan.text_to_latents.weight"] = torch.randn(16, 24, generator=generator)
+    config = {**MULAN_CONFIG, "audio_model": {**MULAN_CONFIG["audio_model"], "name": str(backbone)}}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    save_file(state, str(folder / "model.safetensors"))
+    return folder, head_state

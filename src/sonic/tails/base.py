@@ -40,6 +40,7 @@ EMBEDDERS: Registry[Embedder] = Registry(
         "mert-v1-330m": "sonic.tails.models.mert:from_name",
         "music2vec-v1": "sonic.tails.models.music2vec:from_name",
         "muq": "sonic.tails.models.muq:from_name",
+        "muq-mulan": "sonic.tails.models.muq:from_name",
         "musicfm": "sonic.tails.models.musicfm:from_name",
     },
 )

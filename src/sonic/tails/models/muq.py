@@ -1,4 +1,4 @@
-"""MuQ (``muq``): the self-supervised music model of OpenMuQ, at 24 kHz, as a module of ours.
+"""MuQ (``muq``, ``muq-mulan``): OpenMuQ's music models at 24 kHz, as modules of ours.
 
 The ``muq`` package (0.1.0) installs beside our pins but does not run here: it imports ``torchaudio``,
 and the only torchaudio on PyPI for it (2.11.1) is a CUDA build whose ``_torchaudio.so`` needs
@@ -10,7 +10,8 @@ A published checkpoint (``OpenMuQ/MuQ-large-msd-iter``) is a folder with ``confi
 package's ``MuQConfig``: ``encoder_dim``, ``encoder_depth``, ``conv_dim``, ``stat`` with the mel
 mean and standard deviation, ``w2v2_config`` for the conformer...) and ``model.safetensors`` whose
 names start with ``model.``; the pre-training heads (``linear``, ``cls_token``, quantizers) are
-ignored. 13 hidden states of 1024 at 25 frames/s.
+ignored. 13 hidden states of 1024 at 25 frames/s. ``muq-mulan`` (the music-text model) adds its
+audio head on top: :mod:`sonic.tails.models.muq_mulan`.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ from sonic.tails.models.mel_conformer import (
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
 from sonic.tails.neural import resolve_checkpoint
 
-CHECKPOINTS = {"muq": "OpenMuQ/MuQ-large-msd-iter"}
+CHECKPOINTS = {"muq": "OpenMuQ/MuQ-large-msd-iter", "muq-mulan": "OpenMuQ/MuQ-MuLan-large"}
 DEFAULT_WINDOW_SECONDS = 30.0
+#: MuQ-MuLan embeds 10 s clips (``mulan.clip_secs``) and averages their latents.
+MULAN_WINDOW_SECONDS = 10.0
 FEATURE = "melspec_2048"
 
 
@@ -47,6 +50,11 @@ def from_name(name: str, **options: Any) -> WindowedEmbedder:
     if name not in CHECKPOINTS:
         raise SonicError(f"unknown MuQ model {name!r}; known: {', '.join(CHECKPOINTS)}")
     chosen = transformer_options(name, options, checkpoint=CHECKPOINTS[name])
+    if name == "muq-mulan":
+        from sonic.tails.models.muq_mulan import load_muq_mulan
+
+        model = load_muq_mulan(chosen.checkpoint)
+        return WindowedEmbedder(name, model, chosen, default_window_seconds=MULAN_WINDOW_SECONDS)
     return WindowedEmbedder(name, load_muq(chosen.checkpoint), chosen, default_window_seconds=DEFAULT_WINDOW_SECONDS)
 
 

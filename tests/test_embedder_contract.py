@@ -22,6 +22,7 @@ CHECKED_ON_TINY_CHECKPOINTS = {
     "muq": "test_muq.py",
     "muq-mulan": "test_muq.py",
     "musicfm": "test_musicfm.py",
+    "encodecmae-base": "test_encodecmae.py",
 }
 
 #: Pitches a semitone apart over two octaves from A3.

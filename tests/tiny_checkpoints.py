@@ -265,3 +265,51 @@ def tiny_muq_mulan(folder: Path, backbone: Path, backbone_state: dict, *, seed: 
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     save_file(state, str(folder / "model.safetensors"))
     return folder, head_state
+
+
+ENCODECMAE_GIN = """NUM_ENCODEC_TARGETS=8
+NUM_TOTAL_TARGETS=8
+NUM_TARGET_TOKENS=1024
+MODEL_DIM=32
+NUM_ENCODER_LAYERS=2
+NUM_ENCODER_HEADS=4
+NUM_DECODER_LAYERS=1
+NUM_DECODER_HEADS=4
+encoder/tasks.models.transformers.MultiHeadAttention:
+    model_dim=%MODEL_DIM
+    num_heads=%NUM_ENCODER_HEADS
+"""
+
+
+def tiny_encodecmae(folder: Path, *, seed: int = 0) -> tuple[Path, dict[str, torch.Tensor]]:
+    """An EncodecMAE folder as published: ``model.pt`` (a Lightning checkpoint whose ``state_dict`` has
+    EnCodec's legacy weight-norm names, the decoder and the heads) and ``config.gin``. Returns it and
+    the encoder's state under today's names."""
+    from sonic.tails.models.encodecmae import EncodecMAEConfig, build_encodecmae
+
+    module = _randomise(build_encodecmae(EncodecMAEConfig(model_dim=32, num_layers=2, num_heads=4, ff_dim=64)), seed)
+    with torch.no_grad():  # EnCodec's convolutions: keep activations in range through 5 stages
+        for name, parameter in module.named_parameters():
+            if name.startswith("wav_encoder") and name.endswith("original1"):
+                parameter.copy_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(seed)))
+            if name.startswith("wav_encoder") and name.endswith("original0"):
+                parameter.fill_(0.5)
+    state = {k: v.clone().contiguous() for k, v in module.state_dict().items()}
+    generator = torch.Generator().manual_seed(seed + 11)
+    published = legacy_weight_norm_names(state)
+    published["decoder.encoder_layers.0.att_layer.wq.weight"] = torch.randn(32, 32, generator=generator)
+    published["decoder_projector.weight"] = torch.randn(32, 32, generator=generator)
+    published["head.ln.weight"] = torch.randn(32, generator=generator)
+    checkpoint = {
+        "epoch": 3,
+        "global_step": 500000,
+        "pytorch-lightning_version": "2.0.4",
+        "state_dict": published,
+        "optimizer_states": [{"state": {0: {"step": torch.tensor(5.0)}}, "param_groups": [{"lr": 1e-4}]}],
+        "lr_schedulers": [],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, folder / "model.pt")
+    (folder / "config.gin").write_text(ENCODECMAE_GIN)
+    (folder / "imports").write_text("import encodecmae.tasks\n")
+    return folder, state

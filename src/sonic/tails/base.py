@@ -42,5 +42,6 @@ EMBEDDERS: Registry[Embedder] = Registry(
         "muq": "sonic.tails.models.muq:from_name",
         "muq-mulan": "sonic.tails.models.muq:from_name",
         "musicfm": "sonic.tails.models.musicfm:from_name",
+        "encodecmae-base": "sonic.tails.models.encodecmae:from_name",
     },
 )

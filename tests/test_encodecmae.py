@@ -16,11 +16,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from audio_fixtures import noise, tone  # noqa: E402
-from tiny_checkpoints import tiny_encodecmae  # noqa: E402
 
 from sonic.errors import SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
 from sonic.tails.models import encodecmae  # noqa: E402
+from sonic.tails.models.tiny import tiny_encodecmae  # noqa: E402
 
 RATE = 24_000
 F = torch.nn.functional

@@ -9,10 +9,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from audio_fixtures import noise, tone  # noqa: E402
-from tiny_checkpoints import tiny_music2vec  # noqa: E402
 
 from sonic.errors import SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
+from sonic.tails.models.tiny import tiny_music2vec  # noqa: E402
 from sonic.tails.models.windowed import normalize_windows  # noqa: E402
 
 RATE = 16_000

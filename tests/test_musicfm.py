@@ -1,13 +1,11 @@
 """MusicFM (24 kHz) on a tiny checkpoint written as the published pretrained_msd.pt + msd_stats.json.
 
 The network is the one MuQ shares (its forward is checked against an independent reference in
-test_muq.py); here: the file format, the published conformer settings, the rate, and that the
-vector is a mean over time (one value per channel), not over channels.
+test_muq.py); here: the file format, sizes read from the tensors, the published conformer settings,
+the rate, and that the vector is a mean over time (one value per channel), not over channels.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -18,48 +16,33 @@ pytest.importorskip("transformers")
 from audio_fixtures import noise, tone  # noqa: E402
 
 from sonic.errors import SonicError  # noqa: E402
+from sonic.tails.base import EMBEDDERS  # noqa: E402
 from sonic.tails.models import musicfm  # noqa: E402
 from sonic.tails.models.mel_conformer import build_mel_conformer  # noqa: E402
-from sonic.tails.models.windowed import TransformerOptions, WindowedEmbedder  # noqa: E402
+from sonic.tails.models.tiny import MUSICFM_STATS, tiny_musicfm  # noqa: E402
 
 RATE = 24_000
-SIZES = {"conv_dim": 4, "encoder_dim": 32, "encoder_depth": 2, "conformer": {"num_attention_heads": 4,
-                                                                            "intermediate_size": 64}}
-STATS = {"melspec_2048_cnt": 14282760192, "melspec_2048_mean": 6.768, "melspec_2048_std": 18.417}
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("musicfm") / "MusicFM"
-    folder.mkdir()
-    module = build_mel_conformer(musicfm.musicfm_config(STATS, source="test", **SIZES))
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.add_(torch.randn(parameter.shape) * 0.1)
-    state = {f"model.{k}": v for k, v in module.state_dict().items()}
-    state["model.linear.weight"] = torch.randn(64, 32)
-    state["model.cls_token"] = torch.randn(32)
-    state["model.quantizer_melspec_2048_0.random_projection"] = torch.randn(512, 16)
-    torch.save({"state_dict": state, "epoch": 7, "global_step": 1000}, folder / "pretrained_msd.pt")
-    (folder / "msd_stats.json").write_text(json.dumps(STATS))
-    return folder, module.eval()
-
-
-def embedder_for(folder, **options) -> WindowedEmbedder:
-    model = musicfm.load_musicfm(str(folder), **SIZES)
-    return WindowedEmbedder("musicfm", model, TransformerOptions(device="cpu", **options), default_window_seconds=30)
+    return tiny_musicfm(tmp_path_factory.mktemp("musicfm") / "MusicFM")
 
 
 def test_reads_the_published_files_and_averages_over_time(checkpoint):
-    folder, module = checkpoint
-    embedder = embedder_for(folder)
+    folder, state = checkpoint
+    embedder = EMBEDDERS.create("musicfm", checkpoint=str(folder), device="cpu")
+    config = musicfm.musicfm_config(MUSICFM_STATS, state, source="test")
+    module = build_mel_conformer(config)
+    module.load_state_dict({k: v for k, v in state.items() if k.startswith(("conv.", "conformer."))})
     clip = tone(440.0, 0.6, RATE) + noise(0.6, RATE)
 
     ours = embedder.embed([clip])[0]
     with torch.no_grad():
-        last = module(torch.from_numpy(clip[None, :]))[-1]  # (1, frames, channels)
+        last = module.eval()(torch.from_numpy(clip[None, :]))[-1]  # (1, frames, channels)
 
+    assert (config.encoder_dim, config.encoder_depth, config.conv_dim) == (32, 2, 4)
+    assert config.conformer["position_embeddings_type"] == "rotary" and config.conformer["num_attention_heads"] == 16
     assert last.shape[1] == 15 and last.shape[2] == 32  # 0.6 s at 25 frames/s; 32 channels
     assert ours.shape == (32,) and embedder.dim == 32
     np.testing.assert_allclose(ours, last.mean(dim=1)[0].numpy(), rtol=1e-4, atol=1e-5)
@@ -68,15 +51,9 @@ def test_reads_the_published_files_and_averages_over_time(checkpoint):
     assert embedder.describe()["ignored_parameters"] == 3
 
 
-def test_published_conformer_settings():
-    config = musicfm.musicfm_config(STATS, source="test")
-    assert (config.encoder_dim, config.encoder_depth, config.conv_dim) == (1024, 12, 512)
-    assert config.conformer["position_embeddings_type"] == "rotary" and config.conformer["num_attention_heads"] == 16
-
-
 def test_padding_free_batches_and_missing_files(checkpoint, tmp_path):
     folder, _ = checkpoint
-    embedder = embedder_for(folder, window_seconds=0.2, batch_size=2)
+    embedder = EMBEDDERS.create("musicfm", checkpoint=str(folder), device="cpu", window_seconds=0.2, batch_size=2)
     clips = [noise(0.45, RATE, seed=1), tone(220.0, 0.1, RATE), noise(0.3, RATE, seed=3)]
     np.testing.assert_allclose(
         embedder.embed(clips), np.stack([embedder.embed([c])[0] for c in clips]), rtol=1e-4, atol=1e-5

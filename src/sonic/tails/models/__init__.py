@@ -1,1 +1,1 @@
-"""TAILS embedder families, one module each; the registry in :mod:`sonic.tails.base` names them."""
+"""One module per embedder family; each exposes ``from_name(name, **options)`` (see :mod:`sonic.tails.base`)."""

@@ -112,7 +112,11 @@ def build_mel_conformer(config: MelConformerConfig) -> torch.nn.Module:
             self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
 
         def mel(self, waveforms: torch.Tensor) -> torch.Tensor:
-            """Standardised log-mel (n, n_mels, frames) in float32, whatever the module's dtype."""
+            """Standardised log-mel (n, n_mels, frames) in float32, also under autocast."""
+            with torch.autocast(device_type=waveforms.device.type, enabled=False):
+                return self._mel(waveforms)
+
+        def _mel(self, waveforms: torch.Tensor) -> torch.Tensor:
             spectrum = torch.stft(
                 waveforms.float(), config.n_fft, hop_length=config.hop_length, window=self.window.float(),
                 center=True, pad_mode="reflect", return_complex=True,
@@ -123,8 +127,7 @@ def build_mel_conformer(config: MelConformerConfig) -> torch.nn.Module:
             return (decibels - config.mel_mean) / config.mel_std
 
         def forward(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            dtype = self.conv.linear.weight.dtype
-            hidden = self.conv(self.mel(waveforms).to(dtype))
+            hidden = self.conv(self.mel(waveforms))
             encoder = self.conformer
             hidden = encoder.dropout(hidden)
             positions = encoder.embed_positions(hidden) if encoder.embed_positions is not None else None

@@ -19,6 +19,7 @@ the encoder's input after the positional convolution.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sonic.errors import SonicError
@@ -88,3 +89,16 @@ def deep_norm_layer_class() -> type:
             return self.final_layer_norm(hidden_states * self.residual_alpha + self.feed_forward(hidden_states))
 
     return DeepNormLayer
+
+
+def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
+    """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``
+    (the published width, one layer; the 330M one in the pre-norm layout)."""
+    from sonic.tails.models.tiny import tiny_mert
+
+    if name == "mert-v1-330m":
+        layout = {"hidden_size": 1024, "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True}
+    else:
+        layout = {"hidden_size": 768}
+    tiny_mert(folder / name, num_hidden_layers=1, **layout)
+    return from_name(name, checkpoint=str(folder / name), device="cpu")

@@ -16,6 +16,7 @@ audio head on top: :mod:`sonic.tails.models.muq_mulan`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
@@ -103,3 +104,15 @@ def load_muq(checkpoint: str) -> WaveformModel:
         weights_sha256=sha256_file(weights),
         ignored_parameters=ignored,
     )
+
+
+def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
+    """For the embedder contract: ``name`` on tiny random checkpoints in the published formats under ``folder``
+    (MuQ at its published width, one layer; MuQ-MuLan's head over it, with its 512-d latent)."""
+    from sonic.tails.models.tiny import tiny_muq, tiny_muq_mulan
+
+    backbone, state = tiny_muq(folder / "MuQ-large-msd-iter", encoder_dim=1024, encoder_depth=1)
+    if name == "muq":
+        return from_name(name, checkpoint=str(backbone), device="cpu")
+    mulan, _ = tiny_muq_mulan(folder / "MuQ-MuLan-large", backbone, state, model_dim=1024, dim_latent=512)
+    return from_name(name, checkpoint=str(mulan), device="cpu")

@@ -7,7 +7,8 @@ with ``weights_only=True``) and ``msd_stats.json`` (the log-mel ``melspec_2048_m
 one is absent. The network is the one MuQ later reused (:mod:`sonic.tails.models.mel_conformer`):
 512-channel residual subsampling, then a 12-layer 1024-d conformer configured as
 ``facebook/wav2vec2-conformer-rope-large-960h-ft`` (16 heads, 4096 feed-forward, swish, rotary
-positions), whose values are fixed here rather than fetched.
+positions), whose values are fixed here rather than fetched; widths, depth, feed-forward size and
+depthwise kernel are read from the tensors' shapes (so a smaller checkpoint of the same design loads).
 
 The vector is the chosen hidden state averaged over TIME (the earlier research code averaged over
 channels and kept a 750-long time profile).
@@ -15,6 +16,7 @@ channels and kept a 750-long time profile).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
@@ -44,7 +46,6 @@ ROPE_LARGE = {
     "conv_depthwise_kernel_size": 31,
     "layer_norm_eps": 1e-5,
 }
-CONV_DIM, ENCODER_DIM, ENCODER_DEPTH = 512, 1024, 12
 
 
 def from_name(name: str, **options: Any) -> WindowedEmbedder:
@@ -56,23 +57,33 @@ def from_name(name: str, **options: Any) -> WindowedEmbedder:
     return WindowedEmbedder(name, model, chosen, default_window_seconds=DEFAULT_WINDOW_SECONDS)
 
 
-def musicfm_config(stats: dict[str, Any], *, source: str, **sizes: Any) -> MelConformerConfig:
-    """The published MusicFM network with the log-mel statistics ``stats`` (``sizes`` only for tests)."""
+def musicfm_config(stats: dict[str, Any], state: dict[str, Any], *, source: str) -> MelConformerConfig:
+    """The MusicFM network for the log-mel statistics ``stats`` and the tensors ``state`` (names without ``model.``)."""
     try:
         mean, std = float(stats["melspec_2048_mean"]), float(stats["melspec_2048_std"])
     except (KeyError, TypeError, ValueError):
         raise SonicError(f"MusicFM statistics {source!r} lack melspec_2048_mean and melspec_2048_std") from None
-    return MelConformerConfig(
-        conv_dim=sizes.get("conv_dim", CONV_DIM),
-        encoder_dim=sizes.get("encoder_dim", ENCODER_DIM),
-        encoder_depth=sizes.get("encoder_depth", ENCODER_DEPTH),
-        mel_mean=mean,
-        mel_std=std,
-        conformer={**ROPE_LARGE, **sizes.get("conformer", {})},
-    )
+    try:
+        layers = {int(key.split(".")[2]) for key in state if key.startswith("conformer.layers.")}
+        ffn = state["conformer.layers.0.ffn1.intermediate_dense.weight"]
+        depthwise = state["conformer.layers.0.conv_module.depthwise_conv.weight"]
+        return MelConformerConfig(
+            conv_dim=int(state["conv.conv.0.conv1.weight"].shape[0]),
+            encoder_dim=int(state["conv.linear.weight"].shape[0]),
+            encoder_depth=len(layers),
+            mel_mean=mean,
+            mel_std=std,
+            conformer={
+                **ROPE_LARGE,
+                "intermediate_size": int(ffn.shape[0]),
+                "conv_depthwise_kernel_size": int(depthwise.shape[-1]),
+            },
+        )
+    except (KeyError, IndexError, ValueError):
+        raise SonicError(f"weights in {source!r} are not a MusicFM checkpoint (no conv and conformer layers)") from None
 
 
-def load_musicfm(checkpoint: str, **sizes: Any) -> WaveformModel:
+def load_musicfm(checkpoint: str) -> WaveformModel:
     """The MusicFM checkpoint ``checkpoint`` (hub name or folder) as a :class:`WaveformModel`."""
     require_transformers()
     folder = resolve_checkpoint(checkpoint)
@@ -81,9 +92,9 @@ def load_musicfm(checkpoint: str, **sizes: Any) -> WaveformModel:
         expected = " or ".join(f"{w} with {s}" for w, s in FILE_PAIRS)
         raise SonicError(f"MusicFM checkpoint folder {str(folder)!r} lacks its files; expected {expected}")
     weights, stats = folder / pair[0], folder / pair[1]
-    config = musicfm_config(read_json(stats), source=str(stats), **sizes)
-    module = build_mel_conformer(config)
     state = modern_names(read_state_dict(weights), strip_prefixes=("model.",))
+    config = musicfm_config(read_json(stats), state, source=str(weights))
+    module = build_mel_conformer(config)
     ignored = load_parameters(module, state, source=weights)
     return WaveformModel(
         module=module.eval(),
@@ -98,3 +109,11 @@ def load_musicfm(checkpoint: str, **sizes: Any) -> WaveformModel:
         weights_sha256=sha256_file(weights),
         ignored_parameters=ignored,
     )
+
+
+def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
+    """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``."""
+    from sonic.tails.models.tiny import tiny_musicfm
+
+    tiny_musicfm(folder / "MusicFM", encoder_dim=1024, encoder_depth=1, conv_dim=4)
+    return from_name(name, checkpoint=str(folder / "MusicFM"), device="cpu")

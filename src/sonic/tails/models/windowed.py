@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sonic.errors import AudioError, SonicError
-from sonic.tails.neural import NeuralOptions, equal_windows, pick_device, pool, select_layer
+from sonic.tails.neural import NeuralOptions, equal_windows, inference, pick_device, pool, select_layer, to_device
 
 if TYPE_CHECKING:
     import torch
 
-#: Numeric precisions of the forward pass; ``auto`` is bfloat16 on CUDA and float32 on the CPU.
+#: Numeric precisions of the forward pass: ``auto`` (and ``bfloat16``) is bfloat16 autocast on CUDA
+#: (:func:`sonic.tails.neural.inference`), float32 on the CPU; ``float32`` everywhere.
 PRECISIONS = ("auto", "float32", "bfloat16")
 #: The variance floor transformers' Wav2Vec2FeatureExtractor adds before its square root.
 NORMALIZE_EPSILON = 1e-7
@@ -107,8 +108,6 @@ class WindowedEmbedder:
     def __init__(
         self, name: str, model: WaveformModel, options: TransformerOptions, *, default_window_seconds: float
     ) -> None:
-        import torch
-
         self.name = name
         self.model = model
         self.options = options
@@ -126,9 +125,8 @@ class WindowedEmbedder:
                 f"layer {options.layer} does not exist; {name} has hidden states 0..{model.n_hidden_states - 1}"
             )
         self.device = pick_device(options.device)
-        bf16 = options.precision == "bfloat16" or (options.precision == "auto" and self.device.type == "cuda")
-        self.dtype = torch.bfloat16 if bf16 else torch.float32
-        self.module = model.module.to(device=self.device, dtype=self.dtype).eval()
+        self.bf16 = options.precision != "float32" and self.device.type == "cuda"
+        self.module = model.module.to(device=self.device).eval()
 
     def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
         """Vectors (len(batch), dim) float32 for mono waveforms at ``sample_rate``, in order."""
@@ -152,13 +150,10 @@ class WindowedEmbedder:
 
     def window_vectors(self, windows: np.ndarray) -> np.ndarray:
         """One vector (hidden_size,) float32 per window of ``windows`` (n, samples): layer, then mean over time."""
-        import torch
-
         if self.model.do_normalize:
             windows = normalize_windows(windows)
-        inputs = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-        with torch.inference_mode():
-            states = self.model.hidden_states(self.module, inputs.to(device=self.device, dtype=self.dtype))
+        with inference(self.device, bf16=self.bf16):
+            states = self.model.hidden_states(self.module, to_device(windows, self.device))
             chosen = select_layer(states, self.options.layer)  # (n, frames, hidden)
             return chosen.float().mean(dim=1).cpu().numpy()
 
@@ -188,7 +183,7 @@ class WindowedEmbedder:
             "time_pooling": "mean",
             "pooling": options["pooling"],
             "do_normalize": self.model.do_normalize,
-            "precision": str(self.dtype).removeprefix("torch."),
+            "precision": "bfloat16 autocast" if self.bf16 else "float32",
             "batch_size": options["batch_size"],
             "ignored_parameters": len(self.model.ignored_parameters),
         }

@@ -1,7 +1,10 @@
-"""Tiny random-weight checkpoints written in the published formats (config, parameter names, file type).
+"""Tiny random-weight checkpoints written in each model's published format (files, config keys,
+parameter names, file type), for the tests and the embedder contract (``tiny_embedder`` hooks).
 
-Each writer builds a reference model with transformers' own classes, saves its weights the way the
-published checkpoint stores them, and returns the folder with the reference model (for comparisons).
+Each writer builds the model at a small depth (and any width), saves its weights the way the
+published checkpoint stores them, and returns the folder with the model or state it wrote (the
+reference for comparisons). Loading such a folder goes through the same code as the published one.
+torch (and transformers, for MERT and Music2Vec) must be installed.
 """
 
 from __future__ import annotations
@@ -148,16 +151,17 @@ MUSIC2VEC_CONFIG = {
 }
 
 
-def tiny_music2vec(folder: Path, *, seed: int = 0):
+def tiny_music2vec(folder: Path, *, seed: int = 0, **overrides):
     """A music2vec-v1 checkpoint folder (transformers' own format, ``pytorch_model.bin``) and its model."""
     from transformers import Data2VecAudioConfig, Data2VecAudioModel
 
+    values = {**MUSIC2VEC_CONFIG, **overrides}
     drop = {"model_type", "architectures", "transformers_version", "torch_dtype"}
-    config = Data2VecAudioConfig(**{k: v for k, v in MUSIC2VEC_CONFIG.items() if k not in drop})
+    config = Data2VecAudioConfig(**{k: v for k, v in values.items() if k not in drop})
     reference = _randomise(Data2VecAudioModel(config), seed)
     state = {key: value.clone().contiguous() for key, value in reference.state_dict().items()}
     preprocessor = {**PREPROCESSOR, "sampling_rate": 16000}
-    return write_folder(folder, MUSIC2VEC_CONFIG, preprocessor, state, "pytorch_model.bin"), reference
+    return write_folder(folder, values, preprocessor, state, "pytorch_model.bin"), reference
 
 
 #: A MuQ config.json (the muq package's MuQConfig, as OpenMuQ/MuQ-large-msd-iter publishes it), sizes cut down.
@@ -201,13 +205,11 @@ MUQ_CONFIG = {
 }
 
 
-def tiny_muq(folder: Path, *, seed: int = 0) -> tuple[Path, dict[str, torch.Tensor]]:
-    """A MuQ checkpoint folder (``config.json`` + ``model.safetensors``, names under ``model.``, with the
-    pre-training heads) and its state (names without the prefix). BatchNorm statistics are random too."""
+def _mel_conformer_state(config, seed: int, prefix: str) -> dict[str, torch.Tensor]:
+    """A random mel-conformer's state under ``prefix`` (BatchNorm statistics random too)."""
     from sonic.tails.models.mel_conformer import build_mel_conformer
-    from sonic.tails.models.muq import muq_config
 
-    module = _randomise(build_mel_conformer(muq_config(MUQ_CONFIG, source="test")), seed)
+    module = _randomise(build_mel_conformer(config), seed)
     generator = torch.Generator().manual_seed(seed + 100)
     state = {}
     for key, value in module.state_dict().items():
@@ -215,15 +217,55 @@ def tiny_muq(folder: Path, *, seed: int = 0) -> tuple[Path, dict[str, torch.Tens
             value = 0.5 + torch.rand(value.shape, generator=generator)
         elif key.endswith("running_mean"):
             value = torch.randn(value.shape, generator=generator) * 0.1
-        state[f"model.{key}"] = value.clone().contiguous()
-    state["model.linear.weight"] = torch.randn(64, 32, generator=generator)
-    state["model.cls_token"] = torch.randn(32, generator=generator)
-    state["model.rvq.quantizers.0.codebook.weight"] = torch.randn(1024, 16, generator=generator)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(MUQ_CONFIG, indent=2))
+        state[f"{prefix}{key}"] = value.clone().contiguous()
+    return state
+
+
+def tiny_muq(folder: Path, *, seed: int = 0, **overrides) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A MuQ checkpoint folder (``config.json`` + ``model.safetensors``, names under ``model.``, with the
+    pre-training heads) and its state (names without the prefix)."""
     from safetensors.torch import save_file
 
+    from sonic.tails.models.muq import muq_config
+
+    values = {**MUQ_CONFIG, **overrides}
+    dim = values["encoder_dim"]
+    state = _mel_conformer_state(muq_config(values, source="tiny"), seed, "model.")
+    generator = torch.Generator().manual_seed(seed + 101)
+    state["model.linear.weight"] = torch.randn(values["codebook_size"], dim, generator=generator)
+    state["model.cls_token"] = torch.randn(dim, generator=generator)
+    state["model.rvq.quantizers.0.codebook.weight"] = torch.randn(1024, 16, generator=generator)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(values, indent=2))
     save_file(state, str(folder / "model.safetensors"))
+    return folder, {key.removeprefix("model."): value for key, value in state.items()}
+
+
+MUSICFM_STATS = {"melspec_2048_cnt": 14282760192, "melspec_2048_mean": 6.768, "melspec_2048_std": 18.417}
+
+
+def tiny_musicfm(
+    folder: Path, *, seed: int = 0, encoder_dim: int = 32, encoder_depth: int = 2, conv_dim: int = 4,
+    intermediate_size: int = 64,
+) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A MusicFM folder as published: ``pretrained_msd.pt`` (``torch.save`` of a training checkpoint whose
+    ``state_dict`` names start with ``model.`` and include the pre-training heads) and ``msd_stats.json``.
+    Returns it and the network's state (names without the prefix)."""
+    from sonic.tails.models.mel_conformer import MelConformerConfig
+    from sonic.tails.models.musicfm import ROPE_LARGE
+
+    config = MelConformerConfig(
+        conv_dim=conv_dim, encoder_dim=encoder_dim, encoder_depth=encoder_depth, mel_mean=6.768, mel_std=18.417,
+        conformer={**ROPE_LARGE, "intermediate_size": intermediate_size},
+    )
+    state = _mel_conformer_state(config, seed, "model.")
+    generator = torch.Generator().manual_seed(seed + 102)
+    state["model.linear.weight"] = torch.randn(64, encoder_dim, generator=generator)
+    state["model.cls_token"] = torch.randn(encoder_dim, generator=generator)
+    state["model.quantizer_melspec_2048_0.random_projection"] = torch.randn(512, 16, generator=generator)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "epoch": 7, "global_step": 1000}, folder / "pretrained_msd.pt")
+    (folder / "msd_stats.json").write_text(json.dumps(MUSICFM_STATS))
     return folder, {key.removeprefix("model."): value for key, value in state.items()}
 
 
@@ -241,7 +283,9 @@ MULAN_CONFIG = {
 }
 
 
-def tiny_muq_mulan(folder: Path, backbone: Path, backbone_state: dict, *, seed: int = 0):
+def tiny_muq_mulan(
+    folder: Path, backbone: Path, backbone_state: dict, *, seed: int = 0, model_dim: int = 32, dim_latent: int = 16
+):
     """A MuQ-MuLan folder (``config.json`` + ``model.safetensors`` with both towers' names) over the tiny
     MuQ ``backbone`` folder; returns it and the head's state under our names (``proj.``, ``transformer.``...)."""
     from safetensors.torch import save_file
@@ -249,8 +293,8 @@ def tiny_muq_mulan(folder: Path, backbone: Path, backbone_state: dict, *, seed: 
     from sonic.tails.models.mulan_head import MulanHeadConfig, build_mulan_head
 
     tower = MULAN_CONFIG["audio_transformer"]
-    head = _randomise(build_mulan_head(MulanHeadConfig(model_dim=32, dim=24, depth=2, heads=2, dim_head=8,
-                                                       dim_latent=16)), seed)
+    head = _randomise(build_mulan_head(MulanHeadConfig(model_dim=model_dim, dim=24, depth=2, heads=2, dim_head=8,
+                                                       dim_latent=dim_latent)), seed)
     generator = torch.Generator().manual_seed(seed + 7)
     state = {f"mulan.audio.model.model.{k}": v.clone() for k, v in backbone_state.items()}
     head_state = {k: v.clone().contiguous() for k, v in head.state_dict().items()}
@@ -259,8 +303,12 @@ def tiny_muq_mulan(folder: Path, backbone: Path, backbone_state: dict, *, seed: 
         state[prefix + key] = value
     state["mulan.audio.aggregator.weight"] = torch.randn(1, 25, 1, generator=generator)
     state["mulan.text.model.embeddings.word_embeddings.weight"] = torch.randn(50, tower["dim"], generator=generator)
-    state["mulan.text_to_latents.weight"] = torch.randn(16, 24, generator=generator)
-    config = {**MULAN_CONFIG, "audio_model": {**MULAN_CONFIG["audio_model"], "name": str(backbone)}}
+    state["mulan.text_to_latents.weight"] = torch.randn(dim_latent, 24, generator=generator)
+    config = {
+        **MULAN_CONFIG,
+        "mulan": {**MULAN_CONFIG["mulan"], "dim_latent": dim_latent},
+        "audio_model": {**MULAN_CONFIG["audio_model"], "name": str(backbone), "model_dim": model_dim},
+    }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     save_file(state, str(folder / "model.safetensors"))
@@ -281,13 +329,14 @@ encoder/tasks.models.transformers.MultiHeadAttention:
 """
 
 
-def tiny_encodecmae(folder: Path, *, seed: int = 0) -> tuple[Path, dict[str, torch.Tensor]]:
+def tiny_encodecmae(folder: Path, *, seed: int = 0, model_dim: int = 32) -> tuple[Path, dict[str, torch.Tensor]]:
     """An EncodecMAE folder as published: ``model.pt`` (a Lightning checkpoint whose ``state_dict`` has
     EnCodec's legacy weight-norm names, the decoder and the heads) and ``config.gin``. Returns it and
     the encoder's state under today's names."""
     from sonic.tails.models.encodecmae import EncodecMAEConfig, build_encodecmae
 
-    module = _randomise(build_encodecmae(EncodecMAEConfig(model_dim=32, num_layers=2, num_heads=4, ff_dim=64)), seed)
+    config = EncodecMAEConfig(model_dim=model_dim, num_layers=2, num_heads=4, ff_dim=64)
+    module = _randomise(build_encodecmae(config), seed)
     with torch.no_grad():  # EnCodec's convolutions: keep activations in range through 5 stages
         for name, parameter in module.named_parameters():
             if name.startswith("wav_encoder") and name.endswith("original1"):
@@ -297,9 +346,9 @@ def tiny_encodecmae(folder: Path, *, seed: int = 0) -> tuple[Path, dict[str, tor
     state = {k: v.clone().contiguous() for k, v in module.state_dict().items()}
     generator = torch.Generator().manual_seed(seed + 11)
     published = legacy_weight_norm_names(state)
-    published["decoder.encoder_layers.0.att_layer.wq.weight"] = torch.randn(32, 32, generator=generator)
-    published["decoder_projector.weight"] = torch.randn(32, 32, generator=generator)
-    published["head.ln.weight"] = torch.randn(32, generator=generator)
+    published["decoder.encoder_layers.0.att_layer.wq.weight"] = torch.randn(model_dim, model_dim, generator=generator)
+    published["decoder_projector.weight"] = torch.randn(model_dim, model_dim, generator=generator)
+    published["head.ln.weight"] = torch.randn(model_dim, generator=generator)
     checkpoint = {
         "epoch": 3,
         "global_step": 500000,

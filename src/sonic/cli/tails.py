@@ -49,13 +49,29 @@ def embed(
     shard_size: Annotated[
         int, typer.Option("--shard-size", min=1, help="Inputs per shard written as the run goes (a rerun reuses them).")
     ] = 256,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="Neural models: a local checkpoint folder, or a hub name (cache only)."),
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Neural models: last (default), mean (of all layers) or an index.")
+    ] = None,
+    window_seconds: Annotated[
+        float | None,
+        typer.Option("--window-seconds", help="Neural models: length of the equal windows a clip is cut into."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Neural models: auto (default: CUDA when present), cpu, cuda[:N].")
+    ] = None,
 ) -> None:
     """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
     from sonic.tails.runner import embed_folder
 
+    given = {"checkpoint": checkpoint, "layer": layer, "window_seconds": window_seconds, "device": device}
+    options = {key: value for key, value in given.items() if value is not None}
     result = embed_folder(
         audio_dir,
-        model_type,
+        EMBEDDERS.create(model_type, **options) if options else model_type,
         out,
         lyrics_dir=lyrics_dir,
         metadata_file=metadata_file,

@@ -91,6 +91,15 @@ def deep_norm_layer_class() -> type:
     return DeepNormLayer
 
 
+#: MERT-v1's feature encoder strides (320 samples per frame: 75 frames/s at 24 kHz), at a tiny width.
+PUBLISHED_CONVOLUTIONS = {
+    "conv_dim": [16] * 7,
+    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "num_feat_extract_layers": 7,
+}
+
+
 def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
     """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``
     (the published width, one layer; the 330M one in the pre-norm layout)."""
@@ -100,5 +109,5 @@ def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
         layout = {"hidden_size": 1024, "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True}
     else:
         layout = {"hidden_size": 768}
-    tiny_mert(folder / name, num_hidden_layers=1, **layout)
+    tiny_mert(folder / name, num_hidden_layers=1, **PUBLISHED_CONVOLUTIONS, **layout)
     return from_name(name, checkpoint=str(folder / name), device="cpu")

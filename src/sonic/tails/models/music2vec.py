@@ -49,7 +49,8 @@ def build_data2vec_audio(config: dict[str, Any]) -> torch.nn.Module:
 
 def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
     """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``."""
+    from sonic.tails.models.mert import PUBLISHED_CONVOLUTIONS  # data2vec-audio has the same feature encoder
     from sonic.tails.models.tiny import tiny_music2vec
 
-    tiny_music2vec(folder / name, hidden_size=768, num_hidden_layers=1)
+    tiny_music2vec(folder / name, hidden_size=768, num_hidden_layers=1, **PUBLISHED_CONVOLUTIONS)
     return from_name(name, checkpoint=str(folder / name), device="cpu")

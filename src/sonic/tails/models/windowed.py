@@ -14,6 +14,7 @@ states, and what the checkpoint says about rate, width and input normalisation.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -150,9 +151,13 @@ class WindowedEmbedder:
 
     def window_vectors(self, windows: np.ndarray) -> np.ndarray:
         """One vector (hidden_size,) float32 per window of ``windows`` (n, samples): layer, then mean over time."""
+        import torch
+
         if self.model.do_normalize:
             windows = normalize_windows(windows)
-        with inference(self.device, bf16=self.bf16):
+        # float32 asked for: also when a caller (the runner) already entered bf16 autocast
+        exact = contextlib.nullcontext() if self.bf16 else torch.autocast(self.device.type, enabled=False)
+        with inference(self.device, bf16=self.bf16), exact:
             states = self.model.hidden_states(self.module, to_device(windows, self.device))
             chosen = select_layer(states, self.options.layer)  # (n, frames, hidden)
             return chosen.float().mean(dim=1).cpu().numpy()

@@ -64,6 +64,8 @@ def build_mel_conformer(config: MelConformerConfig) -> torch.nn.Module:
     from transformers import Wav2Vec2ConformerConfig
     from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import Wav2Vec2ConformerEncoder
 
+    from sonic.tails.models.huggingface import config_values
+
     class ResidualBlock(nn.Module):
         """conv3x3-bn-relu-conv3x3-bn plus a (strided, projected) shortcut, then relu."""
 
@@ -103,8 +105,9 @@ def build_mel_conformer(config: MelConformerConfig) -> torch.nn.Module:
         def __init__(self) -> None:
             super().__init__()
             self.conv = Subsampling()
+            values = config_values(config.conformer)  # a saved config's bookkeeping keys dropped
             conformer = Wav2Vec2ConformerConfig(
-                **{**config.conformer, "num_hidden_layers": config.encoder_depth, "hidden_size": config.encoder_dim}
+                **{**values, "num_hidden_layers": config.encoder_depth, "hidden_size": config.encoder_dim}
             )
             self.conformer = Wav2Vec2ConformerEncoder(conformer)
             fbank = torch.from_numpy(htk_mel_filterbank(SAMPLE_RATE, config.n_fft, config.n_mels))

@@ -86,3 +86,14 @@ def test_on_a_gpu_the_forward_pass_is_bf16_from_pinned_memory():
     with inference("cuda"):
         out = layer(to_device(np.ones((2, 3), np.float32), "cuda"))
     assert out.dtype == torch.bfloat16
+
+
+def test_sha256_of_a_weights_file(tmp_path):
+    import hashlib
+
+    from sonic.tails.neural import sha256_file
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(bytes(range(256)) * 5000)
+
+    assert sha256_file(path, chunk_bytes=4096) == hashlib.sha256(path.read_bytes()).hexdigest()

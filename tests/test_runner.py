@@ -287,3 +287,32 @@ def test_sigkill_halfway_leaves_no_workers_and_a_rerun_finishes_the_same_table(t
     ours, theirs = read_embeddings(out / "mfcc_104.parquet"), read_embeddings(whole.table_path)
     np.testing.assert_array_equal(ours.track_ids, theirs.track_ids)
     np.testing.assert_array_equal(ours.vectors, theirs.vectors)
+
+
+class _TorchProbe:
+    """A torch embedder that records whether its forward pass ran without autograd, and in which dtype."""
+
+    name, dim, sample_rate, modality = "torch_probe", 2, 8000, "audio"
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[bool, bool]] = []
+
+    def embed(self, batch):
+        import torch
+
+        self.seen.append((torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cuda")))
+        return np.array([[float(np.mean(w)), float(np.std(w))] for w in batch], np.float32)
+
+    def describe(self):
+        return {"model": self.name}
+
+
+def test_a_torch_embedder_runs_in_inference_mode_in_the_main_process(folder, tmp_path):
+    pytest.importorskip("torch")
+    embedder = _TorchProbe()
+
+    result = embed_folder(folder, embedder, tmp_path, num_workers=2, batch_size=4, progress=False)
+
+    assert result.n_embedded == 12
+    assert embedder.seen and all(inference and not autocast for inference, autocast in embedder.seen)

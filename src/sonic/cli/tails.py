@@ -89,3 +89,16 @@ def embed(
     if result.n_failed:
         typer.echo(f"failed {result.n_failed} files; reasons in {result.failures_path}")
     typer.echo(f"{result.tracks_per_second:.1f} tracks/s ({result.elapsed_seconds:.1f} s)")
+
+
+@app.command()
+def fetch(
+    name: Annotated[str, typer.Argument(help="What to fetch: musicnn (its four checkpoints, from musicnn==0.1.0).")],
+    wheel: Annotated[
+        Path | None, typer.Option("--wheel", help="A local copy of the wheel, instead of pip download from PyPI.")
+    ] = None,
+) -> None:
+    """Fetch published model weights into the local cache (checked against a pinned sha256)."""
+    from sonic.tails.models.musicnn_weights import fetch_weights
+
+    typer.echo(f"{name} weights in {fetch_weights(name, wheel=wheel)}")

@@ -76,19 +76,20 @@ def _models(family: str) -> str:
 
 _MUSICNN = "`musicnn==0.1.0` wheel from PyPI (TensorFlow 1 checkpoint, read without TensorFlow)"
 _LAYERS = "last (default), mean of all, or an index 0..{top}"
+_MUSICNN_LAYERS = ("output=penultimate (default, 200-d), mean_max_pool (1506-d) or taggram (50 tags); "
+                   "3 s patches pooled by mean (default), max or mean+max")
+_VGG_LAYERS = "output=penultimate (default, 256-d) or taggram (50 tags); 3 s patches pooled by mean, max or mean+max"
 
 #: Every embedder SONIC knows, in the order of the README's table.
 CATALOGUE: tuple[EmbedderInfo, ...] = (
     EmbedderInfo("mfcc_<N>", _models("mfcc"), "audio", None, 22050, "none: mean of N MFCCs over time (N = 1..128; "
                  "published: mfcc_104)", "computed here (numpy/scipy, librosa's conventions)"),
-    EmbedderInfo("musicnn", _models("musicnn"), "audio", 200, 16000, "penultimate (default), pooled features",
+    EmbedderInfo("musicnn", _models("musicnn"), "audio", 200, 16000, _MUSICNN_LAYERS,
                  f"MSD_musicnn from the {_MUSICNN}"),
-    EmbedderInfo("MSD_musicnn", _models("musicnn"), "audio", 200, 16000, "penultimate (default), pooled features",
-                 _MUSICNN),
-    EmbedderInfo("MTT_musicnn", _models("musicnn"), "audio", 200, 16000, "penultimate (default), pooled features",
-                 _MUSICNN),
-    EmbedderInfo("MSD_vgg", _models("musicnn"), "audio", None, 16000, "pooled features", _MUSICNN),
-    EmbedderInfo("MTT_vgg", _models("musicnn"), "audio", None, 16000, "pooled features", _MUSICNN),
+    EmbedderInfo("MSD_musicnn", _models("musicnn"), "audio", 200, 16000, _MUSICNN_LAYERS, _MUSICNN),
+    EmbedderInfo("MTT_musicnn", _models("musicnn"), "audio", 200, 16000, _MUSICNN_LAYERS, _MUSICNN),
+    EmbedderInfo("MSD_vgg", _models("musicnn"), "audio", 256, 16000, _VGG_LAYERS, _MUSICNN),
+    EmbedderInfo("MTT_vgg", _models("musicnn"), "audio", 256, 16000, _VGG_LAYERS, _MUSICNN),
     EmbedderInfo("mert-v1-95m", _models("mert"), "audio", 768, 24000, _LAYERS.format(top=12),
                  "`m-a-p/MERT-v1-95M` (config.json, preprocessor_config.json, pytorch_model.bin; transformers' "
                  "HubertModel, no remote code); 30 s windows"),

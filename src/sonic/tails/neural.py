@@ -228,3 +228,14 @@ def pins_memory(device: torch.device | str) -> bool:
     import torch
 
     return torch.device(device).type == "cuda"
+
+
+def sha256_file(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
+    """The sha256 of a weights file, in hex, read in chunks (for the manifest's ``checkpoint_sha256``)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -38,16 +38,18 @@ import numpy as np
 from sonic.errors import AudioError, SonicError
 from sonic.folder_jobs import check_window, write_failures
 from sonic.manifest import base_manifest
-from sonic.parallel import progress_bar, run_tasks, task_size, worker_count
+from sonic.parallel import RESULT_SLOT_BYTES, progress_bar, run_tasks, task_size, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
 from sonic.tails.shards import Shard, ShardStore, shard_key
-from sonic.tails.sources import Source, open_source
+from sonic.tails.sources import AudioLoader, Source, open_source
 from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
 
 #: Inputs per ``embed`` call (and the most inputs in one task sent to a worker).
 DEFAULT_BATCH_SIZE = 16
 #: Inputs per shard written to disk.
 DEFAULT_SHARD_SIZE = 256
+#: Length of a clip assumed when sizing tasks for whole files (Music4All's clips last 30 s).
+TYPICAL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,9 @@ def embed_folder(
 
     description = f"embedding with {embedder.name}"
     with progress_bar(len(source.items), description, progress, unit="track", initial=n_reused) as bar:
-        for index in _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size):
+        compute = _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size,
+                           seconds=window[1])
+        for index in compute:
             bar.update(plan.size(index))
 
     manifest = {
@@ -226,20 +230,24 @@ def _compute(
     *,
     workers: int,
     batch_size: int,
+    seconds: float | None,
 ) -> Iterator[int]:
-    """Compute and write the shards ``todo``; yield each shard's index once written."""
+    """Compute and write the shards ``todo``; yield each shard's index once written.
+
+    ``seconds`` is the length of the audio window (None: whole files).
+    """
     if not todo:
         return
     in_worker = workers > 0 and bool(getattr(embedder, "runs_in_workers", False))
-    n_todo = sum(plan.size(index) for index in todo)
-    size = min(batch_size, task_size(n_todo, workers, batch_size)) if workers else batch_size
+    size = _items_per_task(embedder, source, sum(plan.size(index) for index in todo), workers=workers,
+                           batch_size=batch_size, in_worker=in_worker, seconds=seconds)
     tasks, shard_of = [], {}  # shard_of: first position of a task -> its shard
     for index in todo:
         start, stop = plan.ranges[index]
         for first in range(start, stop, size):
             tasks.append([(position, source.items[position].ref) for position in range(first, min(first + size, stop))])
             shard_of[first] = index
-    if source.what == "audio files":
+    if isinstance(source.load, AudioLoader):  # decoders imported before the workers fork
         from sonic.cream.audio import load_decoders
 
         load_decoders(task_items[1] for task in tasks for task_items in task)
@@ -267,6 +275,21 @@ def _compute(
                 del shards[shard.index]
                 yield shard.index
             turn = next(order, None)
+
+
+def _items_per_task(
+    embedder: Embedder, source: Source, n_items: int, *, workers: int, batch_size: int, in_worker: bool,
+    seconds: float | None,
+) -> int:
+    """Inputs per task sent to a worker: at most a batch, enough tasks to share among the workers, and
+    for waveforms sent back, what fits in one task's slot of shared memory (:mod:`sonic.parallel`)."""
+    if not workers:
+        return batch_size
+    size = task_size(n_items, workers, batch_size)
+    if source.in_workers and not in_worker and embedder.sample_rate:
+        waveform_bytes = int((seconds or TYPICAL_SECONDS) * embedder.sample_rate * 4)
+        size = min(size, max(1, RESULT_SLOT_BYTES // waveform_bytes))
+    return size
 
 
 def inference_context(embedder: Embedder):

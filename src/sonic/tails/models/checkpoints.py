@@ -1,4 +1,4 @@
-"""Reading a published checkpoint folder: its json files, its weights file, and their fingerprint.
+"""Reading a published checkpoint folder: its json files and its weights file (sha256: sonic.tails.neural).
 
 Weights are read only as tensors: ``.safetensors`` through safetensors, ``.bin``/``.pt`` through
 ``torch.load(weights_only=True)``; nothing in a checkpoint is ever run. Parameter names written by
@@ -8,7 +8,6 @@ the names today's modules use.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -71,15 +70,6 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SonicError(f"weights file {str(path)!r} does not hold a mapping of parameter names to tensors")
     return dict(state)
-
-
-def sha256_file(path: Path, *, chunk_bytes: int = 1 << 24) -> str:
-    """Hex sha256 of the file at ``path`` (read in chunks: constant memory)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def modern_names(state: Mapping[str, torch.Tensor], *, strip_prefixes: Iterable[str] = ()) -> dict[str, torch.Tensor]:

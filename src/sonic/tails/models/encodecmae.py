@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sonic.errors import SonicError
-from sonic.tails.models.checkpoints import load_parameters, modern_names, read_state_dict, sha256_file
+from sonic.tails.models.checkpoints import load_parameters, modern_names, read_state_dict
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
-from sonic.tails.neural import resolve_checkpoint
+from sonic.tails.neural import resolve_checkpoint, sha256_file
 
 if TYPE_CHECKING:
     import torch

@@ -18,10 +18,9 @@ from sonic.tails.models.checkpoints import (
     modern_names,
     read_json,
     read_state_dict,
-    sha256_file,
 )
 from sonic.tails.models.windowed import WaveformModel, min_input_samples
-from sonic.tails.neural import resolve_checkpoint
+from sonic.tails.neural import resolve_checkpoint, sha256_file
 
 if TYPE_CHECKING:
     import torch

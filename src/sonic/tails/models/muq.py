@@ -26,7 +26,6 @@ from sonic.tails.models.checkpoints import (
     modern_names,
     read_json,
     read_state_dict,
-    sha256_file,
 )
 from sonic.tails.models.huggingface import require_transformers
 from sonic.tails.models.mel_conformer import (
@@ -37,7 +36,7 @@ from sonic.tails.models.mel_conformer import (
     min_samples,
 )
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
-from sonic.tails.neural import resolve_checkpoint
+from sonic.tails.neural import resolve_checkpoint, sha256_file
 
 CHECKPOINTS = {"muq": "OpenMuQ/MuQ-large-msd-iter", "muq-mulan": "OpenMuQ/MuQ-MuLan-large"}
 DEFAULT_WINDOW_SECONDS = 30.0

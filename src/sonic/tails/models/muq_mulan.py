@@ -19,13 +19,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sonic.errors import SonicError
-from sonic.tails.models.checkpoints import find_weights, load_parameters, read_json, read_state_dict, sha256_file
+from sonic.tails.models.checkpoints import find_weights, load_parameters, read_json, read_state_dict
 from sonic.tails.models.huggingface import require_transformers
 from sonic.tails.models.mel_conformer import SAMPLE_RATE, build_mel_conformer, min_samples
 from sonic.tails.models.mulan_head import MulanHeadConfig, build_mulan_head
 from sonic.tails.models.muq import muq_config
 from sonic.tails.models.windowed import WaveformModel
-from sonic.tails.neural import resolve_checkpoint, select_layer
+from sonic.tails.neural import resolve_checkpoint, select_layer, sha256_file
 
 if TYPE_CHECKING:
     import torch

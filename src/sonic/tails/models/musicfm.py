@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
-from sonic.tails.models.checkpoints import load_parameters, modern_names, read_json, read_state_dict, sha256_file
+from sonic.tails.models.checkpoints import load_parameters, modern_names, read_json, read_state_dict
 from sonic.tails.models.huggingface import require_transformers
 from sonic.tails.models.mel_conformer import (
     SAMPLE_RATE,
@@ -30,7 +30,7 @@ from sonic.tails.models.mel_conformer import (
     min_samples,
 )
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
-from sonic.tails.neural import resolve_checkpoint
+from sonic.tails.neural import resolve_checkpoint, sha256_file
 
 CHECKPOINTS = {"musicfm": "minzwon/MusicFM"}
 DEFAULT_WINDOW_SECONDS = 30.0

@@ -189,6 +189,5 @@ class WindowedEmbedder:
             "pooling": options["pooling"],
             "do_normalize": self.model.do_normalize,
             "precision": "bfloat16 autocast" if self.bf16 else "float32",
-            "batch_size": options["batch_size"],
             "ignored_parameters": len(self.model.ignored_parameters),
         }

@@ -57,13 +57,23 @@ def embed(
         list[str] | None,
         typer.Option("--option", help="An embedder option KEY=VALUE, repeatable (e.g. layer=6, tokens=patch_mean)."),
     ] = None,
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Neural models: last (default), mean (of all layers) or an index.")
+    ] = None,
+    window_seconds: Annotated[
+        float | None,
+        typer.Option("--window-seconds", help="Neural models: length of the equal windows a clip is cut into."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Neural models: auto (default: CUDA when present), cpu, cuda[:N].")
+    ] = None,
 ) -> None:
     """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
     from sonic.tails.runner import embed_folder
 
     options = embedder_options(option or [])
-    if checkpoint is not None:
-        options["checkpoint"] = checkpoint
+    given = {"checkpoint": checkpoint, "layer": layer, "window_seconds": window_seconds, "device": device}
+    options.update({key: value for key, value in given.items() if value is not None})
     result = embed_folder(
         audio_dir,
         EMBEDDERS.create(model_type, **options) if options else model_type,

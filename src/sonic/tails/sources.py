@@ -27,8 +27,9 @@ import numpy as np
 from sonic.errors import AudioError, DataError, SonicError
 from sonic.folder_jobs import audio_folder, read_exclude
 
-#: Folder of lyrics inside a Music4All release.
+#: Folder of lyrics inside a Music4All release, and the tables a tabular embedder's rows come from.
 MUSIC4ALL_LYRICS = "lyrics"
+MUSIC4ALL_TABLES = ("id_metadata.csv", "id_genres.csv", "id_tags.csv")
 #: What the manifest records of each input file.
 INPUT_COLUMNS = ["path", "size_bytes", "mtime_ns"]
 
@@ -244,7 +245,6 @@ def _metadata_table(path: Path):
 def _music4all_metadata(root: Path):
     """A Music4All release's metadata, one row per track, with its ``genres`` and ``tags`` (tuples) joined."""
     from sonic.cream.data import load_music4all
-    from sonic.cream.data.music4all import TABLES
 
     release = load_music4all(root)
     frame = release.metadata.copy()
@@ -252,4 +252,4 @@ def _music4all_metadata(root: Path):
         labels = getattr(release, block)
         frame[block] = [labels.get(track, ()) for track in frame.index]
     frame = frame.rename_axis("track_id").reset_index()
-    return frame, [root / TABLES[part][0] for part in ("metadata", "genres", "tags")]
+    return frame, [root / name for name in MUSIC4ALL_TABLES]

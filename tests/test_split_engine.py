@@ -85,7 +85,7 @@ def assert_parts_equal(parts: dict[str, pd.DataFrame], expected: dict[str, pd.Da
         pd.testing.assert_frame_equal(parts[name], frame, obj=name)
 
 
-@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+@pytest.mark.parametrize("protocol", sorted(name for name, p in PROTOCOLS.items() if p.splitter is None))
 @pytest.mark.parametrize("seed", [42, 7])
 def test_the_frame_api_gives_the_pandas_split_row_for_row(log, protocol, seed):
     config = SplitConfig.for_protocol(protocol, seed=seed, **CONFIGS[protocol])

@@ -7,8 +7,10 @@ inner-product index, in batches of users.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -61,13 +63,23 @@ class KNNRecommender:
     """
 
     name = "knn"
+    content = True
+    curve = None
 
     def __init__(self, **options: Any) -> None:
         self.config = make_config(KNNConfig, options, self.name)
         self._fitted: _Fitted | None = None
 
-    def fit(self, train: pd.DataFrame, *, item_embeddings: EmbeddingTable | None = None, seed: int = 0) -> Self:
-        """Build user vectors and the track index; ``seed`` is unused (the model is deterministic)."""
+    def fit(
+        self,
+        train: pd.DataFrame,
+        *,
+        validation: pd.DataFrame | None = None,
+        item_embeddings: EmbeddingTable | None = None,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> Self:
+        """Build user vectors and the track index; ``validation``, ``device`` and ``seed`` are unused."""
         import faiss
         from scipy import sparse
 
@@ -108,10 +120,15 @@ class KNNRecommender:
         )
         return self
 
-    def recommend(self, users: Sequence[str], k: int, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; see :class:`sonic.rouge.base.Recommender`."""
+    def recommend(
+        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; see :class:`sonic.rouge.base.Recommender`.
+
+        ``history`` widens the exclusion only: user vectors stay the means of train tracks.
+        """
         fitted = self._require_fitted()
-        seen = fitted.seen
+        seen = fitted.seen.extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
         for batch in batches_by_history(seen.seen_counts[rows], self.config.batch_size):
@@ -148,6 +165,44 @@ class KNNRecommender:
             "users_without_vector": users_without,
             "warnings": warnings,
         }
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the fitted model to ``directory``; :meth:`load` reads it back (the index is rebuilt)."""
+        from sonic.rouge.models.state import write_state
+
+        fitted = self._require_fitted()
+        arrays = {
+            **fitted.seen.to_arrays(),
+            "user_vectors": fitted.user_vectors,
+            "has_vector": fitted.has_vector,
+            "item_vectors": fitted.index.reconstruct_n(0, fitted.index.ntotal),
+        }
+        facts = {
+            "train_tracks_without_vector": fitted.train_tracks_without_vector,
+            "n_train_tracks": fitted.n_train_tracks,
+        }
+        return write_state(directory, self.name, self.config, facts=facts, arrays=arrays)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Self:
+        import faiss
+
+        from sonic.rouge.models.state import read_state
+
+        saved = read_state(directory, cls.name)
+        model = cls(**saved.config)
+        items = np.ascontiguousarray(saved.arrays["item_vectors"], dtype=np.float32)
+        index = faiss.IndexFlatIP(items.shape[1])
+        index.add(items)
+        model._fitted = _Fitted(
+            seen=SeenTracks.from_arrays(saved.arrays),
+            user_vectors=saved.arrays["user_vectors"],
+            has_vector=saved.arrays["has_vector"],
+            index=index,
+            train_tracks_without_vector=int(saved.facts["train_tracks_without_vector"]),
+            n_train_tracks=int(saved.facts["n_train_tracks"]),
+        )
+        return model
 
     def _require_fitted(self) -> _Fitted:
         if self._fitted is None:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from sonic.cream.data.events import load_events, load_track_ids
 from sonic.cream.data.folders import check_replaceable, staged_folder
-from sonic.cream.data.splits import PART_NAMES, Split, SplitConfig
+from sonic.cream.data.splits import PART_NAMES, PROTOCOLS, Split, SplitConfig, split_events
 from sonic.cream.data.stream import DEFAULT_MEMORY_LIMIT
 from sonic.errors import DataError
 from sonic.manifest import base_manifest, write_json
@@ -185,6 +185,11 @@ def split_file(
     from sonic.cream.data.engine import plan_split, register_excluded
     from sonic.cream.data.stream import check_events, connect, open_events
 
+    if PROTOCOLS[config.protocol].splitter is not None:  # not a time split: its own module, in memory
+        excluded = None if exclude_file is None else load_track_ids(exclude_file)
+        split = split_events(load_events(interactions), config, exclude_tracks=excluded)
+        write_split(split, out_dir, input_path=interactions, exclude_path=exclude_file)
+        return WrittenSplit(Path(out_dir), config, split_statistics(split))
     target = Path(out_dir).resolve()
     check_replaceable(target, SPLIT_FILES, "split")
     excluded = None if exclude_file is None else load_track_ids(exclude_file)

@@ -10,7 +10,8 @@ import pytest
 
 from sonic.demo import CatalogueConfig, generate_catalogue
 
-COMMANDS = ("demo", "study", "data-split", "convert", "find-corrupt", "visualize", "embed", "run-model", "evaluate")
+COMMANDS = ("demo", "study", "data-split", "convert", "find-corrupt", "visualize", "embed", "run-model", "evaluate",
+            "compare")
 
 
 def sonic(*arguments: str, cwd=None) -> subprocess.CompletedProcess:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sonic.errors import SonicError
@@ -222,8 +223,50 @@ def _run(context: _Context, step: Step, digest: str) -> list[str]:
         "mode": settings["mode"], "seed": settings["seed"], "ks": settings["ks"], "run_dir": str(final),
         "hash": digest, "warnings": warnings,
     }  # fmt: skip
-    store.write_run(context.out_dir / store.STORE_DIR, step.name, record, result.report)
+    per_user, aggregates = run_scores(final, context.split_dir(split_key), settings["mode"], settings["ks"], table)
+    store.write_run(context.out_dir / store.STORE_DIR, step.name, record, per_user, aggregates)
     return warnings
+
+
+def run_scores(run_dir: Path, split_dir: Path, mode: str, ks: list[int],
+               table_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-user values, aggregates) of a run folder, accuracy and beyond-accuracy, slice = ``mode``.
+
+    A run folder with ``per_user.parquet`` is read as it is; otherwise its recommendations are
+    scored here with :func:`sonic.rouge.scoring.score_lists` against the split's ``mode`` events.
+    """
+    from sonic.rouge import scoring
+    from sonic.rouge.metrics import mean_interval
+
+    stored = run_dir / "per_user.parquet"
+    if stored.is_file():
+        per_user = pd.read_parquet(stored).astype({"user_id": "str", "metric": "str", "slice": "str"})
+        rows = []
+        for (metric, k, slice_name), group in per_user.groupby(["metric", "k", "slice"], sort=False):
+            values = group["value"].to_numpy(dtype="float64")
+            mean, low, high = mean_interval(values[~pd.isna(values)])
+            rows.append((metric, int(k), slice_name, mean, low, high, int((~pd.isna(values)).sum())))
+        return per_user, pd.DataFrame(rows, columns=list(scoring.AGGREGATE_COLUMNS))
+    from sonic.cream.data import read_split
+    from sonic.tails.table import read_embeddings
+
+    split = read_split(split_dir)
+    truth = split.parts[mode]
+    recommendations = pd.read_parquet(run_dir / "recommendations.parquet")
+    users = truth["user_id"].astype(str).unique()
+    users.sort()
+    width = max(ks)
+    ids = np.full((len(users), width), None, dtype=object)
+    scores = np.full((len(users), width), np.nan, dtype=np.float32)
+    rows = pd.Index(users).get_indexer(recommendations["user_id"].astype(str))
+    known = (rows >= 0) & (recommendations["rank"].to_numpy() <= width)
+    positions = recommendations["rank"].to_numpy()[known] - 1
+    ids[rows[known], positions] = recommendations["track_id"].astype(str).to_numpy()[known]
+    scores[rows[known], positions] = recommendations["score"].to_numpy()[known]
+    catalogue = scoring.Catalogue.from_split(split.train, [part for name, part in split.parts.items() if name != "train"])
+    diversity = None if table_path is None else read_embeddings(table_path)
+    result = scoring.score_lists(users, ids, scores, {mode: truth}, ks, catalogue, diversity=diversity)
+    return result.per_user, result.aggregates
 
 
 _RUNNERS: dict[str, Callable[[_Context, Step, str], list[str]]] = {

@@ -34,21 +34,18 @@ LEADERBOARD_COLUMNS = ("model", "embedding", "split", "metric", "k", "mean", "ci
                        "interval")  # fmt: skip
 
 
-def write_run(store_dir: str | os.PathLike, run: str, record: dict[str, Any], report: Any) -> None:
-    """Store one run: its ``record`` (see the module docstring) and a metrics report's means and per-user values.
+def write_run(store_dir: str | os.PathLike, run: str, record: dict[str, Any], per_user: pd.DataFrame,
+              aggregates: pd.DataFrame) -> None:
+    """Store one run: its ``record`` (see the module docstring), per-user values and aggregates.
 
-    ``report`` is a :class:`sonic.rouge.evaluate.MetricsReport`; the per-user table is written first
-    and the run row last, so a run row always has its metrics beside it.
+    ``per_user`` has user_id, metric, k, value, slice; ``aggregates`` metric, k, slice, mean,
+    ci_low, ci_high, n_users. The run row is written last, so a run row always has its metrics.
     """
     store_dir = Path(store_dir)
-    aggregate = report.table().assign(slice="all")
-    per_user = report.per_user().melt(id_vars="user_id", var_name="key", value_name="value")
-    split_key = per_user.pop("key").str.rpartition("@")
-    per_user = per_user.assign(metric=split_key[0], k=split_key[2].astype(np.int64), slice="all")
     row = {key: json.dumps(value) if isinstance(value, (list, dict)) else value for key, value in record.items()}
     _write(store_dir / "per_user" / f"{run}.parquet", per_user.loc[:, ["user_id", "metric", "k", "slice", "value"]])
     _write(store_dir / "metrics" / f"{run}.parquet",
-           aggregate.loc[:, ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users"]])
+           aggregates.loc[:, ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users"]])
     _write(store_dir / "runs" / f"{run}.parquet", pd.DataFrame([{"run": run, **row}]))
 
 
@@ -147,32 +144,43 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
 
 
-def format_leaderboard(board: pd.DataFrame, *, ks: Iterable[int] | None = None) -> str:
-    """One text table per (split, k): a row per model and embedding, ``mean ±half-width`` per metric,
-    best first by the first metric; the interval's basis (seeds or users) is said under each table."""
+def format_leaderboard(board: pd.DataFrame, *, ks: Iterable[int] | None = None,
+                       metrics: Iterable[str] | None = None) -> str:
+    """One text table per (split, k): a row per model and embedding, ``mean ±half-width`` per metric
+    (default: the accuracy metrics), best first by the first metric; the interval's basis is said under it."""
+    from sonic.rouge.metrics import METRIC_NAMES
+
     if ks is not None:
         board = board[board["k"].isin(list(ks))]
+    wanted = list(metrics) if metrics is not None else list(METRIC_NAMES)
+    names = [name for name in wanted if name in set(board["metric"])]
+    board = board[board["metric"].isin(names)]
     blocks = []
-    metrics = list(dict.fromkeys(board["metric"]))
     for (split, k), group in board.groupby(["split", "k"], sort=False):
-        header = f"{split} @{k}".ljust(26) + "".join(m.rjust(17) for m in metrics)
+        header = f"{split} @{k}".ljust(26) + "".join(name.rjust(17) for name in names)
         lines = [header, "-" * len(header)]
-        cells = group.set_index(["model", "embedding", "metric"])
+        cells = {(row.model, row.embedding, row.metric): row for row in group.itertuples(index=False)}
         entries = list(dict.fromkeys(zip(group["model"], group["embedding"])))
-        entries.sort(key=lambda entry: -cells.at[(*entry, metrics[0]), "mean"])
+        entries.sort(key=lambda entry: -_mean(cells.get((*entry, names[0]))))
         for model, embedding in entries:
-            text = ""
-            for metric in metrics:
-                row = cells.loc[(model, embedding, metric)]
-                half = (row["ci_high"] - row["ci_low"]) / 2
-                text += f"{row['mean']:.4f} ±{half:.4f}".rjust(17) if np.isfinite(half) else f"{row['mean']:.4f}".rjust(17)
+            text = "".join(_cell(cells.get((model, embedding, name))).rjust(17) for name in names)
             lines.append(f"{model} / {embedding}".ljust(26) + text)
-        bases = sorted(set(group["interval"]))
-        seeds = sorted(set(group["n_seeds"]))
-        lines.append("95% t-interval over " + " and ".join(
-            f"{max(seeds)} seeds" if basis == "seeds" else "users (one seed)" for basis in bases))
+        seeds = max(group["n_seeds"])
+        basis = f"the means of {seeds} seeds" if (group["interval"] == "seeds").any() else "users (one seed)"
+        lines.append(f"95% t-interval over {basis}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _mean(row: Any) -> float:
+    return float(row.mean) if row is not None and np.isfinite(row.mean) else -np.inf
+
+
+def _cell(row: Any) -> str:
+    if row is None:
+        return "n/a"
+    half = (row.ci_high - row.ci_low) / 2
+    return f"{row.mean:.4f} ±{half:.4f}" if np.isfinite(half) else f"{row.mean:.4f}"
 
 
 def _write(path: Path, frame: pd.DataFrame) -> None:

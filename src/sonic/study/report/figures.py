@@ -130,3 +130,22 @@ def _errors(board: pd.DataFrame) -> np.ndarray | None:
 
 def _colour(number: int) -> str:
     return _COLOURS[number % len(_COLOURS)]
+
+
+def panels(frame: pd.DataFrame, *, label: str, metrics: list[str], title: str):
+    """One horizontal-bar panel per metric (``mean`` per ``label``, with intervals where known)."""
+    plt = _pyplot()
+    names = list(dict.fromkeys(frame[label]))
+    figure, axes_row = plt.subplots(1, len(metrics), figsize=(2.9 * len(metrics) + 1.6, 0.42 * len(names) + 1.6),
+                                    squeeze=False, sharey=True)
+    positions = np.arange(len(names))
+    for axes, metric in zip(axes_row[0], metrics):
+        rows = frame[frame["metric"] == metric].set_index(label).reindex(names)
+        axes.barh(positions, rows["mean"], xerr=_errors(rows), color=[_colour(i) for i in range(len(names))],
+                  capsize=2, alpha=0.9)
+        axes.set_title(metric)
+        axes.grid(axis="x", alpha=0.3)
+    axes_row[0][0].set_yticks(positions, names)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

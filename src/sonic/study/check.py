@@ -21,7 +21,7 @@ from sonic.study.config import Study
 MODES = ("val", "test", "cold_test")
 #: Recommenders that use no item embedding when a model does not say (``content`` attribute).
 CONTENT_FREE = frozenset({"random", "pop"})
-#: Embedder modalities the study embeds from the audio folder.
+#: Embedder modalities the study embeds from the audio folder; the others read [data] music4all.
 AUDIO_MODALITIES = ("audio", "image")
 
 
@@ -34,6 +34,7 @@ class Resolved:
     fusions: tuple[tuple[str, tuple[str, ...]], ...]
     content: dict[str, bool]  # recommender label -> needs an item embedding
     descriptions: dict[str, dict[str, Any]]  # embedder name -> its describe()
+    modalities: dict[str, str]  # embedder name -> its modality
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -46,13 +47,14 @@ def check_study(study: Study) -> Resolved:
     where = f"study file '{study.source}'" if study.source is not None else "the study"
     _check_split(study, where)
     _check_evaluation(study, where)
-    embedders, descriptions = _resolve_embedders(study, where)
+    embedders, descriptions, modalities = _resolve_embedders(study, where)
     fusions = _resolve_fusions(study, embedders, where)
     content = _check_recommenders(study, where)
     if any(content.values()) and not (embedders or fusions):
         users = ", ".join(label for label, uses in content.items() if uses)
         raise SonicError(f"{where}: {users} need item embeddings, but [embeddings] names is empty")
-    _check_data(study, where, needs_audio=bool(embedders))
+    _check_data(study, where, needs_audio=any(m in AUDIO_MODALITIES for m in modalities.values()),
+                needs_music4all=any(m not in AUDIO_MODALITIES for m in modalities.values()))
     from sonic.rouge.metrics import METRIC_NAMES
 
     if study.report.metric not in METRIC_NAMES:
@@ -61,7 +63,7 @@ def check_study(study: Study) -> Resolved:
         raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {list(study.evaluation.ks)}")
     if study.report.gallery_tracks < 0:
         raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
-    return Resolved(study, embedders, fusions, content, descriptions)
+    return Resolved(study, embedders, fusions, content, descriptions, modalities)
 
 
 def _check_split(study: Study, where: str) -> None:
@@ -104,24 +106,20 @@ def _known_slices() -> tuple[str, ...]:
     return tuple(getattr(evaluate, "SLICES", ()))
 
 
-def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[str, dict], dict[str, str]]:
+    """Each name built through the registry: (resolved names in file order, descriptions, modalities)."""
     from sonic.tails.base import EMBEDDERS
 
     resolved: dict[str, str] = {}
-    descriptions = {}
+    descriptions, modalities = {}, {}
     for name in study.embeddings.names:
         embedder = EMBEDDERS.create(name)  # an unknown name raises "unknown embedder ...; known: ..."
-        modality = getattr(embedder, "modality", "audio")
-        if modality not in AUDIO_MODALITIES:
-            raise SonicError(
-                f"{where}: embedder '{name}' reads {modality} inputs; the study embeds the audio folder only "
-                f"(modalities {', '.join(AUDIO_MODALITIES)})"
-            )
         if embedder.name in resolved:
             raise SonicError(f"{where}: embedders '{resolved[embedder.name]}' and '{name}' are both '{embedder.name}'")
         resolved[embedder.name] = name
         descriptions[embedder.name] = embedder.describe()
-    return tuple(resolved), descriptions
+        modalities[embedder.name] = getattr(embedder, "modality", "audio")
+    return tuple(resolved), descriptions, modalities
 
 
 def _resolve_fusions(study: Study, embedders: tuple[str, ...], where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -171,16 +169,18 @@ def _run_model_takes_options() -> bool:
     return "options" in inspect.signature(run_model).parameters
 
 
-def _check_data(study: Study, where: str, *, needs_audio: bool) -> None:
+def _check_data(study: Study, where: str, *, needs_audio: bool, needs_music4all: bool) -> None:
     data = study.data
     if not data.events.is_file():
         raise SonicError(f"{where}: events file '{data.events}' does not exist")
     if needs_audio:
         if data.audio is None:
-            raise SonicError(f"{where}: embedders need [data] audio = the folder of audio files")
+            raise SonicError(f"{where}: audio embedders need [data] audio = the folder of audio files")
         if not data.audio.is_dir():
             raise SonicError(f"{where}: audio folder '{data.audio}' does not exist")
-    if data.exclude is not None and not data.exclude.is_file():
-        raise SonicError(f"{where}: exclude file '{data.exclude}' does not exist")
+    if needs_music4all and data.music4all is None:
+        raise SonicError(f"{where}: lyrics and metadata embedders need [data] music4all = the Music4All folder")
     if data.music4all is not None and not data.music4all.is_dir():
         raise SonicError(f"{where}: Music4All folder '{data.music4all}' does not exist")
+    if data.exclude is not None and not data.exclude.is_file():
+        raise SonicError(f"{where}: exclude file '{data.exclude}' does not exist")

@@ -31,7 +31,7 @@ import pandas as pd
 from sonic.errors import SonicError
 from sonic.manifest import base_manifest, write_json
 from sonic.study import store
-from sonic.study.check import Resolved, check_study
+from sonic.study.check import AUDIO_MODALITIES, Resolved, check_study
 from sonic.study.config import Study, read_study
 from sonic.study.steps import NO_EMBEDDING, Step, plan_steps, read_record, step_hash
 
@@ -171,18 +171,25 @@ def _split(context: _Context, step: Step, digest: str) -> list[str]:
 
 
 def _embed(context: _Context, step: Step, digest: str) -> list[str]:
+    """Embed with one embedder: audio and image embedders read the audio folder, the others Music4All."""
     from sonic.tails.pipeline import embed_folder
 
     study = context.resolved.study
     embeddings = study.embeddings
+    if context.resolved.modalities[step.name] in AUDIO_MODALITIES:
+        source: dict[str, Any] = {"audio_dir": study.data.audio, "offset_seconds": embeddings.offset_seconds,
+                                  "duration_seconds": embeddings.duration_seconds}
+    else:
+        source = {"audio_dir": None, "music4all_root": study.data.music4all}
     result = embed_folder(
-        study.data.audio, step.name, context.out_dir / "embeddings", batch_size=embeddings.batch_size,
-        num_workers=context.num_workers, offset_seconds=embeddings.offset_seconds,
-        duration_seconds=embeddings.duration_seconds, exclude=study.data.exclude, progress=context.progress,
+        model_type=step.name, out_dir=context.out_dir / "embeddings", batch_size=embeddings.batch_size,
+        num_workers=context.num_workers, exclude=study.data.exclude, progress=context.progress, **source,
     )  # fmt: skip
     if result.table_path != context.table_path(step.name):
         raise SonicError(f"embedder '{step.name}' wrote '{result.table_path.name}', not '{step.name}.parquet'")
-    return [f"{result.n_failed} audio files could not be embedded; see {result.failures_path}"] if result.n_failed else []
+    if result.n_failed:
+        return [f"{result.n_failed} inputs could not be embedded; see {result.failures_path}"]
+    return []
 
 
 def _fuse(context: _Context, step: Step, digest: str) -> list[str]:

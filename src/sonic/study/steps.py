@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sonic.study.check import Resolved
+from sonic.study.check import AUDIO_MODALITIES, Resolved
 
 NO_EMBEDDING = "-"
 STEPS_DIR = "steps"
@@ -57,8 +57,9 @@ def plan_steps(resolved: Resolved) -> list[Step]:
         steps.append(Step("split", f"seed-{split_seed}", (), settings, inputs))
     window = {"offset_seconds": embeddings.offset_seconds, "duration_seconds": embeddings.duration_seconds}
     for name in resolved.embedders:
-        settings = {"embedder": name, "describe": resolved.descriptions[name], **window}
-        inputs = tuple(path for path in (data.audio, data.exclude) if path is not None)
+        audio = resolved.modalities[name] in AUDIO_MODALITIES
+        settings = {"embedder": name, "describe": resolved.descriptions[name], **(window if audio else {})}
+        inputs = tuple(path for path in (data.audio if audio else data.music4all, data.exclude) if path is not None)
         steps.append(Step("embed", name, (), settings, inputs))
     for name, parts in resolved.fusions:
         steps.append(Step("fuse", name, tuple(f"embed/{part}" for part in parts), {"parts": list(parts)}))
@@ -97,18 +98,16 @@ def step_hash(step: Step, upstream: dict[str, str]) -> str:
 
 
 def fingerprint(path: Path) -> dict[str, Any]:
-    """Path, size and modification time of a file; for a folder, the same summed over its audio files."""
+    """Path, size and modification time of a file; for a folder, the same summed over its files."""
     path = Path(path)
     if path.is_dir():
-        from sonic.cream.audio import find_audio_files
-
-        stats = [p.stat() for p in find_audio_files(path)]
-        return {
-            "path": str(path.resolve()),
-            "files": len(stats),
-            "bytes": sum(s.st_size for s in stats),
-            "latest_mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
-        }
+        count, size, latest = 0, 0, 0
+        for folder, _, names in os.walk(path):
+            for name in names:
+                if not name.startswith("."):
+                    stat = os.stat(os.path.join(folder, name))
+                    count, size, latest = count + 1, size + stat.st_size, max(latest, stat.st_mtime_ns)
+        return {"path": str(path.resolve()), "files": count, "bytes": size, "latest_mtime_ns": latest}
     stat = path.stat()
     return {"path": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 

@@ -20,6 +20,7 @@ from sonic.study.config import (
     EmbeddingsSection,
     EvaluationSection,
     RecommenderSpec,
+    ReportSection,
     SplitSection,
     Study,
 )
@@ -51,6 +52,7 @@ class StudyConfig:
             embeddings=EmbeddingsSection(names=self.embedders),
             recommenders=tuple(RecommenderSpec(name, name) for name in self.models),
             evaluation=EvaluationSection(modes=self.splits, ks=self.ks, seeds=self.seeds),
+            report=ReportSection(k=ReportSection.k if ReportSection.k in self.ks else min(self.ks)),
         )
 
 

@@ -98,6 +98,7 @@ def gains(frame: pd.DataFrame, *, title: str, xlabel: str):
         axes.annotate(f" {value:+.4f} {mark}", (value, position), va="center",
                       ha="left" if value >= 0 else "right", fontsize=8)
     axes.set_yticks(positions, frame["label"])
+    axes.margins(x=0.25)  # room for the value and mark beside each bar
     axes.set_xlabel(xlabel)
     axes.set_title(title)
     axes.grid(axis="x", alpha=0.3)

@@ -7,10 +7,10 @@ import shutil
 import subprocess
 
 import pytest
+from study_fixtures import study_file, tiny_catalogue
 
 from sonic.study import run_experiment
 from sonic.study.report import write_report
-from study_fixtures import study_file, tiny_catalogue
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

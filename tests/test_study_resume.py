@@ -10,7 +10,6 @@ import time
 
 import pandas as pd
 import pytest
-
 from study_fixtures import study_file, tiny_catalogue
 
 pytestmark = pytest.mark.slow

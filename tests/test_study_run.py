@@ -9,11 +9,11 @@ import sys
 
 import pandas as pd
 import pytest
+from study_fixtures import study_file, tiny_catalogue
 
 from sonic.errors import SonicError
 from sonic.study import run_experiment
 from sonic.study.store import query, runs
-from study_fixtures import study_file, tiny_catalogue
 
 pytestmark = pytest.mark.slow  # each test runs whole studies (seconds each on 2 cores)
 

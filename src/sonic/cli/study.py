@@ -38,7 +38,7 @@ def _exit_on_failures(result) -> None:
 @app.command()
 def experiment(
     study_file: Annotated[Path, typer.Argument(help="The study file (TOML): data, split, embeddings, recommenders...")],
-    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the study file's name beside it).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the study file without .toml).")] = None,
     num_workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: all CPUs).")] = None,
 ) -> None:
     """Run a study file: split once, embed once, every run; finished steps are skipped on a rerun."""
@@ -79,7 +79,7 @@ def study(
 
 @app.command()
 def results(
-    study_dir: Annotated[Path, typer.Argument(help="A study's output folder (it holds results/).")] = Path("sonic-demo"),
+    study_dir: Annotated[Path, typer.Argument(help="A study's output folder (with results/).")] = Path("sonic-demo"),
     where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"metric = 'NDCG' AND k = 10\".")] = None,
 ) -> None:
     """Leaderboards from a study's results store (DuckDB over Parquet), intervals over seeds or users."""

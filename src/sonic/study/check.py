@@ -58,9 +58,11 @@ def check_study(study: Study) -> Resolved:
     from sonic.rouge.metrics import METRIC_NAMES
 
     if study.report.metric not in METRIC_NAMES:
-        raise UnknownNameError(f"{where}: unknown report metric '{study.report.metric}'; known: {', '.join(METRIC_NAMES)}")
+        known = ", ".join(METRIC_NAMES)
+        raise UnknownNameError(f"{where}: unknown report metric '{study.report.metric}'; known: {known}")
     if study.report.k not in study.evaluation.ks:
-        raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {list(study.evaluation.ks)}")
+        ks = list(study.evaluation.ks)
+        raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {ks}")
     if study.report.gallery_tracks < 0:
         raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
     return Resolved(study, embedders, fusions, content, descriptions, modalities)
@@ -71,12 +73,15 @@ def _check_split(study: Study, where: str) -> None:
 
     split = study.split
     if split.protocol not in PROTOCOLS:
-        raise UnknownNameError(f"{where}: unknown split protocol '{split.protocol}'; known: {', '.join(sorted(PROTOCOLS))}")
+        known = ", ".join(sorted(PROTOCOLS))
+        raise UnknownNameError(f"{where}: unknown split protocol '{split.protocol}'; known: {known}")
     SplitConfig.for_protocol(split.protocol, start_date=split.start_date, test_date=split.test_date,
                              end_date=split.end_date, seed=split.seed if split.seed is not None else 0)
     if "cold_test" in study.evaluation.modes and not PROTOCOLS[split.protocol].keep_cold:
         cold = ", ".join(name for name, protocol in sorted(PROTOCOLS.items()) if protocol.keep_cold)
-        raise SonicError(f"{where}: mode 'cold_test' needs a protocol with a cold test ({cold}), not '{split.protocol}'")
+        raise SonicError(
+            f"{where}: mode 'cold_test' needs a protocol with a cold test ({cold}), not '{split.protocol}'"
+        )
 
 
 def _check_evaluation(study: Study, where: str) -> None:
@@ -90,14 +95,16 @@ def _check_evaluation(study: Study, where: str) -> None:
         raise SonicError(f"{where}: [evaluation] modes is empty; name at least one of {', '.join(MODES)}")
     check_ks(evaluation.ks)
     if not evaluation.seeds or any(seed < 0 for seed in evaluation.seeds):
-        raise SonicError(f"{where}: [evaluation] seeds must be one or more non-negative integers, got {list(evaluation.seeds)}")
+        seeds = list(evaluation.seeds)
+        raise SonicError(f"{where}: [evaluation] seeds must be one or more non-negative integers, got {seeds}")
     if len(set(evaluation.seeds)) != len(evaluation.seeds):
         raise SonicError(f"{where}: [evaluation] seeds lists a seed twice: {list(evaluation.seeds)}")
     if evaluation.slices:
         known = _known_slices()
         for name in evaluation.slices:
             if name not in known:
-                raise UnknownNameError(f"{where}: unknown slice '{name}'; known: {', '.join(known) or 'none in this build'}")
+                listed = ", ".join(known) or "none in this build"
+                raise UnknownNameError(f"{where}: unknown slice '{name}'; known: {listed}")
 
 
 def _known_slices() -> tuple[str, ...]:
@@ -137,7 +144,9 @@ def _resolve_fusions(study: Study, embedders: tuple[str, ...], where: str) -> tu
                 )
             parts.append(name)
         if len(parts) < 2:
-            raise SonicError(f"{where}: fusion '{fusion}' must join two or more embedders with '+', e.g. 'mfcc_104+lyrics'")
+            raise SonicError(
+                f"{where}: fusion '{fusion}' must join two or more embedders with '+', e.g. 'mfcc_104+lyrics'"
+            )
         fusions.append(("+".join(parts), tuple(parts)))
     if fusions and importlib.util.find_spec("sonic.tails.fusion") is None:
         raise SonicError(f"{where}: fusions need sonic.tails.fusion, which this installation of sonic lacks")
@@ -148,7 +157,8 @@ def _check_recommenders(study: Study, where: str) -> dict[str, bool]:
     from sonic.rouge.base import RECOMMENDERS
 
     if not study.recommenders:
-        raise SonicError(f"{where} names no recommender; add [[recommenders]] with name = one of {', '.join(RECOMMENDERS.names())}")
+        known = ", ".join(RECOMMENDERS.names())
+        raise SonicError(f"{where} names no recommender; add [[recommenders]] with name = one of {known}")
     content = {}
     for spec in study.recommenders:
         if spec.label in content:

@@ -270,7 +270,8 @@ def run_scores(run_dir: Path, split_dir: Path, mode: str, ks: list[int],
     positions = recommendations["rank"].to_numpy()[known] - 1
     ids[rows[known], positions] = recommendations["track_id"].astype(str).to_numpy()[known]
     scores[rows[known], positions] = recommendations["score"].to_numpy()[known]
-    catalogue = scoring.Catalogue.from_split(split.train, [part for name, part in split.parts.items() if name != "train"])
+    evaluated = [part for name, part in split.parts.items() if name != "train"]
+    catalogue = scoring.Catalogue.from_split(split.train, evaluated)
     diversity = None if table_path is None else read_embeddings(table_path)
     result = scoring.score_lists(users, ids, scores, {mode: truth}, ks, catalogue, diversity=diversity)
     return result.per_user, result.aggregates

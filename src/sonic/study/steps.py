@@ -75,7 +75,8 @@ def plan_steps(resolved: Resolved) -> list[Step]:
                         "embedding": table, "mode": mode, "ks": list(evaluation.ks), "seed": seed,
                         "slices": list(evaluation.slices),
                     }  # fmt: skip
-                    steps.append(Step("run", run_name(spec.label, table, mode, seed), (split_key, *table_key), settings))
+                    name = run_name(spec.label, table, mode, seed)
+                    steps.append(Step("run", name, (split_key, *table_key), settings))
     return steps
 
 

@@ -73,7 +73,8 @@ def connect(store_dir: str | os.PathLike):
     for table in TABLES:
         pattern = (store_dir / table / "*.parquet").as_posix().replace("'", "''")
         connection.execute(
-            f"CREATE VIEW {table}_files AS SELECT * FROM read_parquet('{pattern}', filename = true, union_by_name = true)"
+            f"CREATE VIEW {table}_files AS SELECT * "
+            f"FROM read_parquet('{pattern}', filename = true, union_by_name = true)"
         )
         connection.execute(
             f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename), "

@@ -58,7 +58,8 @@ def _format(value: object) -> str:
 
 
 _STYLE = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d232a; background: #f6f7f9; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d232a;
+       background: #f6f7f9; }
 header { background: #16324f; color: white; padding: 18px 32px; }
 header h1 { margin: 0 0 4px; font-size: 24px; } header p { margin: 0; opacity: 0.85; }
 nav { padding: 8px 32px; background: #e8edf3; font-size: 14px; } nav a { margin-right: 14px; color: #16324f; }

@@ -157,7 +157,7 @@ def _beyond_values(
         values[f"ARP@{k}"] = beyond.average_popularity(rows, popularity, k=k)
         values[f"LongTailShare@{k}"] = beyond.long_tail_share(rows, is_tail, k=k)
     if diversity is not None:
-        for k, column in _ild(ids, ks, diversity).items():
+        for k, column in _ild(ids, [k for k in ks if k >= 2], diversity).items():  # one track has no pair
             values[f"ILD@{k}"] = column
     return values
 

@@ -59,7 +59,7 @@ def test_study_command_runs_the_whole_study(catalogue, tmp_path):
     assert "knn / mfcc_104" in result.stdout
     results = pd.read_csv(tmp_path / "results.csv")
     assert set(results["model"]) == {"pop", "knn"} and set(results["k"]) == {5}
-    for folder in ("split/seed-42", "embeddings", "runs/knn-mfcc_104-test-seed42", "runs/pop---val-seed42", "results"):
+    for folder in ("split/seed-42", "embeddings", "runs/knn-mfcc_104-seed42", "runs/pop---seed42", "results"):
         assert (tmp_path / folder).is_dir(), folder
     assert 'name = "knn"' in (tmp_path / "study.toml").read_text()  # the study as a file, to edit and rerun
     board = sonic("results", str(tmp_path), "--where", "metric = 'NDCG' AND split = 'test'")

@@ -40,7 +40,7 @@ def fake_run(store_dir, run_dir, model, embedding, split, seed, users):
         pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.7, 0.65],
                       "seconds": [1.0, 1.0, 1.0]}).to_csv(run_dir / "curve.csv", index=False)
     record = {"label": model, "recommender": model, "options": {}, "embedding": embedding, "embedding_manifest": "",
-              "split_dir": "split", "split_seed": seed, "mode": split, "seed": seed, "ks": [5, 10],
+              "split_dir": "split", "split_seed": seed, "modes": [split], "seed": seed, "ks": [5, 10],
               "run_dir": str(run_dir), "hash": "0" * 64, "warnings": ["3 train users get empty lists"] if model == "knn"
               and embedding == "dino_vits16" and seed == 1 and split == "test" else []}
     store.write_run(store_dir, name, record, per_user, aggregates)

@@ -32,14 +32,14 @@ def test_a_killed_study_resumes_and_ends_with_the_same_results(tmp_path):
                                env=env, start_new_session=True)
     records = out / "steps"
     deadline = time.monotonic() + 300
-    while len(list(records.glob("run.*.json"))) < 3:  # split, embed and three runs finished
+    while len(list(records.glob("run.*.json"))) < 2:  # splits, embedding and two of six runs finished
         assert process.poll() is None and time.monotonic() < deadline, "the study ended before it could be killed"
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
     process.stdout.close()
     finished = {p.name: p.read_bytes() for p in records.glob("*.json")}
-    assert 5 <= len(finished) < 15
+    assert 5 <= len(finished) < 9
 
     resumed = subprocess.run(experiment(path, out), capture_output=True, text=True, env=env)
     assert resumed.returncode == 0, resumed.stderr
@@ -48,6 +48,6 @@ def test_a_killed_study_resumes_and_ends_with_the_same_results(tmp_path):
     assert "embed mfcc_104: done earlier, skipped" in resumed.stdout
     for name, content in finished.items():
         assert (records / name).read_bytes() == content, f"{name} was redone"
-    assert len(list(records.glob("*.json"))) == 15
+    assert len(list(records.glob("*.json"))) == 9
     assert not list(out.rglob(".*.tmp"))
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), pd.read_csv(tmp_path / "whole" / "results.csv"))

@@ -36,13 +36,13 @@ def finished(catalogue, tmp_path_factory):
 def test_every_step_runs_once_in_order(finished):
     root, _, result, lines = finished
     kinds = [outcome.key.split("/")[0] for outcome in result.outcomes]
-    assert kinds == ["split", "split", "embed"] + ["run"] * (2 * (2 + 2 + 2))
+    assert kinds == ["split", "split", "embed"] + ["run"] * (2 * 3)
     assert [outcome.status for outcome in result.outcomes] == ["done"] * len(kinds)
-    assert lines[0] == "[1/15] split seed-1: done (" + lines[0].split("(")[1]
+    assert lines[0] == "[1/9] split seed-1: done (" + lines[0].split("(")[1]
     assert (root / "out" / "split" / "seed-1" / "train.parquet").is_file()
     assert (root / "out" / "split" / "seed-2" / "split.json").is_file()
-    assert (root / "out" / "runs" / "knn-mfcc_104-test-seed2" / "recommendations.parquet").is_file()
-    assert len(list((root / "out" / "steps").glob("*.json"))) == 15
+    assert (root / "out" / "runs" / "knn-mfcc_104-seed2" / "per_user.parquet").is_file()
+    assert len(list((root / "out" / "steps").glob("*.json"))) == 9
 
 
 def test_embedder_tables_are_named_by_the_resolved_name(finished):
@@ -64,8 +64,8 @@ def test_the_results_table_and_store_agree(finished):
     expected = table.query("metric == 'NDCG' and k == 10 and model == 'knn' and split == 'test'")
     assert sorted(stored["mean"]) == pytest.approx(sorted(expected["mean"]), abs=1e-12)
     run_rows = runs(root / "out" / "results")
-    assert len(run_rows) == 12 and set(run_rows["split_seed"]) == {1, 2}
-    assert run_rows["embedding_manifest"].str.endswith("mfcc_104.manifest.json").sum() == 4
+    assert len(run_rows) == 6 and set(run_rows["split_seed"]) == {1, 2}
+    assert run_rows["embedding_manifest"].str.endswith("mfcc_104.manifest.json").sum() == 2
     with pytest.raises(SonicError, match="is not a valid condition on columns model, recommender"):
         query(root / "out" / "results", "no_such_column = 1")
 
@@ -116,15 +116,15 @@ def test_a_failed_step_is_reported_and_the_rest_go_on(catalogue, tmp_path):
                "--num-workers", "0"]
     first = subprocess.run(command, capture_output=True, text=True)
     assert first.returncode == 1, first.stderr
-    assert "run knn-mfcc_104-test-seed1: FAILED: none of the" in first.stdout
-    assert "sonic: failed: run/knn-mfcc_104-test-seed1: none of the" in first.stderr
+    assert "run knn-mfcc_104-seed1: FAILED: none of the" in first.stdout
+    assert "sonic: failed: run/knn-mfcc_104-seed1: none of the" in first.stderr
     assert "1 of 4 steps did not finish" in first.stderr and "Traceback" not in first.stderr
     assert "pop / -" in first.stdout
-    record = json.loads((tmp_path / "out" / "steps" / "run.knn-mfcc_104-test-seed1.json").read_text())
+    record = json.loads((tmp_path / "out" / "steps" / "run.knn-mfcc_104-seed1.json").read_text())
     assert record["status"] == "failed" and "has a vector" in record["error"]
     second = subprocess.run(command, capture_output=True, text=True)
-    assert "run pop---test-seed1: done earlier, skipped" in second.stdout
-    assert "run knn-mfcc_104-test-seed1: FAILED" in second.stdout  # a failed step is tried again
+    assert "run pop---seed1: done earlier, skipped" in second.stdout
+    assert "run knn-mfcc_104-seed1: FAILED" in second.stdout  # a failed step is tried again
 
 
 def test_recommender_warnings_are_printed_and_stored_with_the_run(catalogue, tmp_path):
@@ -136,9 +136,9 @@ def test_recommender_warnings_are_printed_and_stored_with_the_run(catalogue, tmp
     result = subprocess.run([sys.executable, "-m", "sonic", "experiment", str(path), "--out", str(tmp_path / "out"),
                              "--num-workers", "0"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    warning = [line for line in result.stderr.splitlines() if line.startswith("sonic: warning: knn-mfcc_104-test")]
+    warning = [line for line in result.stderr.splitlines() if line.startswith("sonic: warning: knn-mfcc_104-seed1")]
     assert warning and "train tracks have no vector in the embedding table" in warning[0]
-    kept = (tmp_path / "out" / "runs" / "knn-mfcc_104-test-seed1" / "warnings.txt").read_text()
+    kept = (tmp_path / "out" / "runs" / "knn-mfcc_104-seed1" / "warnings.txt").read_text()
     assert "train tracks have no vector" in kept
     stored = json.loads(runs(tmp_path / "out" / "results")["warnings"].iat[0])
     assert stored == kept.splitlines()

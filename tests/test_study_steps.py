@@ -37,10 +37,10 @@ def test_steps_come_in_dependency_order_with_readable_names(events):
     steps = plan_steps(check_study(study(events)))
     assert [step.key for step in steps] == [
         "split/seed-7", "split/seed-8",
-        "run/random---val-seed7", "run/random---test-seed7", "run/pop---val-seed7", "run/pop---test-seed7",
-        "run/random---val-seed8", "run/random---test-seed8", "run/pop---val-seed8", "run/pop---test-seed8",
+        "run/random---seed7", "run/pop---seed7", "run/random---seed8", "run/pop---seed8",
     ]  # fmt: skip
     assert steps[2].needs == ("split/seed-7",) and steps[-1].needs == ("split/seed-8",)
+    assert steps[2].settings["modes"] == ["val", "test"]
 
 
 def test_a_step_hash_follows_its_settings_inputs_and_upstream(events, tmp_path):
@@ -58,13 +58,14 @@ def test_a_step_hash_follows_its_settings_inputs_and_upstream(events, tmp_path):
 
 
 def test_a_study_runs_and_a_rerun_skips_everything(events, tmp_path):
-    first = run_experiment(study(events, modes=["test"]), tmp_path, num_workers=0, progress=False)
+    first = run_experiment(study(events), tmp_path, num_workers=0, progress=False)
     assert [outcome.status for outcome in first.outcomes] == ["done"] * 6
+    assert set(first.results["split"]) == {"val", "test"}
     assert set(first.results["model"]) == {"random", "pop"} and set(first.results["seed"]) == {7, 8}
-    again = run_experiment(study(events, modes=["test"]), tmp_path, num_workers=0, progress=False)
+    again = run_experiment(study(events), tmp_path, num_workers=0, progress=False)
     assert {outcome.status for outcome in again.outcomes} == {"skipped"}
     pd.testing.assert_frame_equal(again.results, first.results)
-    fewer = run_experiment(study(events, modes=["test"], seeds=[7]), tmp_path, num_workers=0, progress=False)
+    fewer = run_experiment(study(events, seeds=[7]), tmp_path, num_workers=0, progress=False)
     assert {outcome.status for outcome in fewer.outcomes} == {"skipped"}
     assert set(fewer.results["seed"]) == {7}  # the store keeps the runs of the study as it now is
     assert len(list((tmp_path / "results" / "runs").glob("*.parquet"))) == 2

@@ -99,18 +99,6 @@ def _check_evaluation(study: Study, where: str) -> None:
         raise SonicError(f"{where}: [evaluation] seeds must be one or more non-negative integers, got {seeds}")
     if len(set(evaluation.seeds)) != len(evaluation.seeds):
         raise SonicError(f"{where}: [evaluation] seeds lists a seed twice: {list(evaluation.seeds)}")
-    if evaluation.slices:
-        known = _known_slices()
-        for name in evaluation.slices:
-            if name not in known:
-                listed = ", ".join(known) or "none in this build"
-                raise UnknownNameError(f"{where}: unknown slice '{name}'; known: {listed}")
-
-
-def _known_slices() -> tuple[str, ...]:
-    from sonic.rouge import evaluate
-
-    return tuple(getattr(evaluate, "SLICES", ()))
 
 
 def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[str, dict], dict[str, str]]:

@@ -6,8 +6,8 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
     [data]        events, audio, music4all, exclude
     [split]       protocol, start_date, test_date, end_date, seed
     [embeddings]  names, fusions, offset_seconds, duration_seconds, batch_size
-    [[recommenders]]  name, label, options = { ... }     (one table per recommender)
-    [evaluation]  modes, ks, seeds, slices
+    [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
+    [evaluation]  modes, ks, seeds
     [report]      metric, k, gallery_tracks
 
 Reading checks shapes and types only: an unknown key or a value of the wrong type is a
@@ -68,11 +68,13 @@ class EmbeddingsSection:
 
 @dataclass(frozen=True)
 class RecommenderSpec:
-    """One recommender: its registered ``name``, a unique ``label`` (default: the name) and options."""
+    """One recommender: its registered ``name``, a unique ``label`` (default: the name), its options,
+    and ``shuffle`` (the control: its embedding's vectors permuted across tracks)."""
 
     name: str
     label: str = ""
     options: tuple[tuple[str, Any], ...] = ()
+    shuffle: bool = False
 
     @property
     def option_dict(self) -> dict[str, Any]:
@@ -81,12 +83,11 @@ class RecommenderSpec:
 
 @dataclass(frozen=True)
 class EvaluationSection:
-    """Which split files to evaluate on, the list lengths, the seeds, and user slices (if any)."""
+    """The slices every run is evaluated on (split files: val, test, cold_test), the list lengths, the seeds."""
 
     modes: tuple[str, ...] = ("val", "test")
     ks: tuple[int, ...] = (10, 50)
     seeds: tuple[int, ...] = (42,)
-    slices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ class Study:
             "split": _plain(self.split),
             "embeddings": _plain(self.embeddings),
             "recommenders": [
-                {"name": spec.name, "label": spec.label, **({"options": spec.option_dict} if spec.options else {})}
+                {"name": spec.name, "label": spec.label, **({"options": spec.option_dict} if spec.options else {}),
+                 **({"shuffle": True} if spec.shuffle else {})}
                 for spec in self.recommenders
             ],
             "evaluation": _plain(self.evaluation),
@@ -184,7 +186,7 @@ def parse_study(document: dict[str, Any], *, base_dir: str | os.PathLike = ".", 
 
 def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderSpec:
     context = f"[[recommenders]] number {number}"
-    _reject_unknown(table, ("name", "label", "options"), where, f"in {context}")
+    _reject_unknown(table, ("name", "label", "options", "shuffle"), where, f"in {context}")
     name = table.get("name")
     if not isinstance(name, str) or not name:
         raise SonicError(f"{where}: {context} needs name = \"...\" (a registered recommender)")
@@ -194,7 +196,10 @@ def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderS
     options = table.get("options", {})
     if not isinstance(options, dict):
         raise SonicError(f"{where}: {context} options must be a table, e.g. options = {{ catalogue = \"all\" }}")
-    return RecommenderSpec(name=name, label=label, options=tuple(sorted(options.items())))
+    shuffle = table.get("shuffle", False)
+    if not isinstance(shuffle, bool):
+        raise SonicError(f"{where}: {context} shuffle must be true or false, got {shuffle!r}")
+    return RecommenderSpec(name=name, label=label, options=tuple(sorted(options.items())), shuffle=shuffle)
 
 
 def _build(section_type: type, table: dict[str, Any], where: str, context: str, base_dir: Path) -> Any:

@@ -5,7 +5,7 @@ Output folder (``OUT``)::
     study.toml                 the study as run (absolute paths)
     split/seed-<n>/            split folders (sonic data-split's format)
     embeddings/<name>.parquet  embedding tables named by the registry's name (+ manifest, failures)
-    runs/<run>/                run folders (sonic run-model's format; warnings.txt when the model warns)
+    runs/<run>/                run folders (sonic run-model's: every mode evaluated; warnings.txt when it warns)
     steps/<kind>.<name>.json   one record per finished or failed step: hash, status, seconds, warnings
     results/                   the results store (:mod:`sonic.study.store`)
     results.csv                one row per run, metric and k (:data:`sonic.study.store.RESULT_COLUMNS`)
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from sonic.errors import SonicError
@@ -192,106 +191,55 @@ def _embed(context: _Context, step: Step, digest: str) -> list[str]:
     return []
 
 
-def _fuse(context: _Context, step: Step, digest: str) -> list[str]:
-    from sonic.tails import fusion
-    from sonic.tails.table import read_embeddings, write_embeddings
-
-    tables = [read_embeddings(context.table_path(part)) for part in step.settings["parts"]]
-    write_embeddings(fusion.fuse(tables, name=step.name), context.table_path(step.name))
-    return []
-
-
 def _run(context: _Context, step: Step, digest: str) -> list[str]:
+    """Fit one recommender and evaluate it on every mode (:func:`sonic.rouge.run.run_model`); store it."""
     from sonic.rouge.run import run_model
 
     settings = step.settings
     split_key = step.needs[0]
-    table = None if settings["embedding"] == NO_EMBEDDING else context.table_path(settings["embedding"])
+    embedding = None if settings["embedding"] == NO_EMBEDDING else settings["embedding"]
     final = context.out_dir / "runs" / step.name
     tmp = _fresh_tmp(final)
-    extra: dict[str, Any] = {"options": settings["options"]} if settings["options"] else {}
-    if settings["slices"]:
-        extra["slices"] = settings["slices"]
     result = run_model(
-        settings["recommender"], context.split_dir(split_key), embedding=table, mode=settings["mode"],
-        ks=settings["ks"], out_dir=tmp, seed=settings["seed"], **extra,
+        settings["recommender"], context.split_dir(split_key), embedding=embedding,
+        embeddings_dir=context.out_dir / "embeddings", mode=settings["modes"], ks=settings["ks"], out_dir=tmp,
+        seed=settings["seed"], options=settings["options"], shuffle=settings["shuffle"],
     )  # fmt: skip
-    warnings = [str(line) for line in result.model_info.get("warnings", [])]
-    if warnings and not (tmp / "warnings.txt").exists():
-        (tmp / "warnings.txt").write_text("".join(f"{line}\n" for line in warnings))
+    warnings = [str(line) for line in result.warnings]
     _replace_dir(tmp, final)
     for line in warnings:
         context.warn(f"{step.name}: {line}")
+    manifests = [context.table_path(key.removeprefix("embed/")) for key in step.needs[1:]]
     record = {
         "label": settings["label"], "recommender": settings["recommender"], "options": settings["options"],
-        "embedding": settings["embedding"],
-        "embedding_manifest": "" if table is None else str(table.with_name(f"{table.stem}.manifest.json")),
+        "shuffle": settings["shuffle"], "embedding": settings["embedding"],
+        "embedding_manifest": ";".join(str(path.with_name(f"{path.stem}.manifest.json")) for path in manifests),
         "split_dir": str(context.split_dir(split_key)), "split_seed": int(split_key.rpartition("-")[2]),
-        "mode": settings["mode"], "seed": settings["seed"], "ks": settings["ks"], "run_dir": str(final),
+        "modes": settings["modes"], "seed": settings["seed"], "ks": settings["ks"], "run_dir": str(final),
         "hash": digest, "warnings": warnings,
     }  # fmt: skip
-    per_user, aggregates = run_scores(final, context.split_dir(split_key), settings["mode"], settings["ks"], table)
-    store.write_run(context.out_dir / store.STORE_DIR, step.name, record, per_user, aggregates)
+    store.write_run(context.out_dir / store.STORE_DIR, step.name, record, result.per_user, result.metrics)
     return warnings
 
 
-def run_scores(run_dir: Path, split_dir: Path, mode: str, ks: list[int],
-               table_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-user values, aggregates) of a run folder, accuracy and beyond-accuracy, slice = ``mode``.
-
-    A run folder with ``per_user.parquet`` is read as it is; otherwise its recommendations are
-    scored here with :func:`sonic.rouge.scoring.score_lists` against the split's ``mode`` events.
-    """
-    from sonic.rouge import scoring
-    from sonic.rouge.metrics import mean_interval
-
-    stored = run_dir / "per_user.parquet"
-    if stored.is_file():
-        per_user = pd.read_parquet(stored).astype({"user_id": "str", "metric": "str", "slice": "str"})
-        rows = []
-        for (metric, k, slice_name), group in per_user.groupby(["metric", "k", "slice"], sort=False):
-            values = group["value"].to_numpy(dtype="float64")
-            mean, low, high = mean_interval(values[~pd.isna(values)])
-            rows.append((metric, int(k), slice_name, mean, low, high, int((~pd.isna(values)).sum())))
-        return per_user, pd.DataFrame(rows, columns=list(scoring.AGGREGATE_COLUMNS))
-    from sonic.cream.data import read_split
-    from sonic.tails.table import read_embeddings
-
-    split = read_split(split_dir)
-    truth = split.parts[mode]
-    recommendations = pd.read_parquet(run_dir / "recommendations.parquet")
-    users = truth["user_id"].astype(str).unique()
-    users.sort()
-    width = max(ks)
-    ids = np.full((len(users), width), None, dtype=object)
-    scores = np.full((len(users), width), np.nan, dtype=np.float32)
-    rows = pd.Index(users).get_indexer(recommendations["user_id"].astype(str))
-    known = (rows >= 0) & (recommendations["rank"].to_numpy() <= width)
-    positions = recommendations["rank"].to_numpy()[known] - 1
-    ids[rows[known], positions] = recommendations["track_id"].astype(str).to_numpy()[known]
-    scores[rows[known], positions] = recommendations["score"].to_numpy()[known]
-    evaluated = [part for name, part in split.parts.items() if name != "train"]
-    catalogue = scoring.Catalogue.from_split(split.train, evaluated)
-    diversity = None if table_path is None else read_embeddings(table_path)
-    result = scoring.score_lists(users, ids, scores, {mode: truth}, ks, catalogue, diversity=diversity)
-    return result.per_user, result.aggregates
-
-
 _RUNNERS: dict[str, Callable[[_Context, Step, str], list[str]]] = {
-    "split": _split, "embed": _embed, "fuse": _fuse, "run": _run,
+    "split": _split, "embed": _embed, "run": _run,
 }  # fmt: skip
 
 
 def _results_table(store_dir: Path, runs: list[str]) -> pd.DataFrame:
+    """One row per run, slice (split), metric and k, in the study's run order, then metric and k."""
+    from sonic.rouge.beyond import BEYOND_NAMES
+    from sonic.rouge.metrics import METRIC_NAMES
+
     columns = list(store.RESULT_COLUMNS)
     if not (store_dir / "runs").is_dir() or not any((store_dir / "runs").glob("*.parquet")):
         return pd.DataFrame(columns=columns)
     frame = store.query(store_dir)
-    order = {run: position for position, run in enumerate(runs)}
-    frame = frame.assign(_order=frame["run"].map(order)).sort_values(["_order", "metric", "k"], kind="stable")
-    metric_order = {name: position for position, name in enumerate(("HitRate", "Precision", "Recall", "MRR", "NDCG"))}
-    frame = frame.assign(_metric=frame["metric"].map(metric_order).fillna(99))
-    frame = frame.sort_values(["_order", "_metric", "k"], kind="stable")
+    run_order = {run: position for position, run in enumerate(runs)}
+    metric_order = {name: position for position, name in enumerate((*METRIC_NAMES, *BEYOND_NAMES))}
+    frame = frame.assign(_run=frame["run"].map(run_order), _metric=frame["metric"].map(metric_order).fillna(99))
+    frame = frame.sort_values(["_run", "split", "_metric", "k"], kind="stable")
     return frame.loc[:, columns].reset_index(drop=True)
 
 

@@ -1,7 +1,7 @@
 """A study as steps in dependency order, each identified by a hash of its inputs and configuration.
 
-Steps: one **split** per split seed, one **embed** per embedder, one **fuse** per fusion, and one
-**run** per (seed, recommender, embedding, mode). A step's hash covers its kind, its settings,
+Steps: one **split** per split seed, one **embed** per embedder, and one **run** per (seed,
+recommender, embedding or fusion), evaluated on every mode. A step's hash covers its kind, its settings,
 the fingerprints of the files it reads (size and modification time) and the hashes of the steps it
 needs, so changing anything upstream redoes everything downstream and nothing else. When a step
 finishes, its record ``OUT/steps/<kind>.<name>.json`` (hash, status, seconds, warnings) is written
@@ -25,9 +25,9 @@ STEPS_DIR = "steps"
 
 @dataclass(frozen=True)
 class Step:
-    """One unit of work. ``key`` is unique in the study (``run/knn-mfcc_104-test-seed42``)."""
+    """One unit of work. ``key`` is unique in the study (``run/knn-mfcc_104-seed42``)."""
 
-    kind: str  # split, embed, fuse or run
+    kind: str  # split, embed or run
     name: str
     needs: tuple[str, ...]  # keys of the steps whose output this one reads
     settings: dict[str, Any] = field(hash=False)
@@ -41,13 +41,17 @@ class Step:
         return out_dir / STEPS_DIR / f"{self.kind}.{self.name}.json"
 
 
-def run_name(label: str, embedding: str, mode: str, seed: int) -> str:
-    """The readable id of a run: ``<label>-<embedding>-<mode>-seed<seed>`` (``-`` when no embedding)."""
-    return f"{label}-{embedding}-{mode}-seed{seed}"
+def run_name(label: str, embedding: str, seed: int) -> str:
+    """The readable id of a run: ``<label>-<embedding>-seed<seed>`` (``-`` when no embedding)."""
+    return f"{label}-{embedding}-seed{seed}"
 
 
 def plan_steps(resolved: Resolved) -> list[Step]:
-    """Every step of the study, each after the steps it needs."""
+    """Every step of the study, each after the steps it needs.
+
+    A run fits one recommender on one split with one embedding (or none) and one seed, and is
+    evaluated on every mode of ``[evaluation]`` (val, test, cold_test) at once.
+    """
     study = resolved.study
     data, embeddings, evaluation = study.data, study.embeddings, study.evaluation
     steps = []
@@ -61,27 +65,20 @@ def plan_steps(resolved: Resolved) -> list[Step]:
         settings = {"embedder": name, "describe": resolved.descriptions[name], **(window if audio else {})}
         inputs = tuple(path for path in (data.audio if audio else data.music4all, data.exclude) if path is not None)
         steps.append(Step("embed", name, (), settings, inputs))
-    for name, parts in resolved.fusions:
-        steps.append(Step("fuse", name, tuple(f"embed/{part}" for part in parts), {"parts": list(parts)}))
+    parts = dict(resolved.fusions)
     for seed in evaluation.seeds:
         split_key = f"split/seed-{study.split_seed_for(seed)}"
         for spec in study.recommenders:
             tables = resolved.tables if resolved.content[spec.label] else (NO_EMBEDDING,)
             for table in tables:
-                table_key = () if table == NO_EMBEDDING else (_table_step(resolved, table),)
-                for mode in evaluation.modes:
-                    settings = {
-                        "recommender": spec.name, "label": spec.label, "options": spec.option_dict,
-                        "embedding": table, "mode": mode, "ks": list(evaluation.ks), "seed": seed,
-                        "slices": list(evaluation.slices),
-                    }  # fmt: skip
-                    name = run_name(spec.label, table, mode, seed)
-                    steps.append(Step("run", name, (split_key, *table_key), settings))
+                table_keys = () if table == NO_EMBEDDING else tuple(f"embed/{p}" for p in parts.get(table, (table,)))
+                settings = {
+                    "recommender": spec.name, "label": spec.label, "options": spec.option_dict,
+                    "shuffle": spec.shuffle, "embedding": table, "modes": list(evaluation.modes),
+                    "ks": list(evaluation.ks), "seed": seed,
+                }  # fmt: skip
+                steps.append(Step("run", run_name(spec.label, table, seed), (split_key, *table_keys), settings))
     return steps
-
-
-def _table_step(resolved: Resolved, table: str) -> str:
-    return f"fuse/{table}" if table in dict(resolved.fusions) else f"embed/{table}"
 
 
 def step_hash(step: Step, upstream: dict[str, str]) -> str:

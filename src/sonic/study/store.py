@@ -2,11 +2,13 @@
 
 Layout under ``OUT/results/``, one file per run in each folder (written atomically)::
 
-    runs/<run>.parquet       one row: run, label, recommender, options (JSON), embedding,
-                             embedding_manifest, split_dir, split_seed, mode, seed, ks (JSON),
-                             run_dir, hash, warnings (JSON list), seconds, finished
+    runs/<run>.parquet       one row: run, label, recommender, options (JSON), shuffle, embedding,
+                             embedding_manifest, split_dir, split_seed, modes (JSON), seed, ks (JSON),
+                             run_dir, hash, warnings (JSON list)
     metrics/<run>.parquet    metric, k, slice, mean, ci_low, ci_high, n_users (interval over users)
     per_user/<run>.parquet   user_id, metric, k, slice, value
+
+A *slice* is the split file a run was evaluated on (val, test, cold_test); queries call it ``split``.
 
 :func:`query` joins runs and metrics (and can filter with a SQL ``WHERE`` clause);
 :func:`leaderboard` averages a run's seeds, with a t-interval over the seeds where there are
@@ -81,8 +83,8 @@ def connect(store_dir: str | os.PathLike):
             f"regexp_extract(filename, '([^/\\\\]+)\\.parquet$', 1) AS run_file FROM {table}_files"
         )
     connection.execute(
-        "CREATE VIEW results AS SELECT r.label AS model, r.recommender, r.embedding, r.mode AS split, r.seed, "
-        "r.split_seed, m.metric, m.k, m.slice, m.mean, m.ci_low, m.ci_high, m.n_users, r.run "
+        "CREATE VIEW results AS SELECT r.label AS model, r.recommender, r.embedding, m.slice AS split, r.seed, "
+        "r.split_seed, m.metric, m.k, m.mean, m.ci_low, m.ci_high, m.n_users, r.run "
         "FROM metrics m JOIN runs r ON m.run_file = r.run"
     )
     return connection
@@ -90,7 +92,7 @@ def connect(store_dir: str | os.PathLike):
 
 def query(store_dir: str | os.PathLike, where: str | None = None) -> pd.DataFrame:
     """Rows of the ``results`` view (model, recommender, embedding, split, seed, split_seed, metric, k,
-    slice, mean, ci_low, ci_high, n_users, run), filtered by the SQL condition ``where``."""
+    mean, ci_low, ci_high, n_users, run), filtered by the SQL condition ``where``."""
     connection = connect(store_dir)
     sql = "SELECT * FROM results" + (f" WHERE {where}" if where else "")
     try:
@@ -105,12 +107,12 @@ def query(store_dir: str | os.PathLike, where: str | None = None) -> pd.DataFram
 
 
 def per_user(store_dir: str | os.PathLike, where: str | None = None) -> pd.DataFrame:
-    """Per-user values joined with their run's label, embedding, split (mode) and seed."""
+    """Per-user values (model, embedding, split, seed, user_id, metric, k, value), filtered by SQL ``where``."""
     connection = connect(store_dir)
     try:
         return connection.execute(
-            "SELECT r.label AS model, r.embedding, r.mode AS split, r.seed, p.user_id, p.metric, p.k, p.slice, "
-            "p.value FROM per_user p JOIN runs r ON p.run_file = r.run" + (f" WHERE {where}" if where else "")
+            "SELECT r.label AS model, r.embedding, p.slice AS split, r.seed, p.user_id, p.metric, p.k, p.value "
+            "FROM per_user p JOIN runs r ON p.run_file = r.run" + (f" WHERE {where}" if where else "")
         ).df()
     finally:
         connection.close()

@@ -112,7 +112,7 @@ def run_experiment(
     store_dir = out_dir / store.STORE_DIR
     runs = [step.name for step in steps if step.kind == "run"]
     store.prune(store_dir, runs)
-    results = _results_table(store_dir, runs)
+    results = _results_table(store_dir, runs, study.evaluation.modes)
     results_path = out_dir / "results.csv"
     tmp = results_path.with_name(".results.csv.tmp")
     results.to_csv(tmp, index=False)
@@ -227,8 +227,8 @@ _RUNNERS: dict[str, Callable[[_Context, Step, str], list[str]]] = {
 }  # fmt: skip
 
 
-def _results_table(store_dir: Path, runs: list[str]) -> pd.DataFrame:
-    """One row per run, slice (split), metric and k, in the study's run order, then metric and k."""
+def _results_table(store_dir: Path, runs: list[str], modes: tuple[str, ...]) -> pd.DataFrame:
+    """One row per run, slice (split), metric and k, in the order of the study's runs and modes."""
     from sonic.rouge.beyond import BEYOND_NAMES
     from sonic.rouge.metrics import METRIC_NAMES
 
@@ -238,8 +238,10 @@ def _results_table(store_dir: Path, runs: list[str]) -> pd.DataFrame:
     frame = store.query(store_dir)
     run_order = {run: position for position, run in enumerate(runs)}
     metric_order = {name: position for position, name in enumerate((*METRIC_NAMES, *BEYOND_NAMES))}
-    frame = frame.assign(_run=frame["run"].map(run_order), _metric=frame["metric"].map(metric_order).fillna(99))
-    frame = frame.sort_values(["_run", "split", "_metric", "k"], kind="stable")
+    mode_order = {mode: position for position, mode in enumerate(modes)}
+    frame = frame.assign(_run=frame["run"].map(run_order), _mode=frame["split"].map(mode_order).fillna(99),
+                         _metric=frame["metric"].map(metric_order).fillna(99))
+    frame = frame.sort_values(["_run", "_mode", "_metric", "k"], kind="stable")
     return frame.loc[:, columns].reset_index(drop=True)
 
 

@@ -21,6 +21,8 @@ from sonic.study.steps import NO_EMBEDDING
 
 ACCURACY = ("HitRate", "Precision", "Recall", "MRR", "NDCG")
 BEYOND = ("Coverage", "Novelty", "ARP", "LongTailShare", "ILD")
+#: Embeddings that are neither audio nor vision models (question 2 compares those two).
+NOT_AUDIO = ("lyrics", "metadata")
 #: Significance marks on Holm-adjusted Wilcoxon p-values.
 MARKS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 
@@ -141,8 +143,9 @@ def dino(data: ReportData, report_dir: Path) -> Section:
     section = Section("q2", "Question 2: DINO on spectrograms against audio models")
     split = data.main_split
     rows = _at(data.board, split, data.k, data.metric)
-    rows = rows[rows["embedding"] != NO_EMBEDDING].assign(label=lambda f: label(f))
-    is_dino = rows["embedding"].str.split("+").str[0].str.startswith("dino")
+    single = (rows["embedding"] != NO_EMBEDDING) & ~rows["embedding"].str.contains("+", regex=False)
+    rows = rows[single & ~rows["embedding"].isin(NOT_AUDIO)].assign(label=lambda f: label(f))
+    is_dino = rows["embedding"].str.startswith("dino")
     if not is_dino.any():
         section.absent("No DINO embedding in this study: add a dino_* embedder to [embeddings] names to answer it.")
         return section
@@ -228,8 +231,7 @@ def hot_cold(data: ReportData, report_dir: Path) -> Section:
         return section
     rows = data.board[data.board["split"].isin(["test", "cold_test"]) & (data.board["k"] == data.k)
                       & (data.board["metric"] == data.metric)]
-    rows = rows.assign(label=label(rows) + " (" + rows["split"].str.replace("test", "hot test", n=1) + ")")
-    rows.loc[rows["split"] == "cold_test", "label"] = label(rows[rows["split"] == "cold_test"]) + " (cold test)"
+    rows = rows.assign(label=label(rows) + np.where(rows["split"] == "cold_test", " (cold test)", " (hot test)"))
     figure = figures.bars(rows, label="label", title=f"Hot against cold: {data.metric}@{data.k}",
                           ylabel=f"{data.metric}@{data.k}")
     section.figure(figures.save(figure, rows, report_dir, "hot-cold",

@@ -1,4 +1,4 @@
-"""The MFCC embedder against librosa, its names and its manifest entry (sonic.tails.mfcc)."""
+"""The MFCC embedder against librosa, its names and its manifest entry (sonic.tails.models.mfcc)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from audio_fixtures import noise, tone
 from sonic.cream.spectra.core import mel_filterbank
 from sonic.errors import AudioError, SonicError, UnknownNameError
 from sonic.tails.base import EMBEDDERS, Embedder
-from sonic.tails.mfcc import MFCCConfig, MFCCEmbedder, dct_ii_matrix
+from sonic.tails.models.mfcc import MFCCConfig, MFCCEmbedder, dct_ii_matrix
 
 RATE = 22050
 

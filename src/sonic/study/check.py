@@ -118,24 +118,23 @@ def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[
 
 
 def _resolve_fusions(study: Study, embedders: tuple[str, ...], where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    from sonic.tails.base import EMBEDDERS
-
+    """Each fusion's parts, by the names the registry gave them (a part is written as in names, or resolved)."""
+    resolved = dict(zip(study.embeddings.names, embedders)) | {name: name for name in embedders}
     fusions = []
     for fusion in study.embeddings.fusions:
-        parts = []
-        for part in fusion.split("+"):
-            name = EMBEDDERS.create(part).name if part in EMBEDDERS else part
-            if name not in embedders:
+        parts = fusion.split("+")
+        for part in parts:
+            if part not in resolved:
                 raise SonicError(
                     f"{where}: fusion '{fusion}' joins '{part}', which is not in [embeddings] names; "
                     f"known: {', '.join(embedders) or 'none'}"
                 )
-            parts.append(name)
         if len(parts) < 2:
             raise SonicError(
                 f"{where}: fusion '{fusion}' must join two or more embedders with '+', e.g. 'mfcc_104+lyrics'"
             )
-        fusions.append(("+".join(parts), tuple(parts)))
+        names = tuple(resolved[part] for part in parts)
+        fusions.append(("+".join(names), names))
     if fusions and importlib.util.find_spec("sonic.tails.fusion") is None:
         raise SonicError(f"{where}: fusions need sonic.tails.fusion, which this installation of sonic lacks")
     return tuple(fusions)

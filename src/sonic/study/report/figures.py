@@ -64,23 +64,32 @@ def bars(board: pd.DataFrame, *, label: str, title: str, ylabel: str):
 
 
 def curves(frame: pd.DataFrame, *, x: str, series: str, metrics: list[str], title: str, x_log: bool = False):
-    """One panel per metric: ``mean`` against ``x`` per ``series``, with the interval as a band."""
+    """One panel per metric (three per row): ``mean`` against ``x`` per ``series``, the interval as a band;
+    the legend has a panel of its own."""
     plt = _pyplot()
-    figure, axes_row = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics) + 0.8, 3.3), squeeze=False)
+    columns = 3
+    rows = -(-(len(metrics) + 1) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False)
+    panels = grid.ravel()
     names = list(dict.fromkeys(frame[series]))
-    for axes, metric in zip(axes_row[0], metrics):
+    for axes, metric in zip(panels, metrics):
         for number, name in enumerate(names):
-            rows = frame[(frame["metric"] == metric) & (frame[series] == name)].sort_values(x)
-            axes.plot(rows[x], rows["mean"], marker="o", markersize=3, color=_colour(number), label=name)
-            finite = np.isfinite(rows["ci_low"]) & np.isfinite(rows["ci_high"])
-            axes.fill_between(rows[x][finite], rows["ci_low"][finite], rows["ci_high"][finite],
-                              color=_colour(number), alpha=0.15, linewidth=0)
+            rows_of = frame[(frame["metric"] == metric) & (frame[series] == name)].sort_values(x)
+            axes.plot(rows_of[x], rows_of["mean"], marker="o", markersize=3, color=_colour(number), label=name)
+            finite = np.isfinite(rows_of["ci_low"]) & np.isfinite(rows_of["ci_high"])
+            axes.fill_between(rows_of[x][finite], rows_of["ci_low"][finite], rows_of["ci_high"][finite],
+                              color=_colour(number), alpha=0.12, linewidth=0)
         axes.set_title(metric)
         axes.set_xlabel(x)
         if x_log:
             axes.set_xscale("log")
         axes.grid(alpha=0.3)
-    axes_row[0][0].legend(fontsize=7, loc="best")
+    legend = panels[len(metrics)]
+    legend.axis("off")
+    handles, labels = panels[0].get_legend_handles_labels()
+    legend.legend(handles, labels, loc="center", fontsize=9, frameon=False)
+    for axes in panels[len(metrics) + 1:]:
+        axes.axis("off")
     figure.suptitle(title)
     figure.tight_layout()
     return figure

@@ -202,8 +202,11 @@ def gain(data: ReportData, report_dir: Path, addition: str, number: int) -> Sect
     section.figure(figures.save(figure, frame, report_dir, f"q{number}-{addition}",
                                 f"Mean per-user difference from adding {addition}; marks: Holm-adjusted Wilcoxon "
                                 "signed-rank p < 0.05 *, < 0.01 **, < 0.001 *** (pairs: the same user and seed)."))
-    section.table(frame.loc[:, ["model", "split", "base", "with", "n_pairs", "mean_base", "mean_with", "mean_diff",
-                                "wilcoxon_p_holm", "mark"]])
+    shown = frame.loc[:, ["model", "split", "base", "with", "n_pairs", "mean_base", "mean_with", "mean_diff",
+                          "t_p", "wilcoxon_p", "wilcoxon_p_holm", "mark"]]
+    for column in ("t_p", "wilcoxon_p", "wilcoxon_p_holm"):
+        shown[column] = [f"{p:.2g}" if np.isfinite(p) else "" for p in shown[column]]
+    section.table(shown)
     return section
 
 
@@ -294,7 +297,8 @@ def gallery(data: ReportData, report_dir: Path, *, num_workers: int | None) -> S
     for path in picks:
         result = visualize(path, report_dir / "gallery", kind="all", duration_seconds=10.0, num_workers=0,
                            progress=False)
-        cells = "".join(f'<img src="gallery/{p.name}" alt="{p.name}">' for p in result.written)
+        cells = "".join(f'<a href="gallery/{p.name}"><img src="gallery/{p.name}" alt="{p.name}"></a>'
+                        for p in result.written)
         section.parts.append(f"<h3>{path.stem}</h3><div class=\"gallery\">{cells}</div>")
     return section
 

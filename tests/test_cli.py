@@ -108,7 +108,8 @@ def test_demo_command_as_in_the_readme(tmp_path):
     assert (tmp_path / "demo" / "report" / "figures" / "q5-k-test.png").is_file()
     results = pd.read_csv(tmp_path / "demo" / "results.csv")
     assert set(results["seed"]) == {42, 43}
-    results = results[results.seed == 42]
+    assert {"mfcc_104", "lyrics", "metadata", "mfcc_104+lyrics", "mfcc_104+metadata"} <= set(results["embedding"])
+    results = results[(results.seed == 42) & results.embedding.isin(["mfcc_104", "-"])]
     hit50 = results[(results.metric == "HitRate") & (results.k == 50) & (results.split == "test")].set_index("model")
     assert hit50.at["knn", "mean"] > 1.5 * hit50.at["random", "mean"]
     assert hit50.at["knn", "ci_low"] > hit50.at["random", "ci_high"]

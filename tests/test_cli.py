@@ -11,7 +11,7 @@ import pytest
 from sonic.demo import CatalogueConfig, generate_catalogue
 
 COMMANDS = ("demo", "experiment", "study", "results", "report", "data-split", "convert", "find-corrupt", "visualize",
-            "embed", "run-model", "evaluate")
+            "embed", "run-model", "evaluate", "compare")
 
 
 def sonic(*arguments: str, cwd=None) -> subprocess.CompletedProcess:

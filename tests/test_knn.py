@@ -119,5 +119,5 @@ def test_save_and_load_give_the_same_lists(tmp_path):
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_array_equal(before[1], after[1])
     assert loaded.describe() == model.describe()
-    with pytest.raises(DataError, match="no saved knn model"):
+    with pytest.raises(DataError, match="is not a saved model"):
         KNNRecommender.load(tmp_path / "nothing")

@@ -23,6 +23,7 @@ from sonic.tails.table import EmbeddingTable, write_embeddings
 
 TRACKS = [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]
 COLD = ["a_cold", "b_cold"]  # never in train; only the embedding table knows them
+KNOWN = ", ".join(base.RECOMMENDERS.names())
 
 
 @pytest.fixture
@@ -227,7 +228,7 @@ def test_users_without_train_events_get_empty_lists_and_a_warning(split_dir, tmp
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"model_name": "x"}, UnknownNameError, "^unknown recommender 'x'; known: knn, pop, random$"),
+        ({"model_name": "x"}, UnknownNameError, f"^unknown recommender 'x'; known: {KNOWN}$"),
         ({"model_name": "knn"}, SonicError, "^knn needs --embedding"),
         ({"model_name": "pop", "mode": "train"}, DataError, "has no train events to evaluate; it holds: cold_test, "),
         ({"model_name": "pop", "mode": "hot"}, DataError, "no hot events to evaluate; it holds: cold_test, test, val"),
@@ -322,7 +323,7 @@ def test_cli_run_model_and_compare_in_process(split_dir, embeddings_dir, tmp_pat
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--model-name", "x"], "sonic: error: unknown recommender 'x'; known: knn, pop, random"),
+        (["--model-name", "x"], f"sonic: error: unknown recommender 'x'; known: {KNOWN}"),
         (["--model-name", "pop", "--split-dir", "missing"],
          "sonic: error: split folder 'missing' does not exist; write one with `sonic data-split`"),
         (["--model-name", "pop", "--option", "x"],
@@ -349,3 +350,25 @@ def test_cli_entry_point_runs_cold_test(split_dir, embeddings_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     metrics = pd.DataFrame(json.loads((out / "metrics.json").read_text())["metrics"]).set_index(["metric", "k"])
     assert metrics.loc[("HitRate", 3), "mean"] == 1.0
+
+
+def test_later_slices_are_predicted_with_the_validation_events_as_history(tmp_path):
+    # leave-last-out shape: every user has a val track and a later test track
+    train = [(u, t) for u in ("u0", "u1", "u2") for t in ("t0", "t1")] + [("u3", "t2"), ("u3", "t3"), ("u4", "t3")]
+    frames = {"train": train, "val": [("u0", "t2"), ("u1", "t3")], "test": [("u0", "t3"), ("u1", "t2")]}
+    split = {}
+    for name, pairs in frames.items():
+        frame = pd.DataFrame(pairs, columns=["user_id", "track_id"])
+        frame["timestamp"], frame["count"] = pd.Timestamp("2019-01-01"), np.int64(1)
+        split[name] = frame
+    folder = write_split(Split(config=SplitConfig("toy", None, "2019-01-15", None), **split), tmp_path / "split")
+    result = run_model("pop", folder, mode=("val", "test"), ks=(1,), out_dir=tmp_path / "run")
+    lists = pd.read_parquet(tmp_path / "run" / "recommendations.parquet")
+    assert list(lists.columns) == ["user_id", "track_id", "rank", "score", "history"]
+    by = lists.set_index(["user_id", "history"])["track_id"]
+    # pop ranks t3 (2 listeners) above t2 (1): without history u0 gets t3; with its val track t2 as
+    # history u1 (val t3) cannot get t3 again and gets t2, its test track
+    assert by[("u0", False)] == "t3" and by[("u1", True)] == "t2"
+    metrics = result.metrics.set_index(["metric", "k", "slice"])["mean"]
+    assert metrics[("HitRate", 1, "test")] == 1.0  # u0: t3 (t2 is now seen), u1: t2
+    assert metrics[("HitRate", 1, "val")] == 0.5  # u0: t3 is not its val track t2; u1: t3 is

@@ -13,7 +13,7 @@ from sonic.cli.app import app
 @app.command("data-split")
 def data_split(
     interactions: Annotated[Path, typer.Option(help="Listening events: .tsv/.csv (maybe .bz2, .gz) or .parquet/.pqt.")],
-    protocol: Annotated[str, typer.Option(help="Split protocol: sonic, tamm2024 or tamm2025.")],
+    protocol: Annotated[str, typer.Option(help="Split protocol: sonic, tamm2024, tamm2025 or leave-last-out.")],
     out: Annotated[Path, typer.Option(help="Folder for train/val/test[/cold_test].parquet, stats.csv, split.json.")],
     start_date: Annotated[Optional[str], typer.Option(help="Window start, inclusive (default: protocol's).")] = None,
     test_date: Annotated[Optional[str], typer.Option(help="Train before it, evaluation on/after it.")] = None,

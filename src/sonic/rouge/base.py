@@ -6,8 +6,10 @@ catalogue track) and :func:`first_k_kept` (cut ranked candidates to k, padding s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
@@ -22,19 +24,46 @@ from sonic.tails.table import EmbeddingTable
 class Recommender(Protocol):
     """What every recommender does.
 
-    ``fit`` takes train events (the frame of :mod:`sonic.cream.data.events`) and, for
-    content-based models, the item embeddings. ``recommend`` returns, for each user in
-    ``users``, ``ids`` (n_users, k) object array of track ids and ``scores`` (n_users, k)
-    float32, best first; a row with fewer than ``k`` candidates is padded with ``None``
-    ids and ``nan`` scores. With ``exclude_seen`` a user's train tracks are never returned.
-    A user not in the train events raises :class:`DataError`.
+    ``fit`` takes train events (``user_id, track_id`` and, where a model uses them, ``timestamp``
+    and ``count``; the frame of :mod:`sonic.cream.data.events`). ``validation`` holds held-out
+    events of train users, used only by models that train, for early stopping (never as training
+    data); ``item_embeddings`` the track vectors of content models (``content`` is True);
+    ``device`` is ``"auto"``, ``"cpu"`` or ``"cuda[:N]"`` for torch models; ``seed`` fixes every
+    random choice. ``recommend`` returns, for each user in ``users``, ``ids`` (n_users, k) object
+    array of track ids and ``scores`` (n_users, k) float32, best first; a row with fewer than ``k``
+    candidates is padded with ``None`` ids and ``nan`` scores. ``history`` (optional events) is
+    what became known after fit and before the evaluated period (leave-last-out's validation
+    track when its test is scored): models that read a user's history at prediction time use it,
+    and ``exclude_seen`` then also removes those tracks. With ``exclude_seen`` a user's train
+    tracks are never returned. A user not in the train events raises :class:`DataError`.
+    ``save(directory)`` writes the fitted model (JSON, NumPy ``.npz`` without pickles,
+    safetensors); ``load(directory)`` gives a model whose recommendations are the same.
+    ``curve`` is the training curve (``epoch, train_loss, val_loss`` and/or ``val_metric``,
+    ``seconds``) of models that train, else None.
     """
 
     name: str
+    content: bool
+    curve: pd.DataFrame | None
 
-    def fit(self, train: pd.DataFrame, *, item_embeddings: EmbeddingTable | None = None, seed: int = 0) -> Self: ...
+    def fit(
+        self,
+        train: pd.DataFrame,
+        *,
+        validation: pd.DataFrame | None = None,
+        item_embeddings: EmbeddingTable | None = None,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> Self: ...
 
-    def recommend(self, users: Sequence[str], k: int, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
+    def recommend(
+        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def save(self, directory: str | os.PathLike) -> Path: ...
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Self: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -43,11 +72,38 @@ class Recommender(Protocol):
 RECOMMENDERS: Registry[Recommender] = Registry(
     "recommender",
     {
-        "random": "sonic.rouge.baselines:RandomRecommender",
-        "pop": "sonic.rouge.baselines:PopularityRecommender",
+        "random": "sonic.rouge.models.baselines:RandomRecommender",
+        "pop": "sonic.rouge.models.baselines:PopularityRecommender",
         "knn": "sonic.rouge.knn:KNNRecommender",
+        "ease": "sonic.rouge.models.ease:EASERecommender",
+        "elsa": "sonic.rouge.models.elsa:ELSARecommender",
+        "snn": "sonic.rouge.models.snn:ShallowNetRecommender",
+        "bert4rec": "sonic.rouge.models.bert4rec:BERT4RecRecommender",
     },
 )
+
+
+def load_recommender(directory: str | os.PathLike) -> Recommender:
+    """The fitted recommender saved in ``directory`` by its ``save``, whatever its kind."""
+    from sonic.rouge.models.state import read_model_name
+
+    name = read_model_name(directory)
+    return type(RECOMMENDERS.create(name)).load(directory)
+
+
+def shuffled(table: EmbeddingTable, seed: int) -> EmbeddingTable:
+    """The shuffle control: ``table``'s vectors permuted across its track ids by ``default_rng(seed)``.
+
+    Every track keeps a real vector of the same distribution, but not its own, so a content
+    model scoring as well on this table as on the original does not use the content. The
+    manifest records the seed under ``"shuffled"``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise SonicError(f"shuffle seed must be an integer, got {seed!r}")
+    permutation = np.random.default_rng(int(seed)).permutation(len(table.track_ids))
+    manifest = {**table.manifest, "shuffled": {"seed": int(seed), "note": "vectors permuted across track ids"}}
+    return EmbeddingTable(table.track_ids.copy(), table.vectors[permutation].copy(), manifest)
+
 
 ConfigT = TypeVar("ConfigT")
 
@@ -93,6 +149,39 @@ class SeenTracks:
     @property
     def n_tracks(self) -> int:
         return len(self.track_ids)
+
+    def extended(self, history: pd.DataFrame | None) -> SeenTracks:
+        """These seen pairs plus those of ``history`` events (catalogue tracks of known users only)."""
+        if history is None or len(history) == 0:
+            return self
+        check_events(history, "history")
+        users = pd.Index(self.user_ids).get_indexer(history["user_id"].astype(str))
+        tracks = pd.Index(self.track_ids).get_indexer(history["track_id"].astype(str))
+        known = (users >= 0) & (tracks >= 0)
+        stride = max(self.n_tracks, 1)
+        added = users[known].astype(np.int64) * stride + tracks[known]
+        keys = np.unique(np.concatenate([self.seen_keys, added]))
+        counts = np.bincount(keys // stride, minlength=len(self.user_ids)).astype(np.int64)
+        return SeenTracks(self.user_ids, self.track_ids, keys, counts)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (ids as fixed-width str) for :func:`numpy.savez`; inverse of :meth:`from_arrays`."""
+        return {
+            "seen_user_ids": self.user_ids.astype(str),
+            "seen_track_ids": self.track_ids.astype(str),
+            "seen_keys": self.seen_keys,
+            "seen_counts": self.seen_counts,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> SeenTracks:
+        return cls(
+            np.asarray(arrays["seen_user_ids"], dtype=object),
+            np.asarray(arrays["seen_track_ids"], dtype=object),
+            np.asarray(arrays["seen_keys"], dtype=np.int64),
+            np.asarray(arrays["seen_counts"], dtype=np.int64),
+        )
+
 
     def user_rows(self, users: Sequence[str]) -> np.ndarray:
         """Rows of ``users`` (n,) int64; a user not in the train events raises :class:`DataError`."""
@@ -161,14 +250,44 @@ def batches_by_history(seen_counts: np.ndarray, batch_size: int) -> Iterator[np.
 
 def check_train(train: pd.DataFrame) -> None:
     """Train events need ``user_id`` and ``track_id`` and at least one row."""
-    if not isinstance(train, pd.DataFrame):
-        raise DataError(f"train events must be a pandas DataFrame, got {type(train).__name__}")
-    missing = [c for c in ("user_id", "track_id") if c not in train.columns]
-    if missing:
-        found = ", ".join(map(str, train.columns)) or "none"
-        raise DataError(f"train events have no column {missing[0]!r}; found: {found}")
+    check_events(train, "train")
     if len(train) == 0:
         raise DataError("train events hold no rows; there is nothing to fit")
+
+
+def check_events(events: pd.DataFrame, what: str) -> None:
+    """``what`` events (train, validation, history) must be a frame with ``user_id`` and ``track_id``."""
+    if not isinstance(events, pd.DataFrame):
+        raise DataError(f"{what} events must be a pandas DataFrame, got {type(events).__name__}")
+    missing = [c for c in ("user_id", "track_id") if c not in events.columns]
+    if missing:
+        found = ", ".join(map(str, events.columns)) or "none"
+        raise DataError(f"{what} events have no column {missing[0]!r}; found: {found}")
+
+
+def top_k_unseen(
+    scores: np.ndarray, user_rows: np.ndarray, seen: SeenTracks, k: int, *, exclude_seen: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best-first top ``k`` of a dense score block, the users' seen tracks removed.
+
+    ``scores`` (b, n_tracks) float, one row per entry of ``user_rows`` (b,), over ``seen``'s
+    catalogue; equal scores are ordered by catalogue row. Returns ``ids`` (b, k) object and ``scores``
+    (b, k) float32, padded as :func:`first_k_kept` pads.
+    """
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    keep = np.isfinite(scores)
+    if exclude_seen:
+        keep &= ~seen.seen_mask(user_rows)
+    scores[~keep] = -np.inf
+    width = min(k, scores.shape[1])
+    if width < scores.shape[1]:
+        part = np.argpartition(-scores, width - 1, axis=1)[:, :width]
+    else:
+        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)  # best first; equal scores by catalogue row
+    rows, best = np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+    return first_k_kept(rows, best, np.isfinite(best), k, seen.track_ids)
 
 
 def check_k(k: int) -> int:

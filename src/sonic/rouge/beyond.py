@@ -81,22 +81,31 @@ def long_tail_share(rows: np.ndarray, is_tail: np.ndarray, *, k: int | None = No
     return _list_mean(rows, np.asarray(is_tail, dtype=np.float64), k)
 
 
-def intra_list_diversity(vectors: np.ndarray, valid: np.ndarray, *, k: int | None = None) -> np.ndarray:
+def intra_list_diversity(
+    vectors: np.ndarray, valid: np.ndarray, *, k: int | None = None, unit: bool = False
+) -> np.ndarray:
     """ILD@k = mean cosine distance 1 - cos(v_i, v_j) over the pairs i < j of the user's first k tracks.
 
     ``vectors`` (n_users, width, dim) float, ``valid`` (n_users, width) bool (a position with a
     track that has a vector). Only valid positions count; a user with fewer than two gets NaN.
     Computed without forming the pairs: for m unit vectors, sum_{i<j} cos = (|sum v|^2 - m) / 2.
-    Zero vectors have no direction and count as invalid. -> (n_users,) float64.
+    Zero vectors have no direction and count as invalid. ``unit``: the caller promises every
+    vector is unit length or zero (normalisation skipped; float32 input stays float32).
+    -> (n_users,) float64.
     """
-    vectors = np.asarray(vectors, dtype=np.float64)
     valid = _prefix(np.asarray(valid, dtype=bool), k)
-    vectors = vectors[:, : valid.shape[1]]
-    norms = np.linalg.norm(vectors, axis=2)
-    valid = valid & (norms > 0)
-    unit = np.divide(vectors, norms[..., None], out=np.zeros_like(vectors), where=valid[..., None])
+    vectors = np.asarray(vectors)[:, : valid.shape[1]]
+    if not np.issubdtype(vectors.dtype, np.floating):
+        vectors = vectors.astype(np.float64)
+    norms_squared = np.einsum("uwd,uwd->uw", vectors, vectors)
+    valid = valid & (norms_squared > 0)
+    if unit:
+        unit_vectors = np.where(valid[..., None], vectors, 0)
+    else:
+        norms = np.sqrt(norms_squared)[..., None]
+        unit_vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=valid[..., None])
     m = valid.sum(axis=1).astype(np.float64)
-    summed = unit.sum(axis=1)  # (n_users, dim)
+    summed = unit_vectors.sum(axis=1, dtype=np.float64)  # (n_users, dim)
     pair_cosines = (np.einsum("ud,ud->u", summed, summed) - m) / 2.0
     n_pairs = m * (m - 1.0) / 2.0
     mean_cosine = np.divide(pair_cosines, n_pairs, out=np.full(len(m), np.nan), where=n_pairs > 0)

@@ -59,5 +59,5 @@ def _fuse(name: str, embeddings_dir: str | os.PathLike | None) -> EmbeddingTable
         ) from None
     from sonic.tails.table import read_embeddings
 
-    fused = fuse_tables(name.split("+"), embeddings_dir)
+    fused = fuse_tables(name, embeddings_dir)
     return fused if isinstance(fused, EmbeddingTable) else read_embeddings(fused)

@@ -15,7 +15,7 @@ picks dense when a block of ``batch_size`` users fits in ``max_block_mb``.
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,7 +45,8 @@ class KNNConfig:
     track of the embedding table (cold start). ``batch_size``: users per score block.
     ``count_weight``: ``"none"``, ``"count"`` or ``"log"`` (see the module). ``recency_half_life_days``:
     ``None`` (off) or a positive number of days. ``search``: ``"auto"``, ``"dense"`` or ``"faiss"``.
-    ``max_block_mb``: the largest dense score block ``"auto"`` accepts."""
+    ``max_block_mb``: the largest dense score block ``"auto"`` accepts. ``threads``: dense blocks
+    scored at once (each holds a block in memory)."""
 
     catalogue: Literal["train", "all"] = "train"
     batch_size: int = 1024
@@ -53,6 +54,7 @@ class KNNConfig:
     recency_half_life_days: float | None = None
     search: Literal["auto", "dense", "faiss"] = "auto"
     max_block_mb: int = 512
+    threads: int = 2
 
     def __post_init__(self) -> None:
         choices = {"catalogue": ("train", "all"), "count_weight": ("none", "count", "log"),
@@ -60,7 +62,7 @@ class KNNConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SonicError(f"knn {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        for name in ("batch_size", "max_block_mb"):
+        for name in ("batch_size", "max_block_mb", "threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SonicError(f"knn {name} must be a positive integer, got {value!r}")
@@ -72,7 +74,8 @@ class KNNConfig:
 @dataclass(frozen=True)
 class _Fitted:
     seen: SeenTracks  # catalogue = the rows of item_vectors
-    user_vectors: np.ndarray  # (n_users, dim) float32, unit length or zero
+    mean_operator: Any  # scipy CSR (n_users, n_tracks) float64: each user's weights, summing to 1
+    raw_vectors: np.ndarray  # (n_tracks, dim) float64: the catalogue's table vectors
     item_vectors: np.ndarray  # (n_tracks, dim) float32, unit length or zero
     train_tracks_without_vector: int
     n_train_tracks: int
@@ -80,6 +83,10 @@ class _Fitted:
     @property
     def has_vector(self) -> np.ndarray:
         return self.seen.seen_counts > 0
+
+    def user_vectors(self, user_rows: np.ndarray) -> np.ndarray:
+        """(b, dim) float32 unit user vectors (zero without a vector), computed for these users only."""
+        return _unit_rows(self.mean_operator[user_rows] @ self.raw_vectors).astype(np.float32)
 
 
 class KNNRecommender:
@@ -137,34 +144,51 @@ class KNNRecommender:
         totals = np.bincount(user_rows, weights=pairs.weights, minlength=n_users)
         weights = np.divide(pairs.weights, totals[user_rows], out=np.zeros(len(pairs.weights)),
                             where=totals[user_rows] > 0)  # each user's weights sum to 1: a weighted mean
-        mean_operator = sparse.csr_matrix((weights, (user_rows, track_rows)), shape=(n_users, n_tracks))
-        vectors = item_embeddings.vectors[catalogue_rows]
-        raw_means = mean_operator @ vectors.astype(np.float64)  # (n_users, dim)
+        vectors = item_embeddings.vectors[catalogue_rows].astype(np.float64)  # (n_tracks, dim)
         self._fitted = _Fitted(
             seen=seen,
-            user_vectors=_unit_rows(raw_means).astype(np.float32),
-            item_vectors=_unit_rows(vectors.astype(np.float64)).astype(np.float32),
+            mean_operator=sparse.csr_matrix((weights, (user_rows, track_rows)), shape=(n_users, n_tracks)),
+            raw_vectors=vectors,
+            item_vectors=_unit_rows(vectors).astype(np.float32),
             train_tracks_without_vector=int((~found).sum()),
             n_train_tracks=len(train_tracks),
         )
         self._index = None
         return self
 
-    def recommend(self, users: Sequence[str], k: int, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; see :class:`sonic.rouge.base.Recommender`."""
+    def recommend(
+        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; see :class:`sonic.rouge.base.Recommender`.
+
+        ``history`` widens the exclusion only: user vectors stay the means of train tracks.
+        """
         fitted = self._require_fitted()
-        seen = fitted.seen
+        seen = fitted.seen.extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
         dense = self._uses_dense()
-        for batch in batches_by_history(seen.seen_counts[rows], self.config.batch_size):
-            user_rows = rows[batch]
+        with_vector = np.flatnonzero(fitted.has_vector[rows])  # the others keep their empty lists
+        batches = [with_vector[b] for b in batches_by_history(seen.seen_counts[rows[with_vector]],
+                                                              self.config.batch_size)]
+
+        def top(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if dense:
-                track_rows, similarities, keep = _dense_top(fitted, user_rows, k, exclude_seen)
+                track_rows, similarities, keep = _dense_top(fitted, seen, rows[batch], k, exclude_seen)
             else:
-                track_rows, similarities, keep = self._faiss_top(user_rows, k, exclude_seen)
-            keep &= fitted.has_vector[user_rows][:, None]
-            ids[batch], scores[batch] = first_k_kept(track_rows, similarities, keep, k, seen.track_ids)
+                track_rows, similarities, keep = self._faiss_top(seen, rows[batch], k, exclude_seen)
+            return first_k_kept(track_rows, similarities, keep, k, seen.track_ids)
+
+        if dense and self.config.threads > 1 and len(batches) > 1:
+            # numpy and BLAS release the GIL: one block's selection overlaps the next block's product
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.config.threads) as pool:
+                for batch, (batch_ids, batch_scores) in zip(batches, pool.map(top, batches)):
+                    ids[batch], scores[batch] = batch_ids, batch_scores
+        else:
+            for batch in batches:
+                ids[batch], scores[batch] = top(batch)
         return ids, scores
 
     def _uses_dense(self) -> bool:
@@ -173,18 +197,17 @@ class KNNRecommender:
         block_bytes = self.config.batch_size * self._require_fitted().seen.n_tracks * 4
         return block_bytes <= self.config.max_block_mb * 2**20
 
-    def _faiss_top(self, user_rows: np.ndarray, k: int, exclude_seen: bool):
+    def _faiss_top(self, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
         import faiss
 
         fitted = self._require_fitted()
-        seen = fitted.seen
         if self._index is None:
             self._index = faiss.IndexFlatIP(fitted.item_vectors.shape[1])
             self._index.add(fitted.item_vectors)
         # Search past the batch's longest history so k unseen tracks remain when possible.
         extra = int(seen.seen_counts[user_rows].max()) if exclude_seen else 0
         width = min(seen.n_tracks, k + extra)
-        similarities, found = self._index.search(fitted.user_vectors[user_rows], width)  # (b, width) each
+        similarities, found = self._index.search(fitted.user_vectors(user_rows), width)  # (b, width) each
         keep = found >= 0
         track_rows = np.where(keep, found, 0)
         if exclude_seen:
@@ -214,33 +237,35 @@ class KNNRecommender:
             "warnings": warnings,
         }
 
-    def save(self, directory: str | Path) -> Path:
-        """``options.json`` and ``state.npz`` (plain arrays, no pickles) in ``directory``."""
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the fitted model to ``directory`` (:mod:`sonic.rouge.models.state`: JSON and a pickle-free npz)."""
+        from sonic.rouge.models.state import write_state
+
         fitted = self._require_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        counts = {"train_tracks_without_vector": fitted.train_tracks_without_vector,
-                  "n_train_tracks": fitted.n_train_tracks}
-        (directory / "options.json").write_text(json.dumps({"config": asdict(self.config), **counts}, indent=2))
-        seen = fitted.seen
-        np.savez(directory / "state.npz", user_ids=seen.user_ids.astype(str), track_ids=seen.track_ids.astype(str),
-                 seen_keys=seen.seen_keys, seen_counts=seen.seen_counts, user_vectors=fitted.user_vectors,
-                 item_vectors=fitted.item_vectors)
-        return directory
+        operator = fitted.mean_operator
+        arrays = {**fitted.seen.to_arrays(), "weights": operator.data, "weight_columns": operator.indices,
+                  "weight_rows": operator.indptr, "raw_vectors": fitted.raw_vectors}
+        facts = {"train_tracks_without_vector": fitted.train_tracks_without_vector,
+                 "n_train_tracks": fitted.n_train_tracks}
+        return write_state(directory, self.name, self.config, facts=facts, arrays=arrays)
 
     @classmethod
-    def load(cls, directory: str | Path) -> KNNRecommender:
-        """A fitted model from :meth:`save`'s files; a missing file is a :class:`DataError`."""
-        directory = Path(directory)
-        if not (directory / "options.json").is_file() or not (directory / "state.npz").is_file():
-            raise DataError(f"'{directory}' holds no saved knn model (options.json and state.npz)")
-        saved = json.loads((directory / "options.json").read_text())
-        model = cls(**saved["config"])
-        with np.load(directory / "state.npz", allow_pickle=False) as state:
-            seen = SeenTracks(state["user_ids"].astype(object), state["track_ids"].astype(object),
-                              state["seen_keys"], state["seen_counts"])
-            model._fitted = _Fitted(seen, state["user_vectors"], state["item_vectors"],
-                                    saved["train_tracks_without_vector"], saved["n_train_tracks"])
+    def load(cls, directory: str | os.PathLike) -> Self:
+        """A fitted model from :meth:`save`'s folder; a missing or foreign folder is a :class:`DataError`."""
+        from scipy import sparse
+
+        from sonic.rouge.models.state import read_state
+
+        saved = read_state(directory, cls.name)
+        model = cls(**saved.config)
+        seen = SeenTracks.from_arrays(saved.arrays)
+        shape = (len(seen.user_ids), len(seen.track_ids))
+        operator = sparse.csr_matrix(
+            (saved.arrays["weights"], saved.arrays["weight_columns"], saved.arrays["weight_rows"]), shape=shape
+        )
+        raw = saved.arrays["raw_vectors"]
+        model._fitted = _Fitted(seen, operator, raw, _unit_rows(raw).astype(np.float32),
+                                int(saved.facts["train_tracks_without_vector"]), int(saved.facts["n_train_tracks"]))
         return model
 
     def _require_fitted(self) -> _Fitted:
@@ -249,21 +274,38 @@ class KNNRecommender:
         return self._fitted
 
 
-def _dense_top(fitted: _Fitted, user_rows: np.ndarray, k: int, exclude_seen: bool):
-    """Top ``min(k, n_tracks)`` of a dense score block: (track_rows, scores, keep), each (b, width), best first."""
-    seen = fitted.seen
-    scores = fitted.user_vectors[user_rows] @ fitted.item_vectors.T  # (b, n_tracks) float32
+def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
+    """Top ``min(k, n_tracks)`` of a dense score block: (track_rows, scores, keep), each (b, width), best first.
+
+    A threshold no higher than each row's width-th best score is the width-th best of an evenly
+    strided sample of the row's columns (``np.partition`` on a small copy, no index array); every
+    score at or above it is a candidate (about width * n_tracks / sample of them, always the true
+    top width among them), and the candidates are sorted, best first, ties by catalogue row.
+    """
+    n_tracks = seen.n_tracks
+    scores = fitted.user_vectors(user_rows) @ fitted.item_vectors.T  # (b, n_tracks) float32
     if exclude_seen:
-        batch_rows, track_rows = _seen_positions(seen, user_rows)
-        scores[batch_rows, track_rows] = -np.inf
-    width = min(k, seen.n_tracks)
-    if width < seen.n_tracks:
-        top = np.argpartition(scores, seen.n_tracks - width, axis=1)[:, seen.n_tracks - width :]
+        scores[_seen_positions(seen, user_rows)] = -np.inf
+    width = min(k, n_tracks)
+    step = max(1, n_tracks // max(16 * width, n_tracks // 8))  # sample >= 16 width columns and >= 1/8 of them
+    sample = scores[:, ::step]
+    threshold = np.partition(sample, sample.shape[1] - width, axis=1)[:, sample.shape[1] - width]  # (b,)
+    rows, columns = np.nonzero(scores >= threshold[:, None])  # every row's top width, and more
+    values = scores[rows, columns]
+    # nonzero lists candidates by (row, column): one stable sort on row + (1 - score) in [0, 3] orders them
+    # by row, then best score, then column. float64 keeps float32 scores apart (row < 2**20).
+    if len(user_rows) < 2**20:
+        order = np.argsort(rows * 4.0 + (1.0 - np.maximum(values.astype(np.float64), -2.0)), kind="stable")
     else:
-        top = np.broadcast_to(np.arange(seen.n_tracks), scores.shape).copy()
-    top_scores = np.take_along_axis(scores, top, axis=1)
-    order = np.lexsort((top, -top_scores), axis=1)  # best first; ties by catalogue row
-    top, top_scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
+        order = np.lexsort((columns, -values, rows))
+    rows, columns, values = rows[order], columns[order], values[order]
+    starts = np.searchsorted(rows, np.arange(len(user_rows)))
+    rank = np.arange(len(rows)) - starts[rows]
+    kept = rank < width
+    top = np.zeros((len(user_rows), width), dtype=np.int64)
+    top_scores = np.full((len(user_rows), width), -np.inf, dtype=np.float32)
+    top[rows[kept], rank[kept]] = columns[kept]
+    top_scores[rows[kept], rank[kept]] = values[kept]
     return top, top_scores, np.isfinite(top_scores)
 
 

@@ -5,7 +5,9 @@ split folder and its settings, evaluated slices, ks, versions), ``recommendation
 (user_id, track_id, rank, score), ``per_user.parquet`` (user_id, metric, k, value, slice),
 ``metrics.json`` (``{"metrics": [{metric, k, slice, mean, ci_low, ci_high, n_users}, ...]}``,
 accuracy and beyond-accuracy), ``curve.csv`` when the model trains, ``model/`` when the model
-can save itself, and ``warnings.txt`` when there is something to warn about. The folder is
+can save itself, and ``warnings.txt`` when there is something to warn about. Slices after the
+validation period are predicted with the validation events as ``history`` (the protocol's keyword);
+when a run holds lists made both ways, ``recommendations.parquet`` adds a bool ``history`` column. The folder is
 written under a temporary name and renamed, so a killed run leaves no half folder.
 :func:`run_models` runs several embeddings and seeds, skips runs already finished with the same
 request (a rerun resumes), and adds the over-seeds aggregate.
@@ -30,7 +32,7 @@ from sonic.manifest import base_manifest, write_json
 from sonic.rouge.base import RECOMMENDERS
 from sonic.rouge.embeddings import load_embedding
 from sonic.rouge.evaluate import MetricsReport, check_ks
-from sonic.rouge.scoring import Catalogue, over_seeds, score_lists
+from sonic.rouge.scoring import Catalogue, Scores, long_frame, over_seeds, score_lists
 
 #: Users recommended for at once: a model's dense score block is (chunk, n_tracks).
 CHUNK_USERS = 4096
@@ -113,11 +115,26 @@ def run_model(
         fit_validation = _read_part(Path(split_dir), "val")
     model.fit(train, validation=fit_validation, item_embeddings=table, device=device, seed=seed)
 
-    users = np.sort(pd.unique(pd.concat([truth["user_id"] for truth in parts.values()]).astype(str)))
-    known = pd.Index(np.sort(train["user_id"].astype(str).unique())).get_indexer(users) >= 0
-    ids, scores, warnings = _recommend(model, users, known, max(request["ks"]))
+    train_users = pd.Index(np.sort(train["user_id"].astype(str).unique()))
     catalogue = Catalogue.from_split(train, parts.values())
-    scored = score_lists(users, ids, scores, parts, request["ks"], catalogue, diversity=diversity)
+    lists, scored, warnings = [], [], []
+    for group, history in _history_groups(parts, fit_validation):
+        truths = {name: parts[name] for name in group}
+        users = np.sort(pd.unique(pd.concat([truth["user_id"] for truth in truths.values()]).astype(str)))
+        if history is not None:
+            history = history[history["user_id"].astype(str).isin(users)]
+        ids, scores, group_warnings = _recommend(model, users, train_users.get_indexer(users) >= 0,
+                                                 max(request["ks"]), None if history is None or history.empty
+                                                 else history)
+        lists.append(long_frame(users, ids, scores).assign(history=history is not None and not history.empty))
+        scored.append(score_lists(users, ids, scores, truths, request["ks"], catalogue, diversity=diversity))
+        warnings += group_warnings
+    recommendations = pd.concat(lists, ignore_index=True)
+    if not recommendations["history"].any():
+        recommendations = recommendations.drop(columns="history")
+    scored = Scores(pd.concat([s.per_user for s in scored], ignore_index=True),
+                    pd.concat([s.aggregates for s in scored], ignore_index=True),
+                    {name: report for s in scored for name, report in s.reports.items()})
 
     model_info = model.describe()
     warnings = [*model_info.get("warnings", []), *warnings]
@@ -131,7 +148,7 @@ def run_model(
         n_users={name: int(truth["user_id"].nunique()) for name, truth in parts.items()},
     )
     out = Path(out_dir)
-    _write_run_folder(out, config, users, ids, scores, scored, model, warnings)
+    _write_run_folder(out, config, recommendations, scored, model, warnings)
     return RunResult(out, config, scored.aggregates, scored.per_user, tuple(warnings), model_info)
 
 
@@ -294,15 +311,32 @@ def _shuffle(model_name: str, model: Any, table: Any, seed: int) -> Any:
     return shuffled(table, seed)
 
 
-def _recommend(model: Any, users: np.ndarray, known: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _history_groups(
+    parts: Mapping[str, pd.DataFrame], validation: pd.DataFrame | None
+) -> list[tuple[list[str], pd.DataFrame | None]]:
+    """The slices scored without history (val) and those scored with the validation events as history.
+
+    A slice after the validation period (test, cold_test) is predicted from train plus the user's
+    validation events (leave-last-out's second-to-last track); where val and test users differ
+    (the Tamm protocols), no test user has validation events and nothing changes.
+    """
+    plain = [name for name in parts if validation is None or name == "val"]
+    later = [name for name in parts if name not in plain]
+    return [(group, history) for group, history in ((plain, None), (later, validation)) if group]
+
+
+def _recommend(
+    model: Any, users: np.ndarray, known: np.ndarray, k: int, history: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Lists for ``users`` (n,) in chunks of :data:`CHUNK_USERS`; users absent from train get empty lists."""
     from sonic.rouge.base import empty_lists
 
     ids, scores = empty_lists(len(users), k)
     rows = np.flatnonzero(known)
+    extra = {} if history is None else {"history": history}
     for start in range(0, len(rows), CHUNK_USERS):
         chunk = rows[start : start + CHUNK_USERS]
-        ids[chunk], scores[chunk] = model.recommend(users[chunk], k, exclude_seen=True)
+        ids[chunk], scores[chunk] = model.recommend(users[chunk], k, exclude_seen=True, **extra)
     warnings = []
     if not known.all():
         warnings.append(f"{int((~known).sum())} of {len(users)} evaluated users have no train events "
@@ -310,17 +344,15 @@ def _recommend(model: Any, users: np.ndarray, known: np.ndarray, k: int) -> tupl
     return ids, scores, warnings
 
 
-def _write_run_folder(out: Path, config, users, ids, scores, scored, model, warnings) -> None:
+def _write_run_folder(out: Path, config, recommendations, scored, model, warnings) -> None:
     """Everything into ``.<name>.partial`` beside ``out``, then renamed to ``out``."""
-    from sonic.rouge.scoring import long_frame
-
     if out.exists() and any(out.iterdir()) and not (out / "config.json").is_file():
         raise SonicError(f"'{out}' exists and is not a run folder; choose another --out")
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     write_json(partial / "config.json", config)
-    long_frame(users, ids, scores).to_parquet(partial / "recommendations.parquet", index=False)
+    recommendations.to_parquet(partial / "recommendations.parquet", index=False)
     scored.per_user.to_parquet(partial / "per_user.parquet", index=False)
     records = scored.aggregates.astype(object).where(scored.aggregates.notna(), None).to_dict("records")
     write_json(partial / "metrics.json", {"metrics": records})

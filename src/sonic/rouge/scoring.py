@@ -46,14 +46,16 @@ class Catalogue:
     def from_split(
         cls, train: pd.DataFrame, parts: Iterable[pd.DataFrame], *, head_fraction: float = beyond.HEAD_FRACTION
     ) -> Catalogue:
-        user_codes, user_ids = pd.factorize(train["user_id"].astype(str))
-        track_ids = np.unique(
-            np.concatenate([np.asarray(train["track_id"].astype(str).unique(), dtype=object)]
-                           + [np.asarray(p["track_id"].astype(str).unique(), dtype=object) for p in parts])
-        )
-        track_rows = pd.Index(track_ids).get_indexer(train["track_id"].astype(str))
-        pairs = sorted_unique(user_codes.astype(np.int64) * len(track_ids) + track_rows)
-        popularity = np.bincount(pairs % len(track_ids), minlength=len(track_ids)).astype(np.int64)
+        user_codes, user_ids = pd.factorize(train["user_id"])
+        track_codes, train_tracks = pd.factorize(train["track_id"])
+        n_train_tracks = len(train_tracks)
+        pairs = sorted_unique(user_codes.astype(np.int64) * n_train_tracks + track_codes)
+        train_popularity = np.bincount(pairs % n_train_tracks, minlength=n_train_tracks).astype(np.int64)
+        others = [np.asarray(p["track_id"].astype(str).unique(), dtype=object) for p in parts]
+        train_tracks = np.asarray(train_tracks.astype(str), dtype=object)
+        track_ids = np.unique(np.concatenate([train_tracks, *others]))
+        popularity = np.zeros(len(track_ids), dtype=np.int64)
+        popularity[np.searchsorted(track_ids, train_tracks)] = train_popularity
         tail = beyond.tail_mask(popularity, head_fraction=head_fraction)
         return cls(track_ids.astype(object), popularity, len(user_ids), tail, head_fraction)
 
@@ -163,9 +165,13 @@ def _beyond_values(
 
 
 def _ild(ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:
-    """ILD at every k, gathering list vectors for blocks of users at a time."""
+    """ILD at every k, from unit float32 vectors gathered for blocks of users at a time."""
     n, width = ids.shape
     out = {k: np.full(n, np.nan) for k in ks}
+    if not ks:
+        return out
+    norms = np.linalg.norm(table.vectors, axis=1, keepdims=True)
+    unit = np.divide(table.vectors, norms, out=np.zeros(table.vectors.shape, np.float32), where=norms > 0)
     block = max(1, _ILD_BLOCK_VALUES // max(1, width * table.dim))
     for start in range(0, n, block):
         chunk = ids[start : start + block]
@@ -174,9 +180,9 @@ def _ild(ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int,
         table_rows = np.full(len(flat), -1, dtype=np.int64)
         table_rows[present] = table.lookup(flat[present].astype(str))[0]
         table_rows = table_rows.reshape(chunk.shape)
-        vectors = table.vectors[np.maximum(table_rows, 0)]  # (b, width, dim)
+        vectors = unit[np.maximum(table_rows, 0)]  # (b, width, dim) float32
         for k in ks:
-            out[k][start : start + block] = beyond.intra_list_diversity(vectors, table_rows >= 0, k=k)
+            out[k][start : start + block] = beyond.intra_list_diversity(vectors, table_rows >= 0, k=k, unit=True)
     return out
 
 

@@ -35,6 +35,7 @@ into train, even if some of those plays happened later; with raw events that can
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -54,12 +55,13 @@ class Protocol:
     """A published split protocol: default test date, window around it, and how val is drawn."""
 
     name: str
-    test_date: pd.Timestamp
-    history: pd.DateOffset  # default start_date = test_date - history
+    test_date: pd.Timestamp | None  # None: not a time split (see ``splitter``)
+    history: pd.DateOffset | None  # default start_date = test_date - history
     horizon: pd.DateOffset | None  # default end_date = test_date + horizon; None: open end
     val_fraction: float
     keep_cold: bool
     source: str
+    splitter: str | None = None  # "module:function" splitting (events, config, exclude_tracks=...) its own way
 
 
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
@@ -75,6 +77,10 @@ PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
         "tamm2025": Protocol(
             "tamm2025", pd.Timestamp("2019-02-01"), pd.DateOffset(years=1), pd.DateOffset(months=1), 0.3, True,
             "Tamm & Aljanaki, journal version",
+        ),
+        "leave-last-out": Protocol(
+            "leave-last-out", None, None, None, 0.5, False, "sequential standard (BERT4Rec, RecBole)",
+            splitter="sonic.cream.data.leave_last_out:split_leave_last_out",
         ),
     }
 )  # fmt: skip
@@ -100,7 +106,7 @@ class SplitConfig:
 
     protocol: str
     start_date: pd.Timestamp | None
-    test_date: pd.Timestamp
+    test_date: pd.Timestamp | None  # None only for protocols that are not time splits
     end_date: pd.Timestamp | None
     seed: int = 42
     val_fraction: float = 0.5
@@ -109,9 +115,11 @@ class SplitConfig:
     def __post_init__(self) -> None:
         for name in ("start_date", "test_date", "end_date"):
             value = getattr(self, name)
-            if value is not None or name == "test_date":
+            if value is not None or (name == "test_date" and _is_time_split(self.protocol)):
                 object.__setattr__(self, name, _as_date(value, name))
-        if self.start_date is not None and not self.start_date < self.test_date:
+        if self.test_date is None:
+            pass
+        elif self.start_date is not None and not self.start_date < self.test_date:
             raise SonicError(f"start date {_day(self.start_date)} must be before the test date {_day(self.test_date)}")
         if self.end_date is not None and not self.test_date < self.end_date:
             raise SonicError(f"end date {_day(self.end_date)} must be after the test date {_day(self.test_date)}")
@@ -140,6 +148,8 @@ class SplitConfig:
         table), so ``test_date`` alone shifts the whole window.
         """
         protocol = get_protocol(name)
+        if protocol.test_date is None:  # not a time split: only the window, as given
+            return cls(name, start_date, None, end_date, seed, protocol.val_fraction, protocol.keep_cold)
         test = protocol.test_date if test_date is None else _as_date(test_date, "test_date")
         if start_date is None:
             start_date = test - protocol.history
@@ -170,6 +180,8 @@ class SplitConfig:
         """One line naming the protocol and its dates, for messages."""
         start = "the first event" if self.start_date is None else _day(self.start_date)
         end = "the last event" if self.end_date is None else _day(self.end_date)
+        if self.test_date is None:
+            return f"protocol {self.protocol}: start {start}, end {end}"
         return f"protocol {self.protocol}: start {start}, test date {_day(self.test_date)}, end {end}"
 
 
@@ -207,6 +219,10 @@ def split_events(
     sorted by user, first listen, track. Raises :class:`DataError` naming the empty split and the
     dates used when a split would hold no rows.
     """
+    splitter = PROTOCOLS[config.protocol].splitter if config.protocol in PROTOCOLS else None
+    if splitter is not None:
+        module, _, function = splitter.partition(":")
+        return getattr(importlib.import_module(module), function)(events, config, exclude_tracks=exclude_tracks)
     events = normalise_events(events, source="the listening events")
     if exclude_tracks is not None:
         excluded = pd.Index(as_ids(exclude_tracks).drop_duplicates())
@@ -266,6 +282,10 @@ def draw_users(users: Iterable[Any], fraction: float, *, seed: int) -> np.ndarra
     order = np.random.default_rng(seed).permutation(len(pool))
     n_val = int(np.floor(fraction * len(pool) + 1e-9))
     return np.sort(pool[order[:n_val]])
+
+
+def _is_time_split(protocol: str) -> bool:
+    return protocol not in PROTOCOLS or PROTOCOLS[protocol].test_date is not None
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
 from sonic.rouge.base import SeenTracks, batches_by_history, check_k, empty_lists, first_k_kept, make_config
+from sonic.rouge.models.state import read_state, write_state
 from sonic.tails.table import EmbeddingTable
 
 _CELLS_PER_BATCH = 1 << 22  # (users x tracks) random keys drawn at once: 32 MB of float64
@@ -35,6 +38,8 @@ class RandomRecommender:
     """
 
     name = "random"
+    content = False
+    curve = None
 
     def __init__(self, **options: Any) -> None:
         self.config = make_config(RandomConfig, options, self.name)
@@ -50,14 +55,16 @@ class RandomRecommender:
         device: str = "auto",
         seed: int = 0,
     ) -> Self:
-        """Remember the train tracks (the catalogue) and who has seen which; embeddings are unused."""
+        """Remember the train tracks (the catalogue) and who has seen which; the other inputs are unused."""
         self._seen = SeenTracks.from_train(train)
         self._seed = int(seed)
         return self
 
-    def recommend(self, users: Sequence[str], k: int, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``ids`` (n, k) object and ``scores`` (n, k) float32; see :class:`sonic.rouge.base.Recommender`."""
-        seen = _fitted(self._seen, self.name)
+        seen = _fitted(self._seen, self.name).extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
         batch = max(1, _CELLS_PER_BATCH // seen.n_tracks)
@@ -78,6 +85,18 @@ class RandomRecommender:
         seen = _fitted(self._seen, self.name)
         return {"name": self.name, "config": asdict(self.config), "seed": self._seed, **_sizes(seen)}
 
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the fitted model to ``directory``; :meth:`load` reads it back."""
+        seen = _fitted(self._seen, self.name)
+        return write_state(directory, self.name, self.config, facts={"seed": self._seed}, arrays=seen.to_arrays())
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Self:
+        saved = read_state(directory, cls.name)
+        model = cls(**saved.config)
+        model._seen, model._seed = SeenTracks.from_arrays(saved.arrays), int(saved.facts["seed"])
+        return model
+
 
 class PopularityRecommender:
     """Train tracks by popularity: distinct listeners, then total plays, then track_id.
@@ -87,6 +106,8 @@ class PopularityRecommender:
     """
 
     name = "pop"
+    content = False
+    curve = None
 
     def __init__(self, **options: Any) -> None:
         self.config = make_config(PopularityConfig, options, self.name)
@@ -103,7 +124,7 @@ class PopularityRecommender:
         device: str = "auto",
         seed: int = 0,
     ) -> Self:
-        """Count listeners and plays per train track; ``item_embeddings`` and ``seed`` are unused."""
+        """Count listeners and plays per train track; the other inputs are unused."""
         seen = SeenTracks.from_train(train)
         track_rows = pd.Index(seen.track_ids).get_indexer(train["track_id"].astype(str))
         user_codes = pd.Index(seen.user_ids).get_indexer(train["user_id"].astype(str))
@@ -117,9 +138,11 @@ class PopularityRecommender:
         self._seen = seen
         return self
 
-    def recommend(self, users: Sequence[str], k: int, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``ids`` (n, k) object and ``scores`` (n, k) float32; see :class:`sonic.rouge.base.Recommender`."""
-        seen = _fitted(self._seen, self.name)
+        seen = _fitted(self._seen, self.name).extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
         for batch in batches_by_history(seen.seen_counts[rows], _USERS_PER_BATCH):
@@ -136,6 +159,20 @@ class PopularityRecommender:
         seen = _fitted(self._seen, self.name)
         ranking = "distinct train listeners, then total plays, then track_id"
         return {"name": self.name, "config": asdict(self.config), "ranking": ranking, **_sizes(seen)}
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the fitted model to ``directory``; :meth:`load` reads it back."""
+        seen = _fitted(self._seen, self.name)
+        arrays = {**seen.to_arrays(), "ranked_rows": self._ranked_rows, "listeners": self._listeners}
+        return write_state(directory, self.name, self.config, arrays=arrays)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Self:
+        saved = read_state(directory, cls.name)
+        model = cls(**saved.config)
+        model._seen = SeenTracks.from_arrays(saved.arrays)
+        model._ranked_rows, model._listeners = saved.arrays["ranked_rows"], saved.arrays["listeners"]
+        return model
 
 
 def _uniform_keys(seed: int, user_rows: np.ndarray, n_tracks: int) -> np.ndarray:

@@ -1,0 +1,360 @@
+"""BERT4Rec as a recommender: masked-track training over each user's time-ordered unique train tracks.
+
+Training (one epoch = every user once, in random order): a window of at most ``max_len`` of the
+user's tracks (the newest, or a random earlier window of a longer history); each track is replaced
+by the mask token with probability ``mask_prob`` (at least one per sequence); with probability
+``last_mask_prob`` only the newest track is masked instead, the case prediction meets. The loss is
+:func:`masked_item_loss`, cross-entropy over the whole catalogue at masked positions. With
+validation events, every epoch scores NDCG@10 of the validation tracks, ranked from the train
+sequence with seen tracks removed; training stops after ``patience`` epochs without a better value
+and the best epoch's weights are restored (without validation: ``max_epochs`` epochs).
+
+Prediction for a user appends the mask token to the newest ``max_len - 1`` tracks of their train
+history (plus ``history`` events given to :meth:`recommend`, e.g. leave-last-out's validation track
+when its test is scored) and ranks the catalogue by the scores there. It never reads the sequence
+being scored (the seed project predicted from the test sequence itself).
+
+Item vectors come from ``items``: ``"frozen"`` content vectors (standardised) through a trained
+projection, ``"trainable"`` content vectors as initial values, or ``"ids"`` alone (no content).
+On CUDA the forward passes run under bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from sonic.errors import DataError, SonicError
+from sonic.rouge.base import SeenTracks, check_k, check_train, empty_lists, make_config, top_k_unseen
+from sonic.rouge.models.bert4rec_net import FIRST_ITEM, ITEM_SOURCES, MASK, PAD, build_network
+from sonic.rouge.models.history import Histories, concatenated, ordered_histories
+from sonic.rouge.models.state import read_state, write_state
+from sonic.rouge.models.training import (
+    Curve,
+    EarlyStopping,
+    device_for,
+    ndcg_at,
+    require_torch,
+    seeded_generator,
+    torch_threads,
+)
+from sonic.tails.table import EmbeddingTable
+
+_USERS_PER_BATCH = 256
+
+
+@dataclass(frozen=True)
+class BERT4RecConfig:
+    """``items``: frozen, trainable or ids (see the module docstring). ``hidden``, ``layers``, ``heads``,
+    ``max_len`` (positions, the mask token included), ``dropout``: the network. ``mask_prob``,
+    ``last_mask_prob``: the masking. ``lr``, ``weight_decay`` (AdamW), ``batch_size`` (sequences per
+    step), ``max_epochs``, ``patience`` (epochs without a better validation NDCG@10). ``threads``: torch
+    CPU threads (0: torch's choice)."""
+
+    items: str = "frozen"
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    max_len: int = 300
+    dropout: float = 0.1
+    mask_prob: float = 0.2
+    last_mask_prob: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    max_epochs: int = 400
+    patience: int = 30
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.items not in ITEM_SOURCES:
+            raise SonicError(f"bert4rec items must be one of {', '.join(ITEM_SOURCES)}, got {self.items!r}")
+        for name in ("hidden", "layers", "heads", "batch_size", "max_epochs", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SonicError(f"bert4rec {name} must be a positive integer, got {value!r}")
+        if self.hidden % self.heads:
+            raise SonicError(f"bert4rec hidden {self.hidden} must be a multiple of heads {self.heads}")
+        if isinstance(self.max_len, bool) or not isinstance(self.max_len, int) or self.max_len < 2:
+            raise SonicError(f"bert4rec max_len must be an integer of at least 2, got {self.max_len!r}")
+        for name in ("mask_prob", "last_mask_prob", "dropout"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise SonicError(f"bert4rec {name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if not float(self.lr) > 0 or float(self.weight_decay) < 0:
+            raise SonicError(f"bert4rec lr must be positive and weight_decay non-negative, got {self.lr!r}")
+
+
+def masked_item_loss(scores: Any, targets: Any) -> Any:
+    """Mean cross-entropy of the true tracks at masked positions: ``scores`` (M, n_items) float,
+    ``targets`` (M,) int64 catalogue rows -> scalar tensor."""
+    torch = require_torch("bert4rec")
+    return torch.nn.functional.cross_entropy(scores.float(), targets)
+
+
+def mask_batch(
+    sequences: list[np.ndarray], max_len: int, mask_prob: float, last_mask_prob: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training tokens and labels for a batch of catalogue-row sequences.
+
+    Each sequence is cut to a window of at most ``max_len`` (the newest, or for a longer history a
+    random window), left-padded to the batch's longest window. Returns ``tokens`` (B, T) int64 and
+    ``labels`` (B, T) int64: the catalogue row at masked positions, -1 elsewhere.
+    """
+    windows = []
+    for sequence in sequences:
+        if len(sequence) > max_len:
+            end = int(rng.integers(max_len, len(sequence) + 1))
+            sequence = sequence[end - max_len : end]
+        windows.append(sequence)
+    width = max(len(w) for w in windows)
+    tokens = np.full((len(windows), width), PAD, np.int64)
+    labels = np.full((len(windows), width), -1, np.int64)
+    for row, window in enumerate(windows):
+        n = len(window)
+        if rng.random() < last_mask_prob:
+            masked = np.zeros(n, bool)
+            masked[-1] = True
+        else:
+            masked = rng.random(n) < mask_prob
+            if not masked.any():
+                masked[rng.integers(n)] = True
+        tokens[row, width - n :] = np.where(masked, MASK, window + FIRST_ITEM)
+        labels[row, width - n :] = np.where(masked, window, -1)
+    return tokens, labels
+
+
+def prediction_tokens(sequences: list[np.ndarray], max_len: int) -> np.ndarray:
+    """The newest ``max_len - 1`` tracks of each sequence then the mask token, left-padded: (B, T) int64."""
+    windows = [s[-(max_len - 1) :] if len(s) else s for s in sequences]
+    width = max(len(w) for w in windows) + 1
+    tokens = np.full((len(windows), width), PAD, np.int64)
+    for row, window in enumerate(windows):
+        tokens[row, width - 1 - len(window) : width - 1] = window + FIRST_ITEM
+        tokens[row, -1] = MASK
+    return tokens
+
+
+class BERT4RecRecommender:
+    """BERT4Rec over the train catalogue (tracks with a vector, for content items); see the module docstring."""
+
+    name = "bert4rec"
+
+    def __init__(self, **options: Any) -> None:
+        self.config = make_config(BERT4RecConfig, options, self.name)
+        self._seen: SeenTracks | None = None
+        self._histories: Histories | None = None
+        self._net: Any = None
+        self.curve: pd.DataFrame | None = None
+        self._facts: dict[str, Any] = {}
+
+    @property
+    def content(self) -> bool:
+        """True unless the items are ids alone."""
+        return self.config.items != "ids"
+
+    def fit(
+        self,
+        train: pd.DataFrame,
+        *,
+        validation: pd.DataFrame | None = None,
+        item_embeddings: EmbeddingTable | None = None,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> Self:
+        """Train with masked tracks; stop on validation NDCG@10 and restore the best weights."""
+        with torch_threads(self.config.threads):
+            return self._fit(train, validation, item_embeddings, device, seed)
+
+    def _fit(
+        self,
+        train: pd.DataFrame,
+        validation: pd.DataFrame | None,
+        item_embeddings: EmbeddingTable | None,
+        device: str,
+        seed: int,
+    ) -> Self:
+        torch = require_torch(self.name)
+        check_train(train)
+        config = self.config
+        seen, content = _catalogue(train, item_embeddings, config.items)
+        chosen = device_for(device)
+        generator = seeded_generator(seed)
+        rng = np.random.default_rng(seed)
+        net = build_network(
+            seen.n_tracks,
+            items=config.items,
+            hidden=config.hidden,
+            layers=config.layers,
+            heads=config.heads,
+            max_len=config.max_len,
+            dropout=config.dropout,
+            content=content,
+        ).to(chosen)
+        histories = ordered_histories(train, seen, what="train")
+        self._seen, self._histories, self._net = seen, histories, net
+        targets = ordered_histories(validation, seen, what="validation")
+        watch = targets.items.size > 0
+        optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        stopper = EarlyStopping(config.patience, mode="max")
+        curve = Curve()
+        trainable = np.flatnonzero(histories.lengths > 0)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=chosen.type == "cuda")
+        epoch = 0
+        for epoch in range(1, config.max_epochs + 1):
+            net.train()
+            order = trainable[torch.randperm(len(trainable), generator=generator).numpy()]
+            total, steps = 0.0, 0
+            for start in range(0, len(order), config.batch_size):
+                users = order[start : start + config.batch_size]
+                tokens, labels = mask_batch(
+                    [histories.of(u) for u in users], config.max_len, config.mask_prob, config.last_mask_prob, rng
+                )
+                tokens_t = torch.as_tensor(tokens, device=chosen)
+                labels_t = torch.as_tensor(labels, device=chosen)
+                with autocast:
+                    vectors = net.item_vectors()
+                    states = net.encode(tokens_t, vectors)
+                    picked = labels_t >= 0
+                    loss = masked_item_loss(net.scores(states[picked], vectors), labels_t[picked])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total, steps = total + loss.item(), steps + 1
+            val_metric = ndcg_at(lambda rows: self._scores(rows, histories), targets, seen) if watch else None
+            curve.add(epoch, train_loss=total / max(steps, 1), val_metric=val_metric)
+            if watch and stopper.step(val_metric, epoch, net):
+                break
+        if watch:
+            stopper.restore(net)
+        net.eval()
+        self.curve = curve.frame()
+        self._facts = {
+            "best_epoch": stopper.best_epoch if watch else epoch,
+            "best_val_ndcg@10": stopper.best_value,
+            "epochs_run": epoch,
+            "seconds": float(self.curve["seconds"].iloc[-1]) if len(self.curve) else 0.0,
+            "device": str(chosen),
+            "seed": int(seed),
+            "content_dim": None if content is None else int(content.shape[1]),
+            "train_tracks_without_vector": int(train["track_id"].astype(str).nunique() - seen.n_tracks),
+        }
+        return self
+
+    def recommend(
+        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``ids`` (n, k) object and ``scores`` (n, k) float32, ranked from each user's train sequence
+        followed by their ``history`` tracks; see :class:`sonic.rouge.base.Recommender`."""
+        with torch_threads(self.config.threads):
+            seen, histories = self._fitted()
+            if history is not None and len(history):
+                histories = concatenated(histories, ordered_histories(history, seen, what="history"))
+                seen = seen.extended(history)
+            k, rows = check_k(k), seen.user_rows(users)
+            ids, scores = empty_lists(len(rows), k)
+            for start in range(0, len(rows), _USERS_PER_BATCH):
+                batch = rows[start : start + _USERS_PER_BATCH]
+                block = self._scores(batch, histories)
+                block[histories.lengths[batch] == 0] = -np.inf  # nothing to predict from
+                ids[start : start + len(batch)], scores[start : start + len(batch)] = top_k_unseen(
+                    block, batch, seen, k, exclude_seen=exclude_seen
+                )
+            return ids, scores
+
+    def describe(self) -> dict[str, Any]:
+        seen, _ = self._fitted()
+        warnings = []
+        if self._facts.get("train_tracks_without_vector"):
+            warnings.append(f"{self._facts['train_tracks_without_vector']} train tracks have no vector; left out")
+        return {
+            "name": self.name,
+            "config": asdict(self.config),
+            "n_train_users": len(seen.user_ids),
+            "n_catalogue_tracks": seen.n_tracks,
+            **self._facts,
+            "warnings": warnings,
+        }
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the fitted model to ``directory`` (weights as safetensors); :meth:`load` reads it back."""
+        seen, histories = self._fitted()
+        arrays = {**seen.to_arrays(), "history_offsets": histories.offsets, "history_items": histories.items}
+        return write_state(
+            directory, self.name, self.config, facts=self._facts, arrays=arrays, tensors=self._net.state_dict()
+        )
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Self:
+        saved = read_state(directory, cls.name)
+        model = cls(**saved.config)
+        config, tensors = model.config, saved.tensors or {}
+        seen = SeenTracks.from_arrays(saved.arrays)
+        content = tensors.get("content")
+        if "bias" not in tensors or (config.items != "ids" and content is None):
+            raise DataError(f"model folder '{directory}' has no bert4rec weights; save the model again")
+        net = build_network(
+            seen.n_tracks,
+            items=config.items,
+            hidden=config.hidden,
+            layers=config.layers,
+            heads=config.heads,
+            max_len=config.max_len,
+            dropout=config.dropout,
+            content=content,
+        )
+        net.load_state_dict(tensors)
+        net.eval()
+        model._seen, model._net, model._facts = seen, net, saved.facts
+        model._histories = Histories(saved.arrays["history_offsets"], saved.arrays["history_items"])
+        return model
+
+    def _scores(self, rows: np.ndarray, histories: Histories) -> np.ndarray:
+        """Scores (b, n_items) float32 of the mask appended to each user's history."""
+        torch = require_torch(self.name)
+        net = self._net
+        device = next(net.parameters()).device
+        was_training = net.training
+        net.eval()
+        tokens = torch.as_tensor(
+            prediction_tokens([histories.of(u) for u in rows], self.config.max_len), device=device
+        )
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            vectors = net.item_vectors()
+            states = net.encode(tokens, vectors)[:, -1]
+            scores = net.scores(states, vectors).float().cpu().numpy()
+        net.train(was_training)
+        return scores
+
+    def _fitted(self) -> tuple[SeenTracks, Histories]:
+        if self._seen is None or self._net is None or self._histories is None:
+            raise RuntimeError("bert4rec recommender: call fit before recommend, describe or save")
+        return self._seen, self._histories
+
+
+def _catalogue(
+    train: pd.DataFrame, table: EmbeddingTable | None, items: str
+) -> tuple[SeenTracks, np.ndarray | None]:
+    """The catalogue (train tracks; with content items, those with a vector) and its standardised vectors."""
+    if items == "ids":
+        return SeenTracks.from_train(train), None
+    if table is None:
+        raise SonicError(
+            f"bert4rec with items={items!r} needs --embedding (track vectors); use items='ids' to train without content"
+        )
+    train_tracks = np.sort(train["track_id"].astype(str).unique())
+    rows, found = table.lookup(train_tracks)
+    if not found.any():
+        raise DataError(
+            f"none of the {len(train_tracks)} train tracks (e.g. '{train_tracks[0]}') has a vector in the "
+            "embedding table; does the table embed the tracks of this split?"
+        )
+    vectors = table.vectors[rows[found]].astype(np.float64)
+    spread = vectors.std(axis=0)
+    vectors = ((vectors - vectors.mean(axis=0)) / np.where(spread > 0, spread, 1.0)).astype(np.float32)
+    return SeenTracks.from_train(train, track_ids=np.asarray(train_tracks[found], dtype=object)), vectors

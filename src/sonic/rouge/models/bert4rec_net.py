@@ -1,0 +1,78 @@
+"""The BERT4Rec network (Sun et al., CIKM '19): a bidirectional transformer over a user's tracks that
+predicts masked positions, with item vectors from ids or from content embeddings.
+
+Tokens: 0 is padding, 1 the mask, ``2 + row`` the catalogue track ``row``. Sequences are padded on the
+left, so the newest track always sits at position ``max_len - 1``. Output scores of a position are its
+hidden state (through a dense + GELU + LayerNorm head) dotted with every item vector, plus a bias.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sonic.rouge.models.training import require_torch
+
+PAD, MASK, FIRST_ITEM = 0, 1, 2
+ITEM_SOURCES = ("frozen", "trainable", "ids")
+
+
+def build_network(
+    n_items: int,
+    *,
+    items: str,
+    hidden: int,
+    layers: int,
+    heads: int,
+    max_len: int,
+    dropout: float,
+    content: Any = None,
+) -> Any:
+    """The torch module. ``items``: ``"ids"`` (a learned table), ``"frozen"`` (``content`` (n_items, d)
+    fixed, a trained projection to ``hidden``) or ``"trainable"`` (``content`` as initial values, trained,
+    with the projection)."""
+    torch = require_torch("bert4rec")
+    nn = torch.nn
+
+    class BERT4RecNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            if items == "ids":
+                self.item_table = nn.Embedding(n_items, hidden)
+                nn.init.normal_(self.item_table.weight, std=0.02)
+            else:
+                values = torch.as_tensor(content, dtype=torch.float32).clone()
+                if items == "frozen":
+                    self.register_buffer("content", values)
+                else:
+                    self.content = nn.Parameter(values)
+                self.project = nn.Linear(values.shape[1], hidden)
+            self.special = nn.Embedding(2, hidden)  # padding, mask
+            self.position = nn.Embedding(max_len, hidden)
+            self.norm = nn.LayerNorm(hidden)
+            self.dropout = nn.Dropout(dropout)
+            layer = nn.TransformerEncoderLayer(
+                hidden, heads, 4 * hidden, dropout, activation="gelu", batch_first=True
+            )
+            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden))
+            self.bias = nn.Parameter(torch.zeros(n_items))
+
+        def item_vectors(self) -> Any:  # (n_items, hidden)
+            if items == "ids":
+                return self.item_table.weight
+            return self.project(self.content)
+
+        def encode(self, tokens: Any, item_vectors: Any) -> Any:
+            """``tokens`` (B, T) int64, left-padded -> hidden states (B, T, hidden) after the head."""
+            table = torch.cat([self.special.weight, item_vectors], dim=0)  # (2 + n_items, hidden)
+            length = tokens.shape[1]
+            positions = torch.arange(max_len - length, max_len, device=tokens.device)
+            x = self.dropout(self.norm(table[tokens] + self.position(positions)[None]))
+            x = self.encoder(x, src_key_padding_mask=tokens == PAD)
+            return self.head(x)
+
+        def scores(self, states: Any, item_vectors: Any) -> Any:
+            """(M, hidden) states -> (M, n_items) scores."""
+            return states @ item_vectors.T + self.bias
+
+    return BERT4RecNet()

@@ -6,10 +6,12 @@ import textwrap
 
 import pytest
 
+from sonic.cream.data import PROTOCOLS
 from sonic.errors import SonicError
 from sonic.study import check_study, read_study, run_experiment
 from sonic.study.config import RecommenderSpec
 
+KNOWN_PROTOCOLS = ", ".join(sorted(PROTOCOLS))
 STUDY = """
 title = "t"
 [data]
@@ -82,7 +84,7 @@ def test_an_unknown_table_and_a_wrong_type_are_refused(folder):
         ('name = "pop"', 'name = "popp"', "unknown recommender 'popp'; known: "),
         ('label = "knn-train"', 'options = { catalog = "all" }', "unknown option 'catalog' for knn; known: catalogue"),
         ('label = "knn-train"', 'label = "pop"', "two recommenders have the label 'pop'"),
-        ('protocol = "sonic"', 'protocol = "tamm"', "unknown split protocol 'tamm'; known: sonic, tamm2024, tamm2025"),
+        ('protocol = "sonic"', 'protocol = "tamm"', f"unknown split protocol 'tamm'; known: {KNOWN_PROTOCOLS}"),
         ('modes = ["val", "test"]', 'modes = ["val", "cold_test"]', "mode 'cold_test' needs a protocol with a cold"),
         ('seeds = [1, 2]', 'seeds = [1, 1]', "seeds lists a seed twice"),
     ],

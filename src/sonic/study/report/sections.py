@@ -282,7 +282,7 @@ def training(data: ReportData, report_dir: Path) -> Section:
 
 def gallery(data: ReportData, report_dir: Path, *, num_workers: int | None) -> Section:
     from sonic.cream.audio import find_audio_files
-    from sonic.cream.spectra.visualize import visualize
+    from sonic.cream.spectra import visualize
 
     section = Section("gallery", "Spectral pictures")
     audio = data.study.data.audio

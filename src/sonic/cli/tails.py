@@ -49,10 +49,26 @@ def embed(
     shard_size: Annotated[
         int, typer.Option("--shard-size", min=1, help="Inputs per shard written as the run goes (a rerun reuses them).")
     ] = 256,
+    engine: Annotated[
+        str, typer.Option("--engine", help="Where the shards are computed: local (worker processes) or ray.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster: auto, ray://head:10001 (default: a local Ray for the run)."),
+    ] = None,
+    ray_gpus_per_actor: Annotated[
+        float, typer.Option("--ray-gpus-per-actor", min=0.0, help="GPUs per model actor on Ray (0: model on CPU).")
+    ] = 0.0,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option("--ray-actors", min=1, help="Model actors on Ray (default: one per GPU asked for, else one)."),
+    ] = None,
 ) -> None:
     """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
+    from sonic.tails.ray_engine import RayOptions
     from sonic.tails.runner import embed_folder
 
+    ray = RayOptions(address=ray_address, actors=ray_actors, gpus_per_actor=ray_gpus_per_actor)
     result = embed_folder(
         audio_dir,
         model_type,
@@ -66,6 +82,8 @@ def embed(
         duration_seconds=duration_seconds,
         exclude=exclude_file,
         shard_size=shard_size,
+        engine=engine,
+        ray=ray,
     )
     if result.n_reused:
         typer.echo(f"reused {result.n_reused} tracks from an earlier interrupted run")

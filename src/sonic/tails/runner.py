@@ -80,6 +80,7 @@ def embed_folder(
     model_type: str | Embedder,
     out_dir: str | os.PathLike,
     *,
+    model_options: dict[str, Any] | None = None,
     lyrics_dir: str | os.PathLike | None = None,
     metadata_file: str | os.PathLike | None = None,
     music4all_root: str | os.PathLike | None = None,
@@ -95,7 +96,7 @@ def embed_folder(
 ) -> EmbedResult:
     """Embed every input of ``model_type`` into ``out_dir`` (see the module docstring).
 
-    ``model_type`` is a registered name (``"mfcc_104"``) or an embedder. Its modality says which
+    ``model_type`` is a registered name (``"mfcc_104"``), built with ``model_options``, or an embedder. Its modality says which
     input it needs: ``audio_dir`` (audio, image), ``lyrics_dir`` or ``music4all_root`` (text),
     ``metadata_file`` or ``music4all_root`` (tabular). ``num_workers`` processes load the inputs
     (default: one per CPU; 0 or 1: all in this process). Only the window ``offset_seconds`` ..
@@ -110,7 +111,13 @@ def embed_folder(
     check_engine(engine)
     if engine == "ray":
         import_ray()  # before any work: without Ray, one sentence on how to install it
-    embedder: Embedder = EMBEDDERS.create(model_type) if isinstance(model_type, str) else model_type
+    if isinstance(model_type, str):
+        embedder: Embedder = EMBEDDERS.create(model_type, **(model_options or {}))
+        spec: Any = (model_type, dict(model_options or {}))  # what a Ray actor builds its copy from
+    elif model_options:
+        raise SonicError("model options go with an embedder's name, not with an embedder already built")
+    else:
+        embedder = spec = model_type
     window = check_window(offset_seconds, duration_seconds)
     _check_sizes(batch_size=batch_size, shard_size=shard_size)
     source = open_source(
@@ -123,6 +130,9 @@ def embed_folder(
         duration_seconds=window[1],
         exclude=exclude,
     )
+    fit = getattr(embedder, "fit", None)
+    if callable(fit) and source.what == "metadata rows":  # scaling fitted on the whole table (metadata)
+        fit([item.ref for item in source.items])
     workers = worker_count(num_workers) if source.in_workers else 0
     out_dir = Path(out_dir)
     store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
@@ -136,7 +146,7 @@ def embed_folder(
         if engine == "ray":
             from sonic.tails.ray_engine import RayOptions, compute_on_ray
 
-            compute = compute_on_ray(model_type, embedder, source, store, plan, todo, batch_size=batch_size,
+            compute = compute_on_ray(spec, embedder, source, store, plan, todo, batch_size=batch_size,
                                      seconds=window[1], options=ray or RayOptions())
         else:
             compute = _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size,

@@ -41,7 +41,15 @@ class RandomRecommender:
         self._seen: SeenTracks | None = None
         self._seed = 0
 
-    def fit(self, train: pd.DataFrame, *, item_embeddings: EmbeddingTable | None = None, seed: int = 0) -> Self:
+    def fit(
+        self,
+        train: pd.DataFrame,
+        *,
+        validation: pd.DataFrame | None = None,
+        item_embeddings: EmbeddingTable | None = None,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> Self:
         """Remember the train tracks (the catalogue) and who has seen which; embeddings are unused."""
         self._seen = SeenTracks.from_train(train)
         self._seed = int(seed)
@@ -86,7 +94,15 @@ class PopularityRecommender:
         self._ranked_rows = np.zeros(0, np.int64)
         self._listeners = np.zeros(0, np.float32)
 
-    def fit(self, train: pd.DataFrame, *, item_embeddings: EmbeddingTable | None = None, seed: int = 0) -> Self:
+    def fit(
+        self,
+        train: pd.DataFrame,
+        *,
+        validation: pd.DataFrame | None = None,
+        item_embeddings: EmbeddingTable | None = None,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> Self:
         """Count listeners and plays per train track; ``item_embeddings`` and ``seed`` are unused."""
         seen = SeenTracks.from_train(train)
         track_rows = pd.Index(seen.track_ids).get_indexer(train["track_id"].astype(str))

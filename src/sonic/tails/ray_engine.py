@@ -118,7 +118,8 @@ def compute_on_ray(
     """Compute and write the shards ``todo`` on Ray; yield each shard's index once written.
 
     ``spec`` is what each actor builds its embedder from (a registered name and its options, so that
-    a GPU actor's copy picks its GPU; or the embedder itself, pickled); ``embedder`` is the driver's copy. The other arguments are the local runner's.
+    a GPU actor's copy picks its GPU; or the embedder itself, pickled); ``embedder`` is the driver's
+    copy. The other arguments are the local runner's.
     """
     if not todo:
         return

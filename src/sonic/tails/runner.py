@@ -96,8 +96,8 @@ def embed_folder(
 ) -> EmbedResult:
     """Embed every input of ``model_type`` into ``out_dir`` (see the module docstring).
 
-    ``model_type`` is a registered name (``"mfcc_104"``), built with ``model_options``, or an embedder. Its modality says which
-    input it needs: ``audio_dir`` (audio, image), ``lyrics_dir`` or ``music4all_root`` (text),
+    ``model_type`` is a registered name (``"mfcc_104"``), built with ``model_options``, or an embedder.
+    Its modality says which input it needs: ``audio_dir`` (audio, image), ``lyrics_dir`` or ``music4all_root`` (text),
     ``metadata_file`` or ``music4all_root`` (tabular). ``num_workers`` processes load the inputs
     (default: one per CPU; 0 or 1: all in this process). Only the window ``offset_seconds`` ..
     ``+duration_seconds`` of each audio file is used (None: to the end). ``exclude`` is a csv or

@@ -157,6 +157,11 @@ class _Scheduler:
             count = options.actors or (
                 max(1, int(resources["GPU"] // options.gpus_per_actor)) if options.gpus_per_actor else 1
             )
+            if count * options.cpus_per_actor + options.cpus_per_loader > resources["CPU"]:
+                raise SonicError(
+                    f"{count} model actors of {options.cpus_per_actor:g} CPU leave no CPU for loading on a Ray "
+                    f"cluster of {resources['CPU']:g} CPUs; give fewer actors or fewer CPUs per actor"
+                )
             actor = ray.remote(ModelActor).options(num_cpus=options.cpus_per_actor, num_gpus=options.gpus_per_actor)
             spec_ref = spec if isinstance(spec, tuple) else ray.put(spec)
             self.actors = [actor.remote(spec_ref) for _ in range(count)]

@@ -158,20 +158,52 @@ def test_without_ray_the_cli_says_how_to_install_it(folder, tmp_path, monkeypatc
     assert not list(tmp_path.iterdir())
 
 
+def _sonic(*args: str) -> None:
+    """Run a sonic command here; it must end with exit status 0."""
+    try:
+        main(list(args))
+    except SystemExit as exit_status:
+        assert exit_status.code in (0, None)
+
+
 @pytest.mark.slow
-def test_a_study_with_four_runs_on_ray_gives_the_local_results(cluster, tmp_path):
+def test_a_study_with_four_runs_on_ray_gives_the_local_results(cluster, tmp_path, capsys):
+    """The study file says engine = "ray"; `sonic experiment --engine local` overrides it for the baseline."""
     from study_fixtures import study_file, tiny_catalogue
 
-    from sonic.study import run_experiment
+    from sonic.study import store
 
     catalogue = tiny_catalogue(tmp_path / "catalogue")
     path = study_file(tmp_path / "study.toml", catalogue, models=("pop", "knn"), modes=("test",), seeds=(1, 2))
-    local = run_experiment(path, tmp_path / "local", progress=False, num_workers=2)
-    lines: list[str] = []
-    on_ray = run_experiment(path, tmp_path / "ray", progress=False, engine="ray", echo=lines.append)
-    runs = [outcome for outcome in on_ray.outcomes if outcome.key.startswith("run/")]
-    assert len(runs) == 4 and all(outcome.status == "done" for outcome in on_ray.outcomes)
+    path.write_text(path.read_text().replace("[embeddings]\n", '[embeddings]\nengine = "ray"\n'))
+    _sonic("experiment", str(path), "--out", str(tmp_path / "local"), "--engine", "local", "--num-workers", "2")
+    assert "on ray" not in capsys.readouterr().out
+    _sonic("experiment", str(path), "--out", str(tmp_path / "ray"))
+    lines = capsys.readouterr().out.splitlines()
     assert sum("done on ray" in line for line in lines) == 4
-    pd.testing.assert_frame_equal(on_ray.results, local.results, check_exact=False, rtol=1e-6)
-    again = run_experiment(path, tmp_path / "ray", progress=False, engine="ray")
-    assert all(outcome.status == "skipped" for outcome in again.outcomes)
+    local, on_ray = (pd.read_csv(tmp_path / side / "results.csv") for side in ("local", "ray"))
+    assert len(on_ray) > 0 and set(on_ray["model"]) == {"pop", "knn"} and set(on_ray["seed"]) == {1, 2}
+    pd.testing.assert_frame_equal(on_ray, local, check_exact=False, rtol=1e-6)
+    manifest = read_embeddings(tmp_path / "ray" / "embeddings" / "mfcc_104.parquet").manifest
+    assert manifest["engine"] == "ray"
+    assert len(store.runs(tmp_path / "ray" / store.STORE_DIR)) == 4
+    _sonic("experiment", str(path), "--out", str(tmp_path / "ray"))
+    assert all("done earlier, skipped" in line for line in capsys.readouterr().out.splitlines() if "] run " in line)
+
+
+def test_an_unknown_engine_in_a_study_file_is_one_sentence(tmp_path):
+    from sonic.study import run_experiment
+
+    path = tmp_path / "study.toml"
+    path.write_text('[data]\nevents = "events.tsv"\naudio = "audio"\n[embeddings]\nnames = ["mfcc_104"]\n'
+                    'engine = "dask"\n[[recommenders]]\nname = "pop"\n')
+    with pytest.raises(SonicError, match="unknown engine 'dask'; known: local, ray"):
+        run_experiment(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_embed_engine_ray(cluster, folder, tmp_path, capsys):
+    _sonic("embed", "--model-type", "mfcc_20", "--audio-dir", str(folder), "--out", str(tmp_path), "--engine", "ray",
+           "--shard-size", "5")
+    assert "embedded 13 tracks" in capsys.readouterr().out
+    assert read_embeddings(tmp_path / "mfcc_20.parquet").manifest["engine"] == "ray"

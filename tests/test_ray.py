@@ -207,3 +207,18 @@ def test_cli_embed_engine_ray(cluster, folder, tmp_path, capsys):
            "--shard-size", "5")
     assert "embedded 13 tracks" in capsys.readouterr().out
     assert read_embeddings(tmp_path / "mfcc_20.parquet").manifest["engine"] == "ray"
+
+
+def test_a_fitted_tabular_embedder_gives_the_local_table_on_ray(cluster, tmp_path):
+    """The metadata embedder's scaling is fitted on the whole table by the driver; Ray embeds with that fit."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"track_id": [f"m{i}" for i in range(9)], "danceability": rng.uniform(size=9),
+                          "energy": rng.uniform(size=9), "valence": rng.uniform(size=9),
+                          "tempo": rng.uniform(60, 180, size=9), "popularity": rng.integers(0, 100, size=9)})
+    frame.to_csv(tmp_path / "meta.csv", index=False)
+    runs = {engine: embed_folder(None, "metadata", tmp_path / engine, metadata_file=tmp_path / "meta.csv",
+                                 batch_size=2, shard_size=4, progress=False, engine=engine)
+            for engine in ("local", "ray")}  # fmt: skip
+    local, on_ray = (_table(runs[engine].table_path)[0] for engine in ("local", "ray"))
+    _same_vectors(local, on_ray)
+    assert len(on_ray) == 9

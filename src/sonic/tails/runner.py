@@ -133,6 +133,7 @@ def embed_folder(
     fit = getattr(embedder, "fit", None)
     if callable(fit) and source.what == "metadata rows":  # scaling fitted on the whole table (metadata)
         fit([item.ref for item in source.items])
+        spec = embedder  # Ray actors get the fitted embedder itself
     workers = worker_count(num_workers) if source.in_workers else 0
     out_dir = Path(out_dir)
     store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)

@@ -105,6 +105,7 @@ embed_folder({folder!r}, SlowActorMFCC(), {out!r}, shard_size=2, batch_size=2, p
 """
 
 
+@pytest.mark.slow
 def test_a_killed_driver_leaves_finished_shards_and_a_rerun_resumes(cluster, folder, tmp_path):
     out = tmp_path / "out"
     script = DRIVER.format(src=str(SRC), tests=str(TESTS), folder=str(folder), out=str(out), address=cluster,

@@ -40,12 +40,23 @@ def experiment(
     study_file: Annotated[Path, typer.Argument(help="The study file (TOML): data, split, embeddings, recommenders...")],
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the study file without .toml).")] = None,
     num_workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: all CPUs).")] = None,
+    engine: Annotated[
+        Optional[str],
+        typer.Option(help="local, or ray: embed and run on a Ray cluster (default: the study file's, else local)."),
+    ] = None,
+    ray_address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster: auto, ray://head:10001 (default: a local Ray for the study).")
+    ] = None,
+    ray_gpus_per_run: Annotated[
+        float, typer.Option(min=0.0, help="GPUs for each run of a neural recommender (snn, bert4rec) on Ray.")
+    ] = 0.0,
 ) -> None:
     """Run a study file: split once, embed once, every run; finished steps are skipped on a rerun."""
     from sonic.study import run_experiment
 
     out = out if out is not None else study_file.with_suffix("")
-    result = run_experiment(study_file, out, num_workers=num_workers, echo=print, warn=_warn)
+    result = run_experiment(study_file, out, num_workers=num_workers, echo=print, warn=_warn, engine=engine,
+                            ray_address=ray_address, gpus_per_run=ray_gpus_per_run)
     _finish(result)
 
 

@@ -5,7 +5,8 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
     title = "..."                       # optional
     [data]        events, audio, music4all, exclude
     [split]       protocol, start_date, test_date, end_date, seed
-    [embeddings]  names, fusions, offset_seconds, duration_seconds, batch_size
+    [embeddings]  names, fusions, offset_seconds, duration_seconds, batch_size,
+                  engine ("local" or "ray"), ray_address, gpus_per_actor
     [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
     [evaluation]  modes, ks, seeds
     [report]      metric, k, gallery_tracks
@@ -64,6 +65,9 @@ class EmbeddingsSection:
     offset_seconds: float = 0.0
     duration_seconds: float | None = None
     batch_size: int = 16
+    engine: str = "local"  # "ray": embed on a Ray cluster, and send the runs there (sonic.study.on_ray)
+    ray_address: str | None = None  # the cluster (None: a local Ray for the study; "auto": this node's)
+    gpus_per_actor: float = 0.0  # GPUs per model actor when embedding on Ray
 
 
 @dataclass(frozen=True)

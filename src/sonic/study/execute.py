@@ -27,11 +27,13 @@ from typing import Any
 
 import pandas as pd
 
+from sonic.cluster import check_engine, import_ray
 from sonic.errors import SonicError
 from sonic.manifest import base_manifest, write_json
 from sonic.study import store
 from sonic.study.check import AUDIO_MODALITIES, Resolved, check_study
 from sonic.study.config import Study, read_study
+from sonic.study.on_ray import RunsOnRay, run_steps_on_ray
 from sonic.study.steps import NO_EMBEDDING, Step, plan_steps, read_record, step_hash
 
 Echo = Callable[[str], None]
@@ -72,20 +74,33 @@ def run_experiment(
     progress: bool = True,
     echo: Echo | None = None,
     warn: Echo | None = None,
+    engine: str | None = None,
+    ray_address: str | None = None,
+    gpus_per_run: float = 0.0,
 ) -> ExperimentResult:
     """Check ``study`` (a :class:`Study` or a study file), then run its steps into ``out_dir``.
 
     ``echo`` receives one line per step, ``warn`` each warning a recommender gives (both optional).
+    ``engine`` ``"ray"`` embeds on a Ray cluster (``ray_address``) and sends the recommender runs
+    there as tasks (:mod:`sonic.study.on_ray`, ``gpus_per_run`` GPUs for each neural run); None takes
+    the study file's ``[embeddings] engine`` and ``ray_address`` for both. Results are the same.
     Nothing is written when the study has a mistake (a :class:`SonicError` is raised first).
     """
     study = study if isinstance(study, Study) else read_study(study)
+    engine = check_engine(study.embeddings.engine if engine is None else engine)
+    ray_address = study.embeddings.ray_address if ray_address is None else ray_address
+    if engine == "ray":
+        import_ray()  # before any work: without Ray, one sentence on how to install it
+    on_ray = RunsOnRay(address=ray_address, gpus_per_run=gpus_per_run)
     resolved = check_study(study)
     out_dir = Path(out_dir)
     steps = plan_steps(resolved)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_study_file(study, out_dir / "study.toml")
-    context = _Context(resolved, out_dir, num_workers, progress, warn or (lambda line: None))
-    outcomes = []
+    context = _Context(resolved, out_dir, num_workers, progress, warn or _no_warning, engine, ray_address)
+    outcomes: list[StepOutcome | None] = []
+    deferred: list[tuple[Step, str]] = []  # run steps sent to Ray once the steps before them are done
+    numbers: dict[str, tuple[int, str]] = {}  # a deferred step's key -> (its place in outcomes, its prefix)
     hashes: dict[str, str] = {}
     failed: set[str] = set()
     for number, step in enumerate(steps, start=1):
@@ -102,6 +117,11 @@ def run_experiment(
             outcomes.append(StepOutcome(step.key, "skipped", warnings=tuple(record.get("warnings", ()))))
             _say(echo, f"{prefix}: done earlier, skipped")
             continue
+        if engine == "ray" and step.kind == "run":
+            numbers[step.key] = (len(outcomes), prefix)
+            outcomes.append(None)
+            deferred.append((step, digest))
+            continue
         outcome = _run_step(context, step, digest)
         outcomes.append(outcome)
         if outcome.status == "failed":
@@ -109,6 +129,18 @@ def run_experiment(
             _say(echo, f"{prefix}: FAILED: {outcome.message}")
         else:
             _say(echo, f"{prefix}: done ({outcome.seconds:.1f} s)")
+
+    def finished_on_ray(step: Step, outcome: StepOutcome) -> None:
+        place, prefix = numbers[step.key]
+        outcomes[place] = outcome
+        if outcome.status == "failed":
+            _say(echo, f"{prefix}: FAILED on ray: {outcome.message}")
+            return
+        for line in outcome.warnings:
+            context.warn(f"{step.name}: {line}")
+        _say(echo, f"{prefix}: done on ray ({outcome.seconds:.1f} s)")
+
+    run_steps_on_ray(context, deferred, on_ray, finished_on_ray)
     store_dir = out_dir / store.STORE_DIR
     runs = [step.name for step in steps if step.kind == "run"]
     store.prune(store_dir, runs)
@@ -117,7 +149,8 @@ def run_experiment(
     tmp = results_path.with_name(".results.csv.tmp")
     results.to_csv(tmp, index=False)
     os.replace(tmp, results_path)
-    return ExperimentResult(study, out_dir, tuple(outcomes), results, results_path, store_dir)
+    finished = tuple(outcome for outcome in outcomes if outcome is not None)
+    return ExperimentResult(study, out_dir, finished, results, results_path, store_dir)
 
 
 @dataclass(frozen=True)
@@ -127,6 +160,8 @@ class _Context:
     num_workers: int | None
     progress: bool
     warn: Echo
+    engine: str = "local"  # of the embed steps
+    ray_address: str | None = None
 
     def split_dir(self, key: str) -> Path:
         return self.out_dir / "split" / key.removeprefix("split/")
@@ -172,6 +207,7 @@ def _split(context: _Context, step: Step, digest: str) -> list[str]:
 def _embed(context: _Context, step: Step, digest: str) -> list[str]:
     """Embed with one embedder: audio and image embedders read the audio folder, the others Music4All."""
     from sonic.tails.pipeline import embed_folder
+    from sonic.tails.ray_engine import RayOptions
 
     study = context.resolved.study
     embeddings = study.embeddings
@@ -183,6 +219,7 @@ def _embed(context: _Context, step: Step, digest: str) -> list[str]:
     result = embed_folder(
         model_type=step.name, out_dir=context.out_dir / "embeddings", batch_size=embeddings.batch_size,
         num_workers=context.num_workers, exclude=study.data.exclude, progress=context.progress, **source,
+        engine=context.engine, ray=RayOptions(address=context.ray_address, gpus_per_actor=embeddings.gpus_per_actor),
     )  # fmt: skip
     if result.table_path != context.table_path(step.name):
         raise SonicError(f"embedder '{step.name}' wrote '{result.table_path.name}', not '{step.name}.parquet'")
@@ -272,6 +309,10 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old)
     else:
         os.replace(tmp, final)
+
+
+def _no_warning(line: str) -> None:
+    """Where warnings go when nobody asked for them."""
 
 
 def _say(echo: Echo | None, line: str) -> None:

@@ -7,6 +7,9 @@ published weights are compared with the original TF code in test_musicnn_referen
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from musicnn_checkpoints import tiny_musicnn, tiny_vgg, write_tf_checkpoint
@@ -140,9 +143,12 @@ def test_deterministic_and_batch_invariant(checkpoints):
     together = from_name("musicnn", checkpoint=folder, device="cpu").embed(batch)
     again = from_name("musicnn", checkpoint=folder, device="cpu").embed(batch)
     np.testing.assert_array_equal(together, again)
+    embedder = from_name("musicnn", checkpoint=folder, device="cpu")
+    alone = np.stack([embedder.embed([waveform])[0] for waveform in batch])
+    np.testing.assert_array_equal(alone, together)  # a clip's vector does not depend on its batch-mates
+    np.testing.assert_array_equal(embedder.embed(batch[::-1]), together[::-1])
     one_patch_at_a_time = from_name("musicnn", checkpoint=folder, device="cpu", batch_size=1)
-    alone = np.stack([one_patch_at_a_time.embed([waveform])[0] for waveform in batch])
-    np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one_patch_at_a_time.embed(batch), together, rtol=1e-5, atol=1e-6)
     assert from_name("musicnn", checkpoint=folder, device="cpu").embed([]).shape == (0, 6)
 
 
@@ -206,3 +212,12 @@ def test_longer_windows_for_musicnn(checkpoints):
     assert embedder.frames == patch_frames(5.0) == 312
     assert embedder.patches(clip(11.0, 2)).shape == (2, 312, 96)
     assert embedder.embed([clip(11.0, 2)]).shape == (1, 6)
+
+
+def test_torch_loads_only_when_a_model_is_built(checkpoints, monkeypatch):
+    code = "import sys, sonic.tails.base, sonic.tails.models.musicnn; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if PyTorch were not installed
+    with pytest.raises(SonicError, match=r"runs on PyTorch, which is not installed: pip install 'sonic\[models\]'"):
+        from_name("musicnn", checkpoint=str(checkpoints["musicnn"]))

@@ -174,22 +174,48 @@ def test_text_inputs_from_a_lyrics_folder_or_a_music4all_release(tmp_path):
         assert "holds no text" in result.failures[0][1] and "not UTF-8" in result.failures[1][1]
 
 
+def _music4all_release(root: Path, frame: pd.DataFrame) -> Path:
+    """A tiny Music4All release (its five tab-separated tables) holding ``frame``'s tracks."""
+    root.mkdir()
+    ids = frame["id"]
+    tables = {
+        "id_information.csv": pd.DataFrame({"id": ids, "artist": "a", "song": "s", "album_name": "b"}),
+        "id_metadata.csv": frame.assign(spotify_id="sp", popularity=50.0, release=2001, danceability=0.5, key=1,
+                                        mode=1, valence=0.5, duration_ms=30000),
+        "id_genres.csv": pd.DataFrame({"id": ids, "genres": ["rock,pop", "jazz", "rock"]}),
+        "id_tags.csv": pd.DataFrame({"id": ids, "tags": ["loud", "calm", "loud,fast"]}),
+        "id_lang.csv": pd.DataFrame({"id": ids, "lang": "en"}),
+    }
+    for name, table in tables.items():
+        table.to_csv(root / name, sep="\t", index=False)
+    return root
+
+
+class _ColumnsAndGenres(_Columns):
+    name, dim = "columns_and_genres", 3
+
+    def embed(self, batch):
+        return np.array([[row["energy"], row["tempo"], len(row["genres"])] for row in batch], np.float32)
+
+
 def test_tabular_inputs_from_a_table_or_a_music4all_release(tmp_path):
     frame = pd.DataFrame({"id": ["x1", "x2", "x3"], "energy": [0.1, 0.5, 0.9], "tempo": [90.0, 120.0, 150.0]})
-    (tmp_path / "m4a").mkdir()
-    frame.to_csv(tmp_path / "m4a" / "id_metadata.csv", sep="\t", index=False)
+    release = _music4all_release(tmp_path / "m4a", frame)
     frame.rename(columns={"id": "track_id"}).to_parquet(tmp_path / "meta.parquet")
     exclude = tmp_path / "exclude.csv"
     exclude.write_text("track_id\nx2\n")
 
     by_file = embed_folder(None, _Columns(), tmp_path / "a", metadata_file=tmp_path / "meta.parquet", progress=False)
-    by_release = embed_folder(None, _Columns(), tmp_path / "b", music4all_root=tmp_path / "m4a", exclude=exclude,
+    by_release = embed_folder(None, _ColumnsAndGenres(), tmp_path / "b", music4all_root=release, exclude=exclude,
                               progress=False)
 
     assert _table(by_file)[0].tolist() == ["x1", "x2", "x3"]
     np.testing.assert_allclose(_table(by_file)[1], frame[["energy", "tempo"]].to_numpy(np.float32))
     assert _table(by_release)[0].tolist() == ["x1", "x3"]
-    assert json.loads(by_release.manifest_path.read_text())["n_excluded"] == 1
+    np.testing.assert_allclose(_table(by_release)[1], [[0.1, 90.0, 2.0], [0.9, 150.0, 1.0]])
+    manifest = json.loads(by_release.manifest_path.read_text())
+    assert manifest["n_excluded"] == 1
+    assert [row[0] for row in manifest["inputs"]["rows"]] == ["id_metadata.csv", "id_genres.csv", "id_tags.csv"]
 
 
 def test_a_missing_input_names_the_option_to_give(folder, tmp_path):
@@ -203,7 +229,7 @@ def test_a_missing_input_names_the_option_to_give(folder, tmp_path):
     (tmp_path / "meta.csv").write_text("song,energy\nx,0.5\n")
     with pytest.raises(DataError, match=r"metadata table '.*meta.csv' has no 'track_id' column; found: song, energy"):
         embed_folder(None, _Columns(), tmp_path, metadata_file=tmp_path / "meta.csv")
-    with pytest.raises(DataError, match="cannot read metadata table"):
+    with pytest.raises(DataError, match="t00.wav.* is not a known table format"):
         embed_folder(None, _Columns(), tmp_path, metadata_file=folder / "t00.wav")
     with pytest.raises(SonicError, match="shard size must be a positive integer"):
         embed_folder(folder, "mfcc_20", tmp_path, shard_size=0)

@@ -37,34 +37,76 @@ def evaluate_command(
 
 @app.command("run-model")
 def run_model_command(
-    model_name: str = typer.Option(..., "--model-name", help="Recommender: knn, pop or random."),
-    split_dir: Path = typer.Option(..., "--split-dir", help="Split directory with train/val/test.parquet."),
-    mode: str = typer.Option("val", "--mode", help="Evaluate on 'val' or 'test'."),
-    out: Path = typer.Option(..., "--out", help="Directory for config.json, recommendations and metrics."),
-    embedding: str | None = typer.Option(None, "--embedding", help="Embedding table: a .parquet path or a name."),
+    model_name: str = typer.Option(..., "--model-name", help="Recommender: any registered name (knn, pop, ...)."),
+    split_dir: Path = typer.Option(..., "--split-dir", help="Split folder (train.parquet and the evaluated files)."),
+    mode: list[str] = typer.Option(
+        ["val"], "--mode", help="Split file to evaluate: val, test, cold_test...; repeat for several slices."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Run folder; with several embeddings or seeds, OUT/<embedding>/seed-<seed>/."
+    ),
+    embedding: list[str] = typer.Option(
+        [], "--embedding", help="Embedding table: a .parquet path, a name, or a fusion a+b; repeat for several."
+    ),
     embeddings_dir: Path | None = typer.Option(None, "--embeddings-dir", help="Where <name>.parquet tables live."),
     k: list[int] = typer.Option([10, 50], "--k", help="Cut-off; repeat for several."),
-    seed: int = typer.Option(0, "--seed", help="Random seed passed to fit."),
+    seed: list[int] = typer.Option([0], "--seed", help="Random seed; repeat: a run per seed + the mean over seeds."),
+    shuffle: bool = typer.Option(False, "--shuffle", help="Control: permute the embeddings across tracks (seeded)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda... (models that train)."),
+    option: list[str] = typer.Option([], "--option", help="Model option key=value (e.g. catalogue=all); repeatable."),
+    diversity_embedding: str | None = typer.Option(
+        None, "--diversity-embedding", help="Embedding space for intra-list diversity (default: the run's)."
+    ),
 ) -> None:
-    """Fit a recommender on a split's train events and evaluate it on its val or test events."""
-    from sonic.rouge.run import run_model
+    """Fit a recommender on a split's train events and evaluate it on the chosen split files."""
+    from sonic.rouge.options import split_pairs
+    from sonic.rouge.run import run_models
 
-    result = run_model(
+    result = run_models(
         model_name,
         split_dir,
-        embedding=embedding,
+        embeddings=embedding or [None],
+        seeds=seed,
+        out_dir=out,
         embeddings_dir=embeddings_dir,
         mode=mode,
         ks=k,
-        out_dir=out,
-        seed=seed,
+        options=split_pairs(option),
+        shuffle=shuffle,
+        device=device,
+        diversity_embedding=diversity_embedding,
     )
-    for warning in result.model_info.get("warnings", []):
-        print(f"sonic: warning: {warning}", file=sys.stderr)
-    print(_format_table(result.report.table()))
-    print(f"wrote {result.out_dir}")
+    for run in result.runs:
+        for warning in run.warnings:
+            print(f"sonic: warning: {warning}", file=sys.stderr)
+        print(f"{run.out_dir}")
+        print(_format_table(run.metrics))
+    for label, aggregate in result.over_seeds.items():
+        print(f"{label}: mean over {int(aggregate['n_seeds'].max())} seeds, 95% t-interval over seeds")
+        print(_format_table(aggregate))
+    print(f"wrote {out}")
+
+
+@app.command("compare")
+def compare_command(
+    runs: list[Path] = typer.Argument(..., help="Run folders written by run-model: RUN_A RUN_B [RUN_C ...]."),
+    metric: list[str] = typer.Option([], "--metric", help="Metric to test (default: the accuracy metrics)."),
+    k: list[int] = typer.Option([], "--k", help="Cut-off to test (default: every k both runs hold)."),
+    slice_name: list[str] = typer.Option([], "--slice", help="Slice (split file) to test (default: all shared)."),
+    all_pairs: bool = typer.Option(False, "--all-pairs", help="Test every pair of runs, not the first against each."),
+    output: Path | None = typer.Option(None, "--output", help="Also write the table as csv."),
+) -> None:
+    """Paired t-test and Wilcoxon signed-rank test between runs on the same users, Holm-corrected."""
+    from sonic.rouge.compare import compare_runs
+
+    table = compare_runs(runs, metrics=metric, ks=k, slices=slice_name, all_pairs=all_pairs)
+    print(_format_table(table))
+    print(f"{len(table)} tests; p_holm: Holm's correction across all of them")
+    if output is not None:
+        table.to_csv(output, index=False)
+        print(f"wrote {output}")
 
 
 def _format_table(table: pd.DataFrame) -> str:
-    """The metrics table as aligned text, four decimals."""
-    return table.to_string(index=False, float_format=lambda value: f"{value:.4f}")
+    """A table as aligned text: four decimals, or three significant digits below 0.001 (small p-values)."""
+    return table.to_string(index=False, float_format=lambda v: f"{v:.2e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}")

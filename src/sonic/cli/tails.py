@@ -49,6 +49,20 @@ def embed(
     shard_size: Annotated[
         int, typer.Option("--shard-size", min=1, help="Inputs per shard written as the run goes (a rerun reuses them).")
     ] = 256,
+    engine: Annotated[
+        str, typer.Option("--engine", help="Where the shards are computed: local (worker processes) or ray.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster: auto, ray://head:10001 (default: a local Ray for the run)."),
+    ] = None,
+    ray_gpus_per_actor: Annotated[
+        float, typer.Option("--ray-gpus-per-actor", min=0.0, help="GPUs per model actor on Ray (0: model on CPU).")
+    ] = 0.0,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option("--ray-actors", min=1, help="Model actors on Ray (default: one per GPU asked for, else one)."),
+    ] = None,
     checkpoint: Annotated[
         str | None,
         typer.Option("--checkpoint", help="Model weights: a local folder or file, or a cached hub name."),
@@ -57,17 +71,30 @@ def embed(
         list[str] | None,
         typer.Option("--option", help="An embedder option KEY=VALUE, repeatable (e.g. layer=6, tokens=patch_mean)."),
     ] = None,
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Neural models: last (default), mean (of all layers) or an index.")
+    ] = None,
+    window_seconds: Annotated[
+        float | None,
+        typer.Option("--window-seconds", help="Neural models: length of the equal windows a clip is cut into."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Neural models: auto (default: CUDA when present), cpu, cuda[:N].")
+    ] = None,
 ) -> None:
     """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
+    from sonic.tails.ray_engine import RayOptions
     from sonic.tails.runner import embed_folder
 
+    ray = RayOptions(address=ray_address, actors=ray_actors, gpus_per_actor=ray_gpus_per_actor)
     options = embedder_options(option or [])
-    if checkpoint is not None:
-        options["checkpoint"] = checkpoint
+    given = {"checkpoint": checkpoint, "layer": layer, "window_seconds": window_seconds, "device": device}
+    options.update({key: value for key, value in given.items() if value is not None})
     result = embed_folder(
         audio_dir,
-        EMBEDDERS.create(model_type, **options) if options else model_type,
+        model_type,
         out,
+        model_options=options,
         lyrics_dir=lyrics_dir,
         metadata_file=metadata_file,
         music4all_root=music4all_root,
@@ -77,6 +104,8 @@ def embed(
         duration_seconds=duration_seconds,
         exclude=exclude_file,
         shard_size=shard_size,
+        engine=engine,
+        ray=ray,
     )
     if result.n_reused:
         typer.echo(f"reused {result.n_reused} tracks from an earlier interrupted run")

@@ -1,8 +1,10 @@
 """ROUGE: recommenders and evaluation.
 
 The recommender protocol and registry (:mod:`sonic.rouge.base`), the recommenders,
-metrics as pure functions (:mod:`sonic.rouge.metrics`), scoring of recommendation lists
-(:mod:`sonic.rouge.evaluate`) and whole runs (:mod:`sonic.rouge.run`). Names load on first use.
+metrics as pure functions (:mod:`sonic.rouge.metrics`, :mod:`sonic.rouge.beyond`), scoring of
+recommendation lists (:mod:`sonic.rouge.evaluate`, :mod:`sonic.rouge.scoring`), whole runs
+(:mod:`sonic.rouge.run`), paired significance (:mod:`sonic.rouge.significance`,
+:mod:`sonic.rouge.compare`). Names load on first use.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ _EXPORTS = {
     "evaluate": "sonic.rouge.evaluate",
     "MetricsReport": "sonic.rouge.evaluate",
     "run_model": "sonic.rouge.run",
+    "run_models": "sonic.rouge.run",
+    "read_run": "sonic.rouge.run",
+    "compare_runs": "sonic.rouge.compare",
+    "paired_tests": "sonic.rouge.significance",
+    "holm": "sonic.rouge.significance",
+    "mean_interval": "sonic.rouge.metrics",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,8 +1,16 @@
-"""Content KNN (REFERENCE section 4): a user is the mean of their train tracks' vectors.
+"""Content KNN (REFERENCE section 4): a user is the (weighted) mean of their train tracks' vectors.
 
-Score(user, track) = cosine(mean of the embeddings of the user's unique train tracks, the
-track's embedding). Users and tracks are L2-normalised and searched exactly with a FAISS
-inner-product index, in batches of users.
+Score(user, track) = cosine(user vector, the track's embedding), where the user vector is
+sum_i w_i e_i / sum_i w_i over the user's unique train tracks i with a vector. The weight w_i is
+1 by default (the published model); ``count_weight`` makes it the play count c_i (``"count"``)
+or 1 + ln c_i (``"log"``); ``recency_half_life_days`` multiplies it by 0.5 ** (a_i / h), a_i
+the days between the user's last train event and their last event with track i.
+
+Full ranking over the whole catalogue, blocks of users at a time: a dense (users, tracks)
+float32 score block from one matrix product, seen tracks set to -inf, top k by partition
+(``search="dense"``). For catalogues too large for such a block, an exact FAISS inner-product
+index searches past each block's longest history instead (``search="faiss"``); ``"auto"``
+picks dense when a block of ``batch_size`` users fits in ``max_block_mb``.
 """
 
 from __future__ import annotations
@@ -28,34 +36,61 @@ from sonic.rouge.base import (
 )
 from sonic.tails.table import EmbeddingTable
 
+_DAY = np.timedelta64(1, "D")
+
 
 @dataclass(frozen=True)
 class KNNConfig:
     """``catalogue``: ``"train"`` recommends train tracks that have a vector; ``"all"`` every
-    track of the embedding table (cold start). ``batch_size``: users per FAISS search."""
+    track of the embedding table (cold start). ``batch_size``: users per score block.
+    ``count_weight``: ``"none"``, ``"count"`` or ``"log"`` (see the module). ``recency_half_life_days``:
+    ``None`` (off) or a positive number of days. ``search``: ``"auto"``, ``"dense"`` or ``"faiss"``.
+    ``max_block_mb``: the largest dense score block ``"auto"`` accepts. ``threads``: dense blocks
+    scored at once (each holds a block in memory)."""
 
     catalogue: Literal["train", "all"] = "train"
     batch_size: int = 1024
+    count_weight: Literal["none", "count", "log"] = "none"
+    recency_half_life_days: float | None = None
+    search: Literal["auto", "dense", "faiss"] = "auto"
+    max_block_mb: int = 512
+    threads: int = 2
 
     def __post_init__(self) -> None:
-        if self.catalogue not in ("train", "all"):
-            raise SonicError(f"knn catalogue must be 'train' or 'all', got {self.catalogue!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise SonicError(f"knn batch_size must be a positive integer, got {self.batch_size!r}")
+        choices = {"catalogue": ("train", "all"), "count_weight": ("none", "count", "log"),
+                   "search": ("auto", "dense", "faiss")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SonicError(f"knn {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name in ("batch_size", "max_block_mb", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SonicError(f"knn {name} must be a positive integer, got {value!r}")
+        half_life = self.recency_half_life_days
+        if half_life is not None and (isinstance(half_life, bool) or not half_life > 0):
+            raise SonicError(f"knn recency_half_life_days must be a positive number of days, got {half_life!r}")
 
 
 @dataclass(frozen=True)
 class _Fitted:
-    seen: SeenTracks  # catalogue = the tracks of the index, in index order
-    user_vectors: np.ndarray  # (n_users, dim) float32, unit length or zero
-    has_vector: np.ndarray  # (n_users,) bool: the user has at least one embedded train track
-    index: Any  # faiss.IndexFlatIP over the unit catalogue vectors
+    seen: SeenTracks  # catalogue = the rows of item_vectors
+    mean_operator: Any  # scipy CSR (n_users, n_tracks) float64: each user's weights, summing to 1
+    raw_vectors: np.ndarray  # (n_tracks, dim) float64: the catalogue's table vectors
+    item_vectors: np.ndarray  # (n_tracks, dim) float32, unit length or zero
     train_tracks_without_vector: int
     n_train_tracks: int
 
+    @property
+    def has_vector(self) -> np.ndarray:
+        return self.seen.seen_counts > 0
+
+    def user_vectors(self, user_rows: np.ndarray) -> np.ndarray:
+        """(b, dim) float32 unit user vectors (zero without a vector), computed for these users only."""
+        return _unit_rows(self.mean_operator[user_rows] @ self.raw_vectors).astype(np.float32)
+
 
 class KNNRecommender:
-    """Cosine nearest tracks to the mean vector of the user's train tracks.
+    """Cosine nearest tracks to the weighted mean vector of the user's train tracks.
 
     Train tracks without a vector are left out of user means and of the catalogue; how many is
     reported by :meth:`describe` (``train_tracks_without_vector``, and a ``warnings`` line).
@@ -69,6 +104,7 @@ class KNNRecommender:
     def __init__(self, **options: Any) -> None:
         self.config = make_config(KNNConfig, options, self.name)
         self._fitted: _Fitted | None = None
+        self._index: Any = None
 
     def fit(
         self,
@@ -79,45 +115,45 @@ class KNNRecommender:
         device: str = "auto",
         seed: int = 0,
     ) -> Self:
-        """Build user vectors and the track index; ``validation``, ``device`` and ``seed`` are unused."""
-        import faiss
+        """Build user vectors; ``validation``, ``device`` and ``seed`` are unused (no training, deterministic)."""
         from scipy import sparse
 
         if item_embeddings is None:
             raise SonicError("knn needs --embedding: a table of track vectors to average into user vectors")
         check_train(train)
-        train_tracks = np.sort(train["track_id"].astype(str).unique())
+        track_codes, train_tracks = pd.factorize(train["track_id"].astype(str), sort=True)
+        train_tracks = np.asarray(train_tracks, dtype=object)
         table_rows, found = item_embeddings.lookup(train_tracks.astype(str))
         if not found.any():
-            example = train_tracks[0]
             raise DataError(
-                f"none of the {len(train_tracks)} train tracks (e.g. '{example}') has a vector in the "
+                f"none of the {len(train_tracks)} train tracks (e.g. '{train_tracks[0]}') has a vector in the "
                 "embedding table; does the table embed the tracks of this split?"
             )
         if self.config.catalogue == "train":
             catalogue_ids, catalogue_rows = train_tracks[found], table_rows[found]
+            code_to_row = np.where(found, np.cumsum(found) - 1, -1)
         else:
             order = np.argsort(item_embeddings.track_ids)
-            catalogue_ids, catalogue_rows = item_embeddings.track_ids[order], order
-        item_vectors = _unit_rows(item_embeddings.vectors[catalogue_rows].astype(np.float64))
-        seen = SeenTracks.from_train(train, track_ids=np.asarray(catalogue_ids, dtype=object))
-
-        # Every embedded train track is in the catalogue, so the seen pairs are exactly the
-        # (user, unique embedded train track) pairs to average: a (n_users, n_catalogue) mean operator.
-        user_rows, track_rows = np.divmod(seen.seen_keys, seen.n_tracks)
-        weights = 1.0 / seen.seen_counts[user_rows]
-        mean_operator = sparse.csr_matrix((weights, (user_rows, track_rows)), shape=(len(seen.user_ids), seen.n_tracks))
-        raw_means = mean_operator @ item_embeddings.vectors[catalogue_rows].astype(np.float64)  # (n_users, dim)
-        index = faiss.IndexFlatIP(item_embeddings.dim)
-        index.add(np.ascontiguousarray(item_vectors, dtype=np.float32))
+            catalogue_ids, catalogue_rows = np.asarray(item_embeddings.track_ids[order], dtype=object), order
+            code_to_row = np.where(found, np.argsort(order)[np.maximum(table_rows, 0)], -1)
+        pairs = _user_track_pairs(train, code_to_row[track_codes], len(catalogue_ids), self.config)
+        n_users, n_tracks = len(pairs.user_ids), len(catalogue_ids)
+        seen = SeenTracks(pairs.user_ids, catalogue_ids, pairs.keys,
+                          np.bincount(pairs.keys // max(n_tracks, 1), minlength=n_users).astype(np.int64))
+        user_rows, track_rows = np.divmod(pairs.keys, max(n_tracks, 1))
+        totals = np.bincount(user_rows, weights=pairs.weights, minlength=n_users)
+        weights = np.divide(pairs.weights, totals[user_rows], out=np.zeros(len(pairs.weights)),
+                            where=totals[user_rows] > 0)  # each user's weights sum to 1: a weighted mean
+        vectors = item_embeddings.vectors[catalogue_rows].astype(np.float64)  # (n_tracks, dim)
         self._fitted = _Fitted(
             seen=seen,
-            user_vectors=np.ascontiguousarray(_unit_rows(raw_means), dtype=np.float32),
-            has_vector=seen.seen_counts > 0,
-            index=index,
+            mean_operator=sparse.csr_matrix((weights, (user_rows, track_rows)), shape=(n_users, n_tracks)),
+            raw_vectors=vectors,
+            item_vectors=_unit_rows(vectors).astype(np.float32),
             train_tracks_without_vector=int((~found).sum()),
             n_train_tracks=len(train_tracks),
         )
+        self._index = None
         return self
 
     def recommend(
@@ -131,18 +167,52 @@ class KNNRecommender:
         seen = fitted.seen.extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
-        for batch in batches_by_history(seen.seen_counts[rows], self.config.batch_size):
-            user_rows = rows[batch]
-            # Search past the batch's longest history so k unseen tracks remain when possible.
-            extra = int(seen.seen_counts[user_rows].max()) if exclude_seen else 0
-            width = min(seen.n_tracks, k + extra)
-            similarities, found = fitted.index.search(fitted.user_vectors[user_rows], width)  # (b, width) each
-            keep = (found >= 0) & fitted.has_vector[user_rows][:, None]
-            track_rows = np.where(found >= 0, found, 0)
-            if exclude_seen:
-                keep &= ~seen.is_seen(user_rows, track_rows)
-            ids[batch], scores[batch] = first_k_kept(track_rows, similarities, keep, k, seen.track_ids)
+        dense = self._uses_dense()
+        with_vector = np.flatnonzero(fitted.has_vector[rows])  # the others keep their empty lists
+        batches = [with_vector[b] for b in batches_by_history(seen.seen_counts[rows[with_vector]],
+                                                              self.config.batch_size)]
+
+        def top(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if dense:
+                track_rows, similarities, keep = _dense_top(fitted, seen, rows[batch], k, exclude_seen)
+            else:
+                track_rows, similarities, keep = self._faiss_top(seen, rows[batch], k, exclude_seen)
+            return first_k_kept(track_rows, similarities, keep, k, seen.track_ids)
+
+        if dense and self.config.threads > 1 and len(batches) > 1:
+            # numpy and BLAS release the GIL: one block's selection overlaps the next block's product
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.config.threads) as pool:
+                for batch, (batch_ids, batch_scores) in zip(batches, pool.map(top, batches)):
+                    ids[batch], scores[batch] = batch_ids, batch_scores
+        else:
+            for batch in batches:
+                ids[batch], scores[batch] = top(batch)
         return ids, scores
+
+    def _uses_dense(self) -> bool:
+        if self.config.search != "auto":
+            return self.config.search == "dense"
+        block_bytes = self.config.batch_size * self._require_fitted().seen.n_tracks * 4
+        return block_bytes <= self.config.max_block_mb * 2**20
+
+    def _faiss_top(self, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
+        import faiss
+
+        fitted = self._require_fitted()
+        if self._index is None:
+            self._index = faiss.IndexFlatIP(fitted.item_vectors.shape[1])
+            self._index.add(fitted.item_vectors)
+        # Search past the batch's longest history so k unseen tracks remain when possible.
+        extra = int(seen.seen_counts[user_rows].max()) if exclude_seen else 0
+        width = min(seen.n_tracks, k + extra)
+        similarities, found = self._index.search(fitted.user_vectors(user_rows), width)  # (b, width) each
+        keep = found >= 0
+        track_rows = np.where(keep, found, 0)
+        if exclude_seen:
+            keep &= ~seen.is_seen(user_rows, track_rows)
+        return track_rows, similarities, keep
 
     def describe(self) -> dict[str, Any]:
         """Options, catalogue size and the coverage counts, with a ``warnings`` line for each gap."""
@@ -159,6 +229,7 @@ class KNNRecommender:
         return {
             "name": self.name,
             "config": asdict(self.config),
+            "search": "dense" if self._uses_dense() else "faiss",
             "n_train_users": len(fitted.seen.user_ids),
             "n_catalogue_tracks": fitted.seen.n_tracks,
             "train_tracks_without_vector": fitted.train_tracks_without_vector,
@@ -167,47 +238,123 @@ class KNNRecommender:
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the fitted model to ``directory``; :meth:`load` reads it back (the index is rebuilt)."""
+        """Write the fitted model to ``directory`` (:mod:`sonic.rouge.models.state`: JSON and a pickle-free npz)."""
         from sonic.rouge.models.state import write_state
 
         fitted = self._require_fitted()
-        arrays = {
-            **fitted.seen.to_arrays(),
-            "user_vectors": fitted.user_vectors,
-            "has_vector": fitted.has_vector,
-            "item_vectors": fitted.index.reconstruct_n(0, fitted.index.ntotal),
-        }
-        facts = {
-            "train_tracks_without_vector": fitted.train_tracks_without_vector,
-            "n_train_tracks": fitted.n_train_tracks,
-        }
+        operator = fitted.mean_operator
+        arrays = {**fitted.seen.to_arrays(), "weights": operator.data, "weight_columns": operator.indices,
+                  "weight_rows": operator.indptr, "raw_vectors": fitted.raw_vectors}
+        facts = {"train_tracks_without_vector": fitted.train_tracks_without_vector,
+                 "n_train_tracks": fitted.n_train_tracks}
         return write_state(directory, self.name, self.config, facts=facts, arrays=arrays)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Self:
-        import faiss
+        """A fitted model from :meth:`save`'s folder; a missing or foreign folder is a :class:`DataError`."""
+        from scipy import sparse
 
         from sonic.rouge.models.state import read_state
 
         saved = read_state(directory, cls.name)
         model = cls(**saved.config)
-        items = np.ascontiguousarray(saved.arrays["item_vectors"], dtype=np.float32)
-        index = faiss.IndexFlatIP(items.shape[1])
-        index.add(items)
-        model._fitted = _Fitted(
-            seen=SeenTracks.from_arrays(saved.arrays),
-            user_vectors=saved.arrays["user_vectors"],
-            has_vector=saved.arrays["has_vector"],
-            index=index,
-            train_tracks_without_vector=int(saved.facts["train_tracks_without_vector"]),
-            n_train_tracks=int(saved.facts["n_train_tracks"]),
+        seen = SeenTracks.from_arrays(saved.arrays)
+        shape = (len(seen.user_ids), len(seen.track_ids))
+        operator = sparse.csr_matrix(
+            (saved.arrays["weights"], saved.arrays["weight_columns"], saved.arrays["weight_rows"]), shape=shape
         )
+        raw = saved.arrays["raw_vectors"]
+        model._fitted = _Fitted(seen, operator, raw, _unit_rows(raw).astype(np.float32),
+                                int(saved.facts["train_tracks_without_vector"]), int(saved.facts["n_train_tracks"]))
         return model
 
     def _require_fitted(self) -> _Fitted:
         if self._fitted is None:
             raise RuntimeError("knn recommender: call fit before recommend or describe")
         return self._fitted
+
+
+def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
+    """Top ``min(k, n_tracks)`` of a dense score block: (track_rows, scores, keep), each (b, width), best first.
+
+    A threshold no higher than each row's width-th best score is the width-th best of an evenly
+    strided sample of the row's columns (``np.partition`` on a small copy, no index array); every
+    score at or above it is a candidate (about width * n_tracks / sample of them, always the true
+    top width among them), and the candidates are sorted, best first, ties by catalogue row.
+    """
+    n_tracks = seen.n_tracks
+    scores = fitted.user_vectors(user_rows) @ fitted.item_vectors.T  # (b, n_tracks) float32
+    if exclude_seen:
+        scores[_seen_positions(seen, user_rows)] = -np.inf
+    width = min(k, n_tracks)
+    step = max(1, n_tracks // max(16 * width, n_tracks // 8))  # sample >= 16 width columns and >= 1/8 of them
+    sample = scores[:, ::step]
+    threshold = np.partition(sample, sample.shape[1] - width, axis=1)[:, sample.shape[1] - width]  # (b,)
+    rows, columns = np.nonzero(scores >= threshold[:, None])  # every row's top width, and more
+    values = scores[rows, columns]
+    # nonzero lists candidates by (row, column): one stable sort on row + (1 - score) in [0, 3] orders them
+    # by row, then best score, then column. float64 keeps float32 scores apart (row < 2**20).
+    if len(user_rows) < 2**20:
+        order = np.argsort(rows * 4.0 + (1.0 - np.maximum(values.astype(np.float64), -2.0)), kind="stable")
+    else:
+        order = np.lexsort((columns, -values, rows))
+    rows, columns, values = rows[order], columns[order], values[order]
+    starts = np.searchsorted(rows, np.arange(len(user_rows)))
+    rank = np.arange(len(rows)) - starts[rows]
+    kept = rank < width
+    top = np.zeros((len(user_rows), width), dtype=np.int64)
+    top_scores = np.full((len(user_rows), width), -np.inf, dtype=np.float32)
+    top[rows[kept], rank[kept]] = columns[kept]
+    top_scores[rows[kept], rank[kept]] = values[kept]
+    return top, top_scores, np.isfinite(top_scores)
+
+
+def _seen_positions(seen: SeenTracks, user_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(batch row, catalogue row) of every seen pair of ``user_rows`` (b,)."""
+    stride = max(seen.n_tracks, 1)
+    starts = np.searchsorted(seen.seen_keys, user_rows * stride)
+    ends = np.searchsorted(seen.seen_keys, (user_rows + 1) * stride)
+    lengths = ends - starts
+    batch_rows = np.repeat(np.arange(len(user_rows)), lengths)
+    key_index = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return batch_rows, seen.seen_keys[key_index] % stride
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    user_ids: np.ndarray  # (n_users,) str sorted: every train user
+    keys: np.ndarray  # (n_pairs,) sorted int64 user_row * n_tracks + track_row, catalogue tracks only
+    weights: np.ndarray  # (n_pairs,) float64
+
+
+def _user_track_pairs(train: pd.DataFrame, track_rows: np.ndarray, n_tracks: int, config: KNNConfig) -> _Pairs:
+    """Unique (user, catalogue track) pairs of ``train`` with their weights, by one sort (no hashing)."""
+    user_codes, user_ids = pd.factorize(train["user_id"].astype(str), sort=True)
+    in_catalogue = track_rows >= 0
+    keys = user_codes[in_catalogue].astype(np.int64) * max(n_tracks, 1) + track_rows[in_catalogue]
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    unique_keys = keys[starts]
+    weights = np.ones(len(unique_keys))
+    if config.count_weight != "none":
+        if "count" in train.columns:
+            plays = train["count"].to_numpy(np.float64)[in_catalogue][order]
+        else:
+            plays = np.ones(len(keys))
+        totals = np.add.reduceat(plays, starts) if len(keys) else plays
+        weights = totals if config.count_weight == "count" else 1.0 + np.log(np.maximum(totals, 1.0))
+    if config.recency_half_life_days is not None:
+        if "timestamp" not in train.columns:
+            raise DataError("knn recency_half_life_days needs a 'timestamp' column in the train events")
+        times = train["timestamp"].to_numpy("datetime64[ns]")[in_catalogue][order]
+        last = np.maximum.reduceat(times.view(np.int64), starts).view("datetime64[ns]")
+        pair_users = unique_keys // max(n_tracks, 1)
+        user_last = np.full(len(user_ids), np.iinfo(np.int64).min)
+        np.maximum.at(user_last, pair_users, last.view(np.int64))
+        age_days = (user_last[pair_users].view("datetime64[ns]") - last) / _DAY
+        weights = weights * 0.5 ** (age_days / config.recency_half_life_days)
+    return _Pairs(np.asarray(user_ids, dtype=object), unique_keys, weights)
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:

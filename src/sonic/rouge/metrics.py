@@ -83,21 +83,32 @@ def ndcg(hits: np.ndarray, n_relevant_unique: np.ndarray, *, k: int | None = Non
     return _divide_or_nan(dcg, idcg)
 
 
-def confidence_interval(values: np.ndarray, *, level: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean: mean +/- t((1 + level) / 2, n - 1) * std(ddof=1) / sqrt(n).
+def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the mean and its Student-t interval.
 
-    ``values`` (n,) float. With fewer than two values the spread is unknown and both bounds are
-    NaN (not the mean: a zero-width interval would claim a certainty one value cannot give).
+    low, high = mean -/+ t((1 + confidence) / 2, n - 1) * std(ddof=1) / sqrt(n). ``values`` (n,)
+    float: per-user values of one metric (the interval over users), or one run's mean per seed
+    (the interval over seeds, the published way). With fewer than two values the spread is
+    unknown and both bounds are NaN (a zero-width interval would claim a certainty one value
+    cannot give); with no values the mean is NaN too.
     """
-    from scipy.stats import t as student_t
+    from scipy.special import stdtrit  # the t quantile; scipy.stats alone takes seconds to import
 
-    values = np.asarray(values, dtype=np.float64)
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
     n = len(values)
+    mean = float(values.mean()) if n else float("nan")
     if n < 2:
-        return float("nan"), float("nan")
-    mean = values.mean()
-    half_width = student_t.ppf((1.0 + level) / 2.0, n - 1) * values.std(ddof=1) / np.sqrt(n)
-    return float(mean - half_width), float(mean + half_width)
+        return mean, float("nan"), float("nan")
+    half_width = stdtrit(n - 1, (1.0 + confidence) / 2.0) * values.std(ddof=1) / np.sqrt(n)
+    return mean, float(mean - half_width), float(mean + half_width)
+
+
+def confidence_interval(values: np.ndarray, *, level: float = 0.95) -> tuple[float, float]:
+    """(low, high) of :func:`mean_interval`."""
+    _, low, high = mean_interval(values, level)
+    return low, high
 
 
 def _prefix(array: np.ndarray, k: int | None) -> np.ndarray:

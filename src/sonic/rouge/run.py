@@ -1,15 +1,26 @@
-"""One experiment run: fit a recommender on a split, recommend, evaluate, write the artifacts.
+"""One experiment run: fit a recommender on a split, recommend, evaluate, write the run folder.
 
-``out_dir`` receives ``config.json`` (what produced the numbers), ``recommendations.parquet``
-(user_id, track_id, rank, score), ``metrics.json`` (flat means) and ``metrics.csv`` (means
-with 95% t-intervals).
+The run folder (interfaces.md) holds ``config.json`` (model, options, embedding, shuffle, seed,
+split folder and its settings, evaluated slices, ks, versions), ``recommendations.parquet``
+(user_id, track_id, rank, score), ``per_user.parquet`` (user_id, metric, k, value, slice),
+``metrics.json`` (``{"metrics": [{metric, k, slice, mean, ci_low, ci_high, n_users}, ...]}``,
+accuracy and beyond-accuracy), ``curve.csv`` when the model trains, ``model/`` when the model
+can save itself, and ``warnings.txt`` when there is something to warn about. Slices after the
+validation period are predicted with the validation events as ``history`` (the protocol's keyword);
+when a run holds lists made both ways, ``recommendations.parquet`` adds a bool ``history`` column. The folder is
+written under a temporary name and renamed, so a killed run leaves no half folder.
+:func:`run_models` runs several embeddings and seeds, skips runs already finished with the same
+request (a rerun resumes), and adds the over-seeds aggregate.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +30,47 @@ import pandas as pd
 from sonic.errors import DataError, SonicError
 from sonic.manifest import base_manifest, write_json
 from sonic.rouge.base import RECOMMENDERS
-from sonic.rouge.evaluate import MetricsReport, check_ks, evaluate
+from sonic.rouge.embeddings import load_embedding
+from sonic.rouge.evaluate import MetricsReport, check_ks
+from sonic.rouge.scoring import Catalogue, Scores, long_frame, over_seeds, score_lists
 
-MODES = ("val", "test")
+#: Users recommended for at once: a model's dense score block is (chunk, n_tracks).
+CHUNK_USERS = 4096
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run produced: the metrics report, the model's description and the files written."""
+    """A finished run folder: its ``config``, aggregates (``metrics``) and ``per_user`` values."""
 
-    report: MetricsReport
     out_dir: Path
-    config_path: Path
-    recommendations_path: Path
-    metrics_path: Path
-    table_path: Path
+    config: dict[str, Any]
+    metrics: pd.DataFrame
+    per_user: pd.DataFrame
+    warnings: tuple[str, ...] = ()
     model_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slices(self) -> list[str]:
+        return list(self.config["modes"])
+
+    @cached_property
+    def reports(self) -> dict[str, MetricsReport]:
+        """The accuracy :class:`MetricsReport` of each slice, rebuilt from the per-user values."""
+        from sonic.rouge.metrics import METRIC_NAMES
+
+        ks = tuple(self.config["ks"])
+        reports = {}
+        for slice_name in self.slices:
+            rows = self.per_user[(self.per_user["slice"] == slice_name) & self.per_user["metric"].isin(METRIC_NAMES)]
+            wide = rows.pivot(index="user_id", columns=["metric", "k"], values="value").sort_index()
+            values = {f"{name}@{k}": wide[(name, k)].to_numpy(np.float64) for name in METRIC_NAMES for k in ks}
+            reports[slice_name] = MetricsReport(user_ids=wide.index.to_numpy(dtype=object), ks=ks, values=values)
+        return reports
+
+    @property
+    def report(self) -> MetricsReport:
+        """The report of the first evaluated slice."""
+        return self.reports[self.slices[0]]
 
 
 def run_model(
@@ -43,107 +79,308 @@ def run_model(
     *,
     embedding: str | os.PathLike | None = None,
     embeddings_dir: str | os.PathLike | None = None,
-    mode: str = "val",
+    mode: str | Sequence[str] = "val",
     ks: Iterable[int] = (10, 50),
     out_dir: str | os.PathLike,
     seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+    shuffle: bool = False,
+    device: str = "auto",
+    diversity_embedding: str | os.PathLike | None = None,
 ) -> RunResult:
-    """Fit ``model_name`` on the split's train events and evaluate it on its ``mode`` events.
+    """Fit ``model_name`` on the split's train events and evaluate it on each ``mode`` (slice).
 
-    ``embedding`` is a ``.parquet`` path, or a name resolved as ``<embeddings_dir>/<name>.parquet``;
-    knn needs one, pop and random only record it. Every evaluation user gets ``max(ks)`` tracks
-    with their train tracks excluded.
+    ``mode``: one split file stem or several (``val``, ``test``, ``cold_test``, any file of the
+    split folder but train). ``embedding``: a ``.parquet`` path, a name in ``embeddings_dir``, or
+    a fusion ``a+b``. ``options``: the model's options (typed values, or strings typed by its
+    dataclass). ``shuffle``: permute the vectors across tracks (seeded by ``seed``), the control
+    of a content model. ILD is measured in ``diversity_embedding``'s space, by default the
+    (unshuffled) run embedding. Every evaluated user gets ``max(ks)`` tracks, train tracks excluded.
     """
-    model = RECOMMENDERS.create(model_name)
-    if mode not in MODES:
-        raise SonicError(f"mode must be 'val' or 'test', got {mode!r}")
-    ks = check_ks(ks)
-    table_path = resolve_embedding(embedding, embeddings_dir)
-    train, truth, split_config = read_split_events(split_dir, mode)
-    table = None
-    if table_path is not None:
-        from sonic.tails.table import read_embeddings
+    request = _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle,
+                       device, diversity_embedding)
+    model = _create_model(model_name, request["options"])
+    table = diversity = None
+    if embedding is not None:
+        table, embedding_info = load_embedding(embedding, embeddings_dir)
+        diversity = table
+    if shuffle:
+        table = _shuffle(model_name, model, table, seed)
+    if diversity_embedding is not None:
+        diversity, _ = load_embedding(diversity_embedding, embeddings_dir)
+    train, parts, split_settings = read_split_parts(split_dir, request["modes"])
 
-        table = read_embeddings(table_path)
+    fit_validation = parts.get("val")
+    if fit_validation is None and (Path(split_dir) / "val.parquet").is_file():
+        fit_validation = _read_part(Path(split_dir), "val")
+    model.fit(train, validation=fit_validation, item_embeddings=table, device=device, seed=seed)
 
-    model.fit(train, item_embeddings=table, seed=seed)
-    users = np.sort(truth["user_id"].unique())
-    ids, scores = model.recommend(users, max(ks), exclude_seen=True)
-    recommendations = _long_frame(users, ids, scores)
-    report = evaluate(recommendations, truth, ks, truth_source=f"{mode} events of split '{split_dir}'")
+    train_users = pd.Index(np.sort(train["user_id"].astype(str).unique()))
+    catalogue = Catalogue.from_split(train, parts.values())
+    lists, scored, warnings = [], [], []
+    for group, history in _history_groups(parts, fit_validation):
+        truths = {name: parts[name] for name in group}
+        users = np.sort(pd.unique(pd.concat([truth["user_id"] for truth in truths.values()]).astype(str)))
+        if history is not None:
+            history = history[history["user_id"].astype(str).isin(users)]
+        ids, scores, group_warnings = _recommend(model, users, train_users.get_indexer(users) >= 0,
+                                                 max(request["ks"]), None if history is None or history.empty
+                                                 else history)
+        lists.append(long_frame(users, ids, scores).assign(history=history is not None and not history.empty))
+        scored.append(score_lists(users, ids, scores, truths, request["ks"], catalogue, diversity=diversity))
+        warnings += group_warnings
+    recommendations = pd.concat(lists, ignore_index=True)
+    if not recommendations["history"].any():
+        recommendations = recommendations.drop(columns="history")
+    scored = Scores(pd.concat([s.per_user for s in scored], ignore_index=True),
+                    pd.concat([s.aggregates for s in scored], ignore_index=True),
+                    {name: report for s in scored for name, report in s.reports.items()})
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model_info = model.describe()
+    warnings = [*model_info.get("warnings", []), *warnings]
     config = base_manifest(
         "run",
-        model=model_name,
+        **request,
+        embedding=None if embedding is None else embedding_info,
+        split={"dir": str(split_dir), "settings": split_settings},
+        long_tail={"head_fraction": catalogue.head_fraction, "popularity": "distinct train users per track"},
         model_info=model_info,
-        embedding=None if table is None else {"path": str(table_path), "manifest": table.manifest},
-        split={"dir": str(split_dir), "config": split_config},
-        mode=mode,
-        ks=list(report.ks),
-        seed=seed,
-        n_users=report.n_users,
+        n_users={name: int(truth["user_id"].nunique()) for name, truth in parts.items()},
     )
-    paths = {name: out / name for name in ("config.json", "recommendations.parquet", "metrics.json", "metrics.csv")}
-    write_json(paths["config.json"], config)
-    recommendations.to_parquet(paths["recommendations.parquet"], index=False)
-    write_json(paths["metrics.json"], report.means())
-    report.table().to_csv(paths["metrics.csv"], index=False)
-    return RunResult(
-        report=report,
-        out_dir=out,
-        config_path=paths["config.json"],
-        recommendations_path=paths["recommendations.parquet"],
-        metrics_path=paths["metrics.json"],
-        table_path=paths["metrics.csv"],
-        model_info=model_info,
-    )
+    out = Path(out_dir)
+    _write_run_folder(out, config, recommendations, scored, model, warnings)
+    return RunResult(out, config, scored.aggregates, scored.per_user, tuple(warnings), model_info)
 
 
-def resolve_embedding(embedding: str | os.PathLike | None, embeddings_dir: str | os.PathLike | None) -> Path | None:
-    """The embedding table file for ``embedding``: a ``.parquet`` path, or a name in ``embeddings_dir``."""
-    if embedding is None:
-        return None
-    path = Path(embedding)
-    if path.suffix == ".parquet" or path.is_file():
-        if not path.is_file():
-            raise DataError(f"embedding table '{path}' does not exist")
-        return path
-    if embeddings_dir is None:
-        raise DataError(
-            f"embedding '{embedding}' is not a .parquet file; "
-            f"pass a path, or --embeddings-dir holding {embedding}.parquet"
-        )
-    directory = Path(embeddings_dir)
-    path = directory / f"{embedding}.parquet"
-    if not path.is_file():
-        known = ", ".join(sorted(p.name.removesuffix(".parquet") for p in directory.glob("*.parquet"))) or "none"
-        raise DataError(f"no embedding '{embedding}' in '{directory}' (no {path.name}); known: {known}")
-    return path
+@dataclass(frozen=True)
+class RunSet:
+    """The runs of :func:`run_models` and, per embedding with several seeds, the over-seeds aggregate."""
+
+    runs: list[RunResult]
+    over_seeds: dict[str, pd.DataFrame]
 
 
-def read_split_events(split_dir: str | os.PathLike, mode: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """(train events, ``mode`` events, the split's settings) of a split folder written by ``sonic data-split``."""
-    from sonic.cream.data import read_split
+def run_models(
+    model_name: str,
+    split_dir: str | os.PathLike,
+    *,
+    embeddings: Sequence[str | os.PathLike | None] = (None,),
+    seeds: Sequence[int] = (0,),
+    out_dir: str | os.PathLike,
+    **settings: Any,
+) -> RunSet:
+    """:func:`run_model` for every embedding and seed; ``settings`` are its other keywords.
 
-    split = read_split(split_dir)
-    parts = split.parts
-    if mode not in parts:
-        raise DataError(f"split folder '{split_dir}' has no {mode} events; it holds {', '.join(parts)}")
-    return parts["train"], parts[mode], split.config.to_dict()
+    One embedding and one seed: ``out_dir`` is the run folder. Otherwise each run goes to
+    ``out_dir/<embedding>/seed-<seed>/`` and, with several seeds, ``out_dir/<embedding>/over_seeds.csv``
+    holds the mean over seeds with its t-interval. A run folder whose config already records the
+    same request is read back instead of run again, so a killed batch resumes where it stopped.
+    """
+    embeddings, seeds = list(embeddings) or [None], list(dict.fromkeys(seeds)) or [0]
+    single = len(embeddings) == 1 and len(seeds) == 1
+    runs, aggregates = [], {}
+    for embedding in embeddings:
+        label = "none" if embedding is None else Path(str(embedding)).name.removesuffix(".parquet")
+        group = []
+        for seed in seeds:
+            folder = Path(out_dir) if single else Path(out_dir) / label / f"seed-{seed}"
+            wanted = _request(model_name, split_dir, embedding, settings.get("embeddings_dir"),
+                              settings.get("mode", "val"), settings.get("ks", (10, 50)), seed,
+                              settings.get("options"), settings.get("shuffle", False), settings.get("device", "auto"),
+                              settings.get("diversity_embedding"))
+            done = read_run(folder) if _finished_with(folder, wanted) else None
+            group.append(done or run_model(model_name, split_dir, embedding=embedding, seed=seed, out_dir=folder,
+                                           **settings))
+        runs += group
+        if len(seeds) > 1:
+            aggregate = over_seeds([run.metrics for run in group])
+            _write_csv(Path(out_dir) / label / "over_seeds.csv", aggregate)
+            aggregates[label] = aggregate
+    return RunSet(runs=runs, over_seeds=aggregates)
 
 
-def _long_frame(users: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    """(n, k) id and score arrays -> one row per recommended track, padding dropped."""
-    n, k = ids.shape
-    present = pd.notna(ids).ravel()
-    return pd.DataFrame(
-        {
-            "user_id": np.repeat(np.asarray(users, dtype=object), k)[present],
-            "track_id": ids.ravel()[present],
-            "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n)[present],
-            "score": scores.ravel()[present],
-        }
-    ).astype({"user_id": "str", "track_id": "str"})
+def read_run(run_dir: str | os.PathLike) -> RunResult:
+    """Read a run folder written by :func:`run_model`; a missing or partial folder is a :class:`DataError`."""
+    run_dir = Path(run_dir)
+    needed = ("config.json", "metrics.json", "per_user.parquet")
+    missing = [name for name in needed if not (run_dir / name).is_file()]
+    if missing:
+        raise DataError(f"'{run_dir}' is not a run folder (no {missing[0]}); write one with `sonic run-model`")
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        metrics = pd.DataFrame(json.loads((run_dir / "metrics.json").read_text())["metrics"])
+        per_user = pd.read_parquet(run_dir / "per_user.parquet")
+    except (ValueError, KeyError, OSError) as error:
+        raise DataError(f"run folder '{run_dir}' is damaged ({type(error).__name__}: {error})") from None
+    warnings_path = run_dir / "warnings.txt"
+    warnings = tuple(warnings_path.read_text().splitlines()) if warnings_path.is_file() else ()
+    metrics[["mean", "ci_low", "ci_high"]] = metrics[["mean", "ci_low", "ci_high"]].astype(np.float64)
+    return RunResult(run_dir, config, metrics, per_user, warnings, config.get("model_info", {}))
+
+
+def read_split_parts(
+    split_dir: str | os.PathLike, modes: Sequence[str]
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, Any]]:
+    """(train events, {mode: events}, the split's ``split.json``) of a split folder.
+
+    Any split file but train can be evaluated (``cold_test`` included); an absent one is a
+    :class:`DataError` naming the files the folder holds.
+    """
+    directory = Path(split_dir)
+    if not directory.is_dir():
+        raise DataError(f"split folder '{directory}' does not exist; write one with `sonic data-split`")
+    present = split_parts_present(directory)
+    if "train" not in present:
+        raise DataError(f"split folder '{directory}' has no train.parquet; write it with `sonic data-split`")
+    for mode in modes:
+        if mode == "train" or mode not in present:
+            choices = ", ".join(name for name in present if name != "train") or "none"
+            raise DataError(f"split folder '{directory}' has no {mode} events to evaluate; it holds: {choices}")
+    settings_path = directory / "split.json"
+    settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
+    return _read_part(directory, "train"), {mode: _read_part(directory, mode) for mode in modes}, settings
+
+
+def split_parts_present(directory: Path) -> list[str]:
+    """Stems of the event files of a split folder (``.parquet`` or ``.pqt``), sorted."""
+    return sorted({p.name.split(".")[0] for p in directory.iterdir() if p.suffix in (".parquet", ".pqt")})
+
+
+def _read_part(directory: Path, name: str) -> pd.DataFrame:
+    from sonic.cream.data import load_events
+
+    path = directory / f"{name}.parquet"
+    return load_events(path if path.is_file() else directory / f"{name}.pqt")
+
+
+def _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle, device,
+             diversity_embedding) -> dict[str, Any]:
+    """What defines a run (checked before any work): the config's identity for resuming."""
+    modes = [mode] if isinstance(mode, str) else list(dict.fromkeys(mode))
+    if not modes:
+        raise SonicError("name at least one split file to evaluate (--mode val, test, cold_test...)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise SonicError(f"seed must be an integer, got {seed!r}")
+    return {
+        "model": model_name,
+        "options": _typed_model_options(model_name, options or {}),
+        "embedding_name": None if embedding is None else str(embedding),
+        "embeddings_dir": None if embeddings_dir is None else str(embeddings_dir),
+        "shuffle": bool(shuffle),
+        "seed": int(seed),
+        "device": device,
+        "split_dir": str(split_dir),
+        "modes": modes,
+        "ks": list(check_ks(ks)),
+        "diversity_embedding": None if diversity_embedding is None else str(diversity_embedding),
+    }
+
+
+def _typed_model_options(model_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options typed by the model's dataclass (string values converted); unknown keys listed."""
+    from dataclasses import asdict, is_dataclass
+
+    from sonic.rouge.options import typed_options
+
+    default = RECOMMENDERS.create(model_name)  # an unknown model name fails here, listing the known ones
+    config = getattr(default, "config", None)
+    if not is_dataclass(config):
+        if options:
+            raise SonicError(f"{model_name} takes no options; got {', '.join(options)}")
+        return {}
+    strings = {key: value for key, value in options.items() if isinstance(value, str)}
+    typed = {**options, **typed_options(type(config), strings, model_name)}
+    RECOMMENDERS.create(model_name, **typed)  # the dataclass checks the values
+    return {key: value for key, value in asdict(type(config)(**typed)).items() if key in typed}
+
+
+def _create_model(model_name: str, options: Mapping[str, Any]) -> Any:
+    return RECOMMENDERS.create(model_name, **options)
+
+
+def _shuffle(model_name: str, model: Any, table: Any, seed: int) -> Any:
+    if table is None:
+        raise SonicError(f"--shuffle permutes embeddings across tracks; {model_name} was given no --embedding")
+    if not getattr(model, "content", False):
+        raise SonicError(f"--shuffle is a control for content models; {model_name} does not use embeddings")
+    from sonic.rouge import base
+
+    shuffled = getattr(base, "shuffled", None)
+    if shuffled is None:
+        raise SonicError("--shuffle needs sonic.rouge.base.shuffled, which this installation lacks")
+    return shuffled(table, seed)
+
+
+def _history_groups(
+    parts: Mapping[str, pd.DataFrame], validation: pd.DataFrame | None
+) -> list[tuple[list[str], pd.DataFrame | None]]:
+    """The slices scored without history (val) and those scored with the validation events as history.
+
+    A slice after the validation period (test, cold_test) is predicted from train plus the user's
+    validation events (leave-last-out's second-to-last track); where val and test users differ
+    (the Tamm protocols), no test user has validation events and nothing changes.
+    """
+    plain = [name for name in parts if validation is None or name == "val"]
+    later = [name for name in parts if name not in plain]
+    return [(group, history) for group, history in ((plain, None), (later, validation)) if group]
+
+
+def _recommend(
+    model: Any, users: np.ndarray, known: np.ndarray, k: int, history: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Lists for ``users`` (n,) in chunks of :data:`CHUNK_USERS`; users absent from train get empty lists."""
+    from sonic.rouge.base import empty_lists
+
+    ids, scores = empty_lists(len(users), k)
+    rows = np.flatnonzero(known)
+    extra = {} if history is None else {"history": history}
+    for start in range(0, len(rows), CHUNK_USERS):
+        chunk = rows[start : start + CHUNK_USERS]
+        ids[chunk], scores[chunk] = model.recommend(users[chunk], k, exclude_seen=True, **extra)
+    warnings = []
+    if not known.all():
+        warnings.append(f"{int((~known).sum())} of {len(users)} evaluated users have no train events "
+                        f"(e.g. '{users[~known][0]}'); they get empty lists and score 0")
+    return ids, scores, warnings
+
+
+def _write_run_folder(out: Path, config, recommendations, scored, model, warnings) -> None:
+    """Everything into ``.<name>.partial`` beside ``out``, then renamed to ``out``."""
+    if out.exists() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise SonicError(f"'{out}' exists and is not a run folder; choose another --out")
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    write_json(partial / "config.json", config)
+    recommendations.to_parquet(partial / "recommendations.parquet", index=False)
+    scored.per_user.to_parquet(partial / "per_user.parquet", index=False)
+    records = scored.aggregates.astype(object).where(scored.aggregates.notna(), None).to_dict("records")
+    write_json(partial / "metrics.json", {"metrics": records})
+    curve = getattr(model, "curve", None)
+    if isinstance(curve, pd.DataFrame):
+        curve.to_csv(partial / "curve.csv", index=False)
+    if callable(getattr(model, "save", None)):
+        model.save(partial / "model")
+    if warnings:
+        (partial / "warnings.txt").write_text("\n".join(warnings) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(partial, out)
+
+
+def _finished_with(folder: Path, request: Mapping[str, Any]) -> bool:
+    """Whether ``folder`` is a complete run folder made for exactly ``request``."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    same = all(config.get(key) == value for key, value in request.items())
+    return same and (folder / "metrics.json").is_file() and (folder / "per_user.parquet").is_file()
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)

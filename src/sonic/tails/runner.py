@@ -31,10 +31,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from sonic.cluster import check_engine, import_ray
 from sonic.errors import AudioError, SonicError
 from sonic.folder_jobs import check_window, write_failures
 from sonic.manifest import base_manifest
@@ -43,6 +44,9 @@ from sonic.tails.base import EMBEDDERS, Embedder
 from sonic.tails.shards import Shard, ShardStore, shard_key
 from sonic.tails.sources import AudioLoader, Source, open_source
 from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
+
+if TYPE_CHECKING:
+    from sonic.tails.ray_engine import RayOptions
 
 #: Inputs per ``embed`` call (and the most inputs in one task sent to a worker).
 DEFAULT_BATCH_SIZE = 16
@@ -76,6 +80,7 @@ def embed_folder(
     model_type: str | Embedder,
     out_dir: str | os.PathLike,
     *,
+    model_options: dict[str, Any] | None = None,
     lyrics_dir: str | os.PathLike | None = None,
     metadata_file: str | os.PathLike | None = None,
     music4all_root: str | os.PathLike | None = None,
@@ -86,20 +91,33 @@ def embed_folder(
     exclude: str | os.PathLike | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
+    engine: str = "local",
+    ray: RayOptions | None = None,
 ) -> EmbedResult:
     """Embed every input of ``model_type`` into ``out_dir`` (see the module docstring).
 
-    ``model_type`` is a registered name (``"mfcc_104"``) or an embedder. Its modality says which
-    input it needs: ``audio_dir`` (audio, image), ``lyrics_dir`` or ``music4all_root`` (text),
+    ``model_type`` is a registered name (``"mfcc_104"``), built with ``model_options``, or an embedder.
+    Its modality says which input it needs: ``audio_dir`` (audio, image), ``lyrics_dir`` or ``music4all_root`` (text),
     ``metadata_file`` or ``music4all_root`` (tabular). ``num_workers`` processes load the inputs
     (default: one per CPU; 0 or 1: all in this process). Only the window ``offset_seconds`` ..
     ``+duration_seconds`` of each audio file is used (None: to the end). ``exclude`` is a csv or
-    Parquet file whose ``track_id`` column lists tracks to skip. Raises :class:`SonicError` for an
+    Parquet file whose ``track_id`` column lists tracks to skip. ``engine`` ``"ray"`` computes the
+    shards on a Ray cluster (:mod:`sonic.tails.ray_engine`, options ``ray``) instead of local worker
+    processes; everything else (shards, resume, table, manifest) is the same. Raises :class:`SonicError` for an
     unknown model, a bad option, a missing input, or when nothing could be embedded (the failures
     csv is written first).
     """
     started = time.perf_counter()
-    embedder: Embedder = EMBEDDERS.create(model_type) if isinstance(model_type, str) else model_type
+    check_engine(engine)
+    if engine == "ray":
+        import_ray()  # before any work: without Ray, one sentence on how to install it
+    if isinstance(model_type, str):
+        embedder: Embedder = EMBEDDERS.create(model_type, **(model_options or {}))
+        spec: Any = (model_type, dict(model_options or {}))  # what a Ray actor builds its copy from
+    elif model_options:
+        raise SonicError("model options go with an embedder's name, not with an embedder already built")
+    else:
+        embedder = spec = model_type
     window = check_window(offset_seconds, duration_seconds)
     _check_sizes(batch_size=batch_size, shard_size=shard_size)
     source = open_source(
@@ -115,6 +133,7 @@ def embed_folder(
     fit = getattr(embedder, "fit", None)
     if callable(fit) and source.what == "metadata rows":  # scaling fitted on the whole table (metadata)
         fit([item.ref for item in source.items])
+        spec = embedder  # Ray actors get the fitted embedder itself
     workers = worker_count(num_workers) if source.in_workers else 0
     out_dir = Path(out_dir)
     store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
@@ -125,8 +144,14 @@ def embed_folder(
 
     description = f"embedding with {embedder.name}"
     with progress_bar(len(source.items), description, progress, unit="track", initial=n_reused) as bar:
-        compute = _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size,
-                           seconds=window[1])
+        if engine == "ray":
+            from sonic.tails.ray_engine import RayOptions, compute_on_ray
+
+            compute = compute_on_ray(spec, embedder, source, store, plan, todo, batch_size=batch_size,
+                                     seconds=window[1], options=ray or RayOptions())
+        else:
+            compute = _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size,
+                               seconds=window[1])
         for index in compute:
             bar.update(plan.size(index))
 
@@ -140,6 +165,7 @@ def embed_folder(
         **_resampler(embedder),
         "batch_size": batch_size,
         "shard_size": shard_size,
+        "engine": engine,
         "exclude_file": None if exclude is None else str(Path(exclude).resolve()),
         **source.manifest,
     }

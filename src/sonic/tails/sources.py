@@ -4,8 +4,9 @@
 ``audio``, ``image``   every audio file under ``audio_dir``, decoded to mono and resampled (soxr
                        HQ) to the embedder's ``sample_rate`` in worker processes
 ``text``               ``<track_id>.txt`` under ``lyrics_dir``, or ``<music4all_root>/lyrics``
-``tabular``            the rows of ``metadata_file`` (a ``track_id`` column), or of
-                       ``<music4all_root>/id_metadata.csv`` (tab separated, column ``id``)
+``tabular``            the rows of ``metadata_file`` (a ``track_id`` or ``id`` column; read by
+                       :func:`sonic.cream.data.read_table`), or a Music4All release's metadata
+                       (:func:`sonic.cream.data.load_music4all`) with its ``genres`` and ``tags``
 =====================  =======================================================================
 
 A :class:`Source` lists the inputs in a fixed order (sorted paths, or the table's order), each with
@@ -26,9 +27,9 @@ import numpy as np
 from sonic.errors import AudioError, DataError, SonicError
 from sonic.folder_jobs import audio_folder, read_exclude
 
-#: Folder of lyrics inside a Music4All release, and its metadata table.
+#: Folder of lyrics inside a Music4All release, and the tables a tabular embedder's rows come from.
 MUSIC4ALL_LYRICS = "lyrics"
-MUSIC4ALL_METADATA = "id_metadata.csv"
+MUSIC4ALL_TABLES = ("id_metadata.csv", "id_genres.csv", "id_tags.csv")
 #: What the manifest records of each input file.
 INPUT_COLUMNS = ["path", "size_bytes", "mtime_ns"]
 
@@ -121,16 +122,19 @@ def open_source(
         loader = AudioLoader(embedder.sample_rate, offset_seconds, duration_seconds)
         return _file_source(audio_folder(audio_dir), excluded, "audio files", loader, "decoding", "audio_dir")
     if modality == "text":
-        folder = _one_of(name, "lyrics", lyrics_dir=lyrics_dir, music4all_root=music4all_root)
+        option, folder = _one_of(name, "lyrics", lyrics_dir=lyrics_dir, music4all_root=music4all_root)
+        if option == "music4all_root":
+            folder = folder / MUSIC4ALL_LYRICS
         return _file_source(_lyrics_folder(folder), excluded, "lyrics files", read_lyrics, "reading", "lyrics_dir")
     if modality == "tabular":
-        table = _one_of(name, "metadata", metadata_file=metadata_file, music4all_root=music4all_root)
-        return _table_source(table, excluded, music4all=metadata_file is None)
+        option, path = _one_of(name, "metadata", metadata_file=metadata_file, music4all_root=music4all_root)
+        frame, files = _music4all_metadata(path) if option == "music4all_root" else _metadata_table(path)
+        return _table_source(frame, files, excluded, str(path))
     raise SonicError(f"embedder {name!r} declares modality {modality!r}; known: audio, image, text, tabular")
 
 
-def _one_of(name: str, what: str, **given: str | os.PathLike | None) -> Path:
-    """The one input given among ``given`` (a Music4All root resolves to its lyrics or metadata)."""
+def _one_of(name: str, what: str, **given: str | os.PathLike | None) -> tuple[str, Path]:
+    """The one input given among ``given``: (its option, its path)."""
     options = [f"--{option.replace('_', '-')}" for option in given]
     chosen = {option: value for option, value in given.items() if value is not None}
     if not chosen:
@@ -138,12 +142,10 @@ def _one_of(name: str, what: str, **given: str | os.PathLike | None) -> Path:
     if len(chosen) > 1:
         raise SonicError(f"embedder {name!r} takes {what} from one place; give {' or '.join(options)}, not both")
     option, value = next(iter(chosen.items()))
-    if option != "music4all_root":
-        return Path(value)
-    root = Path(value)
-    if not root.is_dir():
-        raise DataError(f"Music4All folder '{root}' does not exist or is not a folder")
-    return root / (MUSIC4ALL_LYRICS if what == "lyrics" else MUSIC4ALL_METADATA)
+    path = Path(value)
+    if option == "music4all_root" and not path.is_dir():
+        raise DataError(f"Music4All folder '{path}' does not exist or is not a folder")
+    return option, path
 
 
 def _file_source(folder, excluded: set[str], what: str, load, activity: str, key: str) -> Source:
@@ -198,14 +200,14 @@ def _lyrics_folder(root: Path) -> _TextFolder:
     return _TextFolder(root, tuple(paths), relative, tuple(name.removesuffix(".txt") for name in relative))
 
 
-def _table_source(path: Path, excluded: set[str], *, music4all: bool) -> Source:
-    frame = _read_metadata(path, music4all=music4all)
+def _table_source(frame, files: list[Path], excluded: set[str], where: str) -> Source:
+    """A source of one row per track (``frame`` has a ``track_id`` column) read from ``files``."""
     rows = frame.to_dict(orient="records")
     items, n_excluded, seen, duplicates = [], 0, set(), []
     for row in rows:
-        track = row.pop("track_id")
+        track = str(row.pop("track_id"))
         if track in seen:
-            duplicates.append((track, f"duplicate track_id '{track}' in '{path}': its first row is used"))
+            duplicates.append((track, f"duplicate track_id '{track}' in '{where}': its first row is used"))
             continue
         seen.add(track)
         if track in excluded:
@@ -213,45 +215,41 @@ def _table_source(path: Path, excluded: set[str], *, music4all: bool) -> Source:
             continue
         items.append(Item(track, track, row, (track, *map(repr, row.values()))))
     if not items:
-        raise SonicError(f"nothing to embed: all {len(rows)} rows of '{path}' are excluded")
-    stat = path.stat()
+        raise SonicError(f"nothing to embed: all {len(rows)} rows of '{where}' are excluded")
     manifest = {
-        "metadata_file": str(path.resolve()),
+        "metadata": str(Path(where).resolve()),
         "track_id": "the table's track_id column",
-        "inputs": {"columns": INPUT_COLUMNS, "rows": [[path.name, stat.st_size, stat.st_mtime_ns]]},
+        "inputs": {"columns": INPUT_COLUMNS, "rows": [[path.name, *_size_and_time(path)] for path in files]},
     }
-    return Source("metadata rows", f"in '{path}'", items, duplicates, n_excluded, _row, False, "reading", manifest)
+    return Source("metadata rows", f"in '{where}'", items, duplicates, n_excluded, _row, False, "reading", manifest)
 
 
-def _read_metadata(path: Path, *, music4all: bool):
-    """A metadata table with a string ``track_id`` column (Music4All's ``id`` is renamed)."""
-    if not path.is_file():
-        raise DataError(f"metadata table '{path}' does not exist")
-    frame = _read_table(path, sep="\t" if music4all else None)
+def _size_and_time(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _metadata_table(path: Path):
+    """A metadata table (csv, tsv or Parquet, read by the shared reader) with a string ``track_id`` column."""
+    from sonic.cream.data import read_table
+
+    frame = read_table(path, what="metadata table", ids=("track_id", "id"))
     if "track_id" not in frame.columns and "id" in frame.columns:
         frame = frame.rename(columns={"id": "track_id"})
     if "track_id" not in frame.columns:
         found = ", ".join(map(str, frame.columns))
         raise DataError(f"metadata table '{path}' has no 'track_id' column; found: {found}")
-    frame["track_id"] = frame["track_id"].astype(str)
-    return frame
+    return frame, [path]
 
 
-def _read_table(path: Path, *, sep: str | None):
-    """Read a csv / tsv / Parquet table (the shared reader :func:`sonic.cream.data.read_table` once it exists)."""
-    try:
-        from sonic.cream.data import read_table
-    except ImportError:  # before the shared reader lands (issue 9): the same suffix rules, here
-        read_table = None
-    if read_table is not None:
-        return read_table(path, what="metadata")
-    import pandas as pd
+def _music4all_metadata(root: Path):
+    """A Music4All release's metadata, one row per track, with its ``genres`` and ``tags`` (tuples) joined."""
+    from sonic.cream.data import load_music4all
 
-    suffixes = [suffix.lower() for suffix in path.suffixes]
-    try:
-        if suffixes and suffixes[-1] in (".parquet", ".pqt"):
-            return pd.read_parquet(path)
-        tabs = sep == "\t" or ".tsv" in suffixes
-        return pd.read_csv(path, sep="\t" if tabs else ",", dtype={"track_id": str, "id": str})
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot read metadata table '{path}': {str(error).splitlines()[0]}") from None
+    release = load_music4all(root)
+    frame = release.metadata.copy()
+    for block in ("genres", "tags"):
+        labels = getattr(release, block)
+        frame[block] = [labels.get(track, ()) for track in frame.index]
+    frame = frame.rename_axis("track_id").reset_index()
+    return frame, [root / name for name in MUSIC4ALL_TABLES]

@@ -33,6 +33,7 @@ import numpy as np
 
 from sonic.errors import SonicError, UnknownNameError
 from sonic.tails.models import musicnn_weights
+from sonic.tails.neural import POOLINGS
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -42,7 +43,6 @@ PATCH_SECONDS = 3.0
 #: Registered names -> the model inside the wheel.
 VARIANTS = {"musicnn": "MSD_musicnn", **{model: model for model in musicnn_weights.MODELS}}
 OUTPUTS = ("penultimate", "mean_max_pool", "taggram")
-POOLINGS = ("mean", "max", "mean+max")
 
 #: Tag names, in the order of the taggram columns (the package's configuration.py).
 MTT_LABELS = (
@@ -75,14 +75,15 @@ class MusiCNNOptions:
     ``checkpoint``: a folder with a TF checkpoint (None: the published model, from the cache).
     ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``. ``output``: one of :data:`OUTPUTS`.
     ``pooling``: over a clip's patches, ``mean``, ``max`` or ``mean+max``. ``batch_size``: the most
-    patches in one forward pass. ``window_seconds``: patch length (vgg: 3 s only).
+    patches in one forward pass (None: 4 on CPU, where small chunks stay in cache and ran fastest per
+    patch, 64 on CUDA). ``window_seconds``: patch length (vgg: 3 s only).
     """
 
     checkpoint: str | None = None
     device: str = "auto"
     output: str = "penultimate"
     pooling: str = "mean"
-    batch_size: int = 64
+    batch_size: int | None = None
     window_seconds: float = PATCH_SECONDS
 
     def __post_init__(self) -> None:
@@ -90,7 +91,9 @@ class MusiCNNOptions:
             raise SonicError(f"unknown musicnn output {self.output!r}; known: {', '.join(OUTPUTS)}")
         if self.pooling not in POOLINGS:
             raise SonicError(f"unknown pooling {self.pooling!r}; known: {', '.join(POOLINGS)}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if self.batch_size is not None and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
+        ):
             raise SonicError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if not self.window_seconds >= 1.0:
             raise SonicError(f"window_seconds must be at least 1 s for musicnn, got {self.window_seconds}")
@@ -110,23 +113,6 @@ def from_name(name: str, **options: Any) -> MusiCNNEmbedder:
     return MusiCNNEmbedder(name, MusiCNNOptions(**{key: value for key, value in options.items() if value is not None}))
 
 
-def _variant(name: str):
-    def factory(**options: Any) -> MusiCNNEmbedder:
-        return from_name(name, **options)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"The ``{name}`` embedder (:func:`from_name`)."
-    return factory
-
-
-#: One factory per registered name (what :data:`sonic.tails.base.EMBEDDERS` points at).
-musicnn = _variant("musicnn")
-MSD_musicnn = _variant("MSD_musicnn")
-MTT_musicnn = _variant("MTT_musicnn")
-MSD_vgg = _variant("MSD_vgg")
-MTT_vgg = _variant("MTT_vgg")
-
-
 class MusiCNNEmbedder:
     """A MusiCNN or VGG tagger as an embedder: mono float32 16 kHz waveforms -> (n, dim) float32."""
 
@@ -134,6 +120,10 @@ class MusiCNNEmbedder:
     sample_rate: ClassVar[int] = SAMPLE_RATE
 
     def __init__(self, name: str, options: MusiCNNOptions = MusiCNNOptions()) -> None:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise SonicError(f"{name} runs on PyTorch, which is not installed: pip install 'sonic[models]'") from None
         from sonic.tails.models.musicnn_net import VGG, build_network
         from sonic.tails.models.tf_checkpoint import index_path, read_tf_checkpoint
         from sonic.tails.neural import pick_device
@@ -147,6 +137,7 @@ class MusiCNNEmbedder:
         index = index_path(folder)
         self.checkpoint_files = (index, *sorted(index.parent.glob(f"{index.name[: -len('.index')]}.data-*")))
         self.device = pick_device(options.device)
+        self.batch_size = options.batch_size or (4 if self.device.type == "cpu" else 64)
         self.network = build_network(read_tf_checkpoint(index)).to(self.device)
         self.is_vgg = isinstance(self.network, VGG)
         if self.is_vgg and options.window_seconds != PATCH_SECONDS:
@@ -181,18 +172,19 @@ class MusiCNNEmbedder:
         return spectrogram[: n_patches * self.frames].reshape(n_patches, self.frames, N_MELS)
 
     def forward(self, patches: np.ndarray) -> dict[str, np.ndarray]:
-        """Every output of the network for ``patches`` (n, frames, 96), in chunks of ``batch_size``.
+        """Every output of the network for ``patches`` (n, frames, 96), ``batch_size`` patches at a time.
 
         Returns float32 arrays: ``taggram`` (n, tags), ``penultimate`` (n, units) and, for musicnn,
         ``mean_pool`` and ``max_pool`` (n, channels).
         """
         import torch
 
+        from sonic.tails.neural import to_device
+
         chunks: dict[str, list[np.ndarray]] = {}
         with torch.inference_mode():
-            for start in range(0, len(patches), self.options.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(patches[start : start + self.options.batch_size]))
-                outputs = self.network(batch.to(self.device))
+            for start in range(0, len(patches), self.batch_size):
+                outputs = self.network(to_device(patches[start : start + self.batch_size], self.device))
                 outputs["taggram"] = torch.sigmoid(outputs.pop("logits"))
                 for key, value in outputs.items():
                     chunks.setdefault(key, []).append(value.float().cpu().numpy())
@@ -207,20 +199,21 @@ class MusiCNNEmbedder:
     def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
         """Mono float32 waveforms at 16 kHz (lengths may differ) -> (n, dim) float32, one row each.
 
-        Every patch of the batch goes through the network together (patches are all of one length).
+        A clip's patches (all of one length) go through the network ``batch_size`` at a time, starting
+        at the clip's first patch, so a clip's vector depends on that clip alone, never on its
+        batch-mates: a resumed run gives the bits of an uninterrupted one.
         """
         from sonic.tails.neural import pool
 
-        if len(batch) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        per_clip = [self.patches(waveform) for waveform in batch]
-        vectors = self.patch_vectors(self.forward(np.concatenate(per_clip)))
-        bounds = np.cumsum([0] + [len(patches) for patches in per_clip])
-        rows = [pool(vectors[start:end], self.options.pooling) for start, end in zip(bounds[:-1], bounds[1:])]
-        return np.stack(rows).astype(np.float32, copy=False)
+        rows = [
+            pool(self.patch_vectors(self.forward(self.patches(waveform))), self.options.pooling) for waveform in batch
+        ]
+        return np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         """Manifest parameters: model, checkpoint and its sha256, output, window, pooling, front-end."""
+        from sonic.tails.neural import sha256_file
+
         data = [path for path in self.checkpoint_files if ".data-" in path.name]
         return {
             "model": self.model,
@@ -228,7 +221,7 @@ class MusiCNNEmbedder:
             if self.options.checkpoint is None
             else "TF checkpoint folder",
             "checkpoint": str(self.checkpoint_files[0].parent),
-            "checkpoint_sha256": {path.name: musicnn_weights.sha256_of(path) for path in data},
+            "checkpoint_sha256": {path.name: sha256_file(path) for path in data},
             "layer": self.options.output,
             "output": self.options.output,
             "window_seconds": self.options.window_seconds,
@@ -237,6 +230,6 @@ class MusiCNNEmbedder:
             "front_end": f"mel power n_fft {N_FFT} hop {HOP_LENGTH} {N_MELS} mels, log10(1 + 10000 x) in float32",
             "sample_rate": SAMPLE_RATE,
             "device": str(self.device),
-            "batch_size": self.options.batch_size,
+            "batch_size": self.batch_size,
         }
 

@@ -11,7 +11,6 @@ nothing half-written.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from sonic.errors import SonicError
+from sonic.tails.neural import sha256_file
 
 VERSION = "0.1.0"
 WHEEL_NAME = f"musicnn-{VERSION}-py3-none-any.whl"
@@ -48,15 +48,6 @@ def cached_model(model: str, cache: Path | None = None) -> Path | None:
     return folder if all((folder / name).is_file() for name in KEPT_FILES.values()) else None
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch_musicnn(cache: Path | None = None, *, wheel: str | os.PathLike | None = None, quiet: bool = False) -> Path:
     """Make sure the four checkpoints are in the cache; return the cache folder.
 
@@ -71,7 +62,7 @@ def fetch_musicnn(cache: Path | None = None, *, wheel: str | os.PathLike | None 
         path = Path(wheel).expanduser() if wheel else _pip_download(Path(scratch), quiet)
         if not path.is_file():
             raise SonicError(f"musicnn wheel {str(path)!r} does not exist; pass the file {WHEEL_NAME}")
-        digest = sha256_of(path)
+        digest = sha256_file(path)
         if digest != WHEEL_SHA256:
             raise SonicError(f"{str(path)!r} has sha256 {digest}, not the pinned {WHEEL_NAME}'s {WHEEL_SHA256}")
         extract_checkpoints(path, cache)

@@ -31,7 +31,7 @@ import numpy as np
 import soundfile
 from timing import timed
 
-from sonic.tails.pipeline import embed_folder
+from sonic.tails.runner import embed_folder
 from sonic.tails.table import read_embeddings
 
 SAMPLE_RATE = 44100

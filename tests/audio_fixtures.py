@@ -119,17 +119,3 @@ def truncate(path: Path, keep_fraction: float = 0.5) -> Path:
     return Path(path)
 
 
-def shift_ogg_granule(path: Path, page_number: int, shift: int) -> Path:
-    """Move the granule position of Ogg page ``page_number`` (0: the first) of ``path`` by ``shift`` samples."""
-    data = bytearray(Path(path).read_bytes())
-    start = -1
-    for _ in range(page_number + 1):
-        start = data.index(b"OggS", start + 1)
-    granule = int.from_bytes(data[start + 6 : start + 14], "little", signed=True) + shift
-    data[start + 6 : start + 14] = granule.to_bytes(8, "little", signed=True)
-    segments = data[start + 26]
-    end = start + 27 + segments + sum(data[start + 27 : start + 27 + segments])
-    data[start + 22 : start + 26] = bytes(4)
-    data[start + 22 : start + 26] = _ogg_crc(bytes(data[start:end])).to_bytes(4, "little")
-    Path(path).write_bytes(bytes(data))
-    return Path(path)

@@ -10,8 +10,8 @@ import pytest
 
 from sonic.demo import CatalogueConfig, generate_catalogue
 
-COMMANDS = ("demo", "study", "data-split", "convert", "find-corrupt", "visualize", "embed", "run-model", "evaluate",
-            "compare")
+COMMANDS = ("demo", "experiment", "study", "results", "report", "data-split", "convert", "find-corrupt", "visualize",
+            "embed", "run-model", "evaluate", "compare")
 
 
 def sonic(*arguments: str, cwd=None) -> subprocess.CompletedProcess:
@@ -59,8 +59,15 @@ def test_study_command_runs_the_whole_study(catalogue, tmp_path):
     assert "knn / mfcc_104" in result.stdout
     results = pd.read_csv(tmp_path / "results.csv")
     assert set(results["model"]) == {"pop", "knn"} and set(results["k"]) == {5}
-    for folder in ("split", "embeddings", "runs/knn-mfcc_104-test", "runs/pop---val"):
+    for folder in ("split/seed-42", "embeddings", "runs/knn-mfcc_104-seed42", "runs/pop---seed42", "results"):
         assert (tmp_path / folder).is_dir(), folder
+    assert 'name = "knn"' in (tmp_path / "study.toml").read_text()  # the study as a file, to edit and rerun
+    board = sonic("results", str(tmp_path), "--where", "metric = 'NDCG' AND split = 'test'")
+    assert board.returncode == 0, board.stderr
+    assert board.stdout.splitlines()[0].split() == ["test", "@5", "NDCG"]
+    assert "knn / mfcc_104" in board.stdout and "95% t-interval over users (one seed)" in board.stdout
+    bad = sonic("results", str(tmp_path), "--where", "nonsense = 1")
+    assert bad.returncode == 2 and bad.stderr.startswith("sonic: error: --where 'nonsense = 1' is not a valid")
 
 
 def test_study_command_with_a_bad_model_name_says_so_in_one_line(catalogue, tmp_path):
@@ -74,12 +81,38 @@ def test_study_command_with_a_bad_model_name_says_so_in_one_line(catalogue, tmp_
     assert not (tmp_path / "split").exists()
 
 
+def test_study_command_checks_embedder_names_before_splitting(catalogue, tmp_path):
+    result = sonic("study", "--interactions", str(catalogue.events_path), "--audio-dir", str(catalogue.audio_dir),
+                   "--out", str(tmp_path / "out"), "--embedder", "mfcc_200")
+    assert result.returncode == 2
+    assert result.stderr.startswith("sonic: error: unknown embedder 'mfcc_200'; known MFCC names are mfcc_1 ..")
+    assert not (tmp_path / "out").exists()
+
+
+def test_experiment_with_a_typo_in_a_key_says_so_and_runs_nothing(catalogue, tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(f'[data]\nevents = "{catalogue.events_path}"\n[embeddings]\nembedders = ["mfcc_104"]\n')
+    result = sonic("experiment", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"sonic: error: study file '{path}': unknown key 'embedders' in [embeddings]; "
+        "known: names, fusions, offset_seconds, duration_seconds, batch_size, engine, ray_address, gpus_per_actor"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_demo_command_as_in_the_readme(tmp_path):
     result = sonic("demo", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
     assert "knn / mfcc_104" in result.stdout and "results:" in result.stdout
+    assert f"report: {tmp_path / 'demo' / 'report' / 'index.html'}" in result.stdout
+    assert "95% t-interval over the means of 2 seeds" in result.stdout
+    assert (tmp_path / "demo" / "report" / "figures" / "q5-k-test.png").is_file()
     results = pd.read_csv(tmp_path / "demo" / "results.csv")
+    assert set(results["seed"]) == {42, 43}
+    assert {"mfcc_104", "lyrics", "metadata", "mfcc_104+lyrics", "mfcc_104+metadata"} <= set(results["embedding"])
+    results = results[(results.seed == 42) & results.embedding.isin(["mfcc_104", "-"])]
     hit50 = results[(results.metric == "HitRate") & (results.k == 50) & (results.split == "test")].set_index("model")
     assert hit50.at["knn", "mean"] > 1.5 * hit50.at["random", "mean"]
     assert hit50.at["knn", "ci_low"] > hit50.at["random", "ci_high"]

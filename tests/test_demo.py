@@ -7,9 +7,10 @@ import pytest
 import soundfile as sf
 
 from sonic.cream.data.events import load_events
-from sonic.demo import CatalogueConfig, generate_catalogue, run_demo
+from sonic.demo import CatalogueConfig, demo_study, generate_catalogue, run_demo
 from sonic.demo.styles import STYLES
-from sonic.study import RESULT_COLUMNS, StudyConfig, format_results
+from sonic.study import RESULT_COLUMNS, format_results
+from sonic.study.config import EvaluationSection
 
 SMALL = CatalogueConfig(tracks_per_style=4, n_users=40, clip_seconds=3.0, seed=7)
 
@@ -71,14 +72,19 @@ def test_generation_is_deterministic(tmp_path, small_catalogue):
 @pytest.mark.slow
 def test_study_on_small_demo_data_ranks_knn_far_above_random(tmp_path):
     catalogue = CatalogueConfig(tracks_per_style=12, n_users=150, clip_seconds=8.0, seed=3)
-    result = run_demo(tmp_path, catalogue=catalogue, study=StudyConfig(num_workers=2), progress=False)
+    study = demo_study(tmp_path, evaluation=EvaluationSection(ks=(10, 50), seeds=(42,)))
+    result = run_demo(tmp_path, catalogue=catalogue, study=study, num_workers=2, progress=False)
     results = pd.read_csv(result.results_path)
     assert tuple(results.columns) == RESULT_COLUMNS
     assert set(results["model"]) == {"random", "pop", "knn"}
     assert set(results["split"]) == {"val", "test"}
-    assert set(results["metric"]) == {"HitRate", "Precision", "Recall", "MRR", "NDCG"}
+    accuracy = {"HitRate", "Precision", "Recall", "MRR", "NDCG"}
+    assert set(results["metric"]) == accuracy | {"Coverage", "Novelty", "ARP", "LongTailShare", "ILD"}
+    results = results[results["metric"].isin(accuracy)]
     assert (results["ci_low"] <= results["mean"]).all() and (results["mean"] <= results["ci_high"]).all()
+    assert result.report_path == tmp_path / "report" / "index.html" and result.report_path.is_file()
     # 96 tracks: a top-50 list covers most of this small catalogue, so compare at 10
+    results = results[results["embedding"].isin(["mfcc_104", "-"])]
     hit10 = results[(results.metric == "HitRate") & (results.k == 10) & (results.split == "test")].set_index("model")
     assert hit10.at["knn", "mean"] > hit10.at["random", "mean"] + 0.15
     assert hit10.at["knn", "ci_low"] > hit10.at["random", "ci_high"]

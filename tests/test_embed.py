@@ -1,4 +1,4 @@
-"""Embedding a folder of audio: track ids, failures, manifest, workers, CLI (sonic.tails.pipeline)."""
+"""Embedding a folder of audio: track ids, failures, manifest, workers, CLI (sonic.tails.runner)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from sonic.cli.app import app
 from sonic.cream.audio.load import decode
 from sonic.errors import AudioError, DataError, SonicError, UnknownNameError
-from sonic.tails.mfcc import MFCCConfig, MFCCEmbedder
-from sonic.tails.pipeline import embed_folder
+from sonic.tails.models.mfcc import MFCCConfig, MFCCEmbedder
+from sonic.tails.runner import embed_folder
 from sonic.tails.table import read_embeddings
 
 GOOD = {  # track id -> (format, sample rate, channels)
@@ -298,3 +298,24 @@ def test_same_album_neighbours_at_least_as_good_as_librosa(tmp_path):
     assert len(table.track_ids) == ALBUMS * TRACKS_PER_ALBUM
     assert ours >= theirs, (ours, theirs)
     assert ours >= 0.75, ours
+
+
+def test_a_table_with_vectors_of_different_lengths_names_the_file_and_first_bad_track(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "ragged.parquet"
+    embeddings = pa.array([[1.0, 2.0], [3.0, 4.0], [5.0], [6.0, 7.0, 8.0]], type=pa.list_(pa.float32()))
+    pq.write_table(pa.table({"track_id": ["a", "b", "c", "d"], "embedding": embeddings}), path)
+
+    with pytest.raises(DataError) as error:
+        read_embeddings(path)
+
+    assert str(error.value) == (
+        f"embedding table '{path}' is malformed: track 'c' has a vector of 1 values where the first track 'a' has 2"
+    )
+    pq.write_table(pa.table({"track_id": ["a", "b"], "embedding": pa.array([[1.0], None])}), path)
+    with pytest.raises(DataError, match="track 'b' has no vector"):
+        read_embeddings(path)
+    pq.write_table(pa.table({"track_id": ["a", "b"], "embedding": [[1.0, 2.0], [3.0, 4.0]]}), path)
+    np.testing.assert_array_equal(read_embeddings(path).vectors, [[1.0, 2.0], [3.0, 4.0]])

@@ -114,7 +114,7 @@ def test_loaders_name_the_missing_or_unknown_file(tmp_path):
     with pytest.raises(DataError, match=r"recommendations file '.*nope.csv' does not exist"):
         load_recommendations(tmp_path / "nope.csv")
     (tmp_path / "truth.json").write_text("{}")
-    with pytest.raises(DataError, match=r"ground-truth file '.*truth.json' is not csv, tsv or parquet"):
+    with pytest.raises(DataError, match=r"ground-truth file '.*truth.json' is not a known table format"):
         load_ground_truth(tmp_path / "truth.json")
 
 

@@ -14,7 +14,7 @@ from audio_fixtures import noise, tone, truncate, write
 from sonic.cream.audio.corrupt import COLUMNS, PROBLEMS, find_corrupt, inspect_file
 from sonic.cream.data.events import load_track_ids
 from sonic.cream.data.splits import SplitConfig, split_events
-from sonic.tails.pipeline import embed_folder
+from sonic.tails.runner import embed_folder
 from sonic.tails.table import read_embeddings
 
 RATE = 22050

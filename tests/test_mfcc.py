@@ -1,4 +1,4 @@
-"""The MFCC embedder against librosa, its names and its manifest entry (sonic.tails.mfcc)."""
+"""The MFCC embedder against librosa, its names and its manifest entry (sonic.tails.models.mfcc)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from audio_fixtures import noise, tone
 from sonic.cream.spectra.core import mel_filterbank
 from sonic.errors import AudioError, SonicError, UnknownNameError
 from sonic.tails.base import EMBEDDERS, Embedder
-from sonic.tails.mfcc import MFCCConfig, MFCCEmbedder, dct_ii_matrix
+from sonic.tails.models.mfcc import MFCCConfig, MFCCEmbedder, dct_ii_matrix
 
 RATE = 22050
 
@@ -123,3 +123,16 @@ def test_filterbank_and_dct_match_their_definitions():
 def test_embed_rejects_what_is_not_a_mono_float_waveform(waveform, message):
     with pytest.raises(AudioError, match=message):
         MFCCEmbedder.from_name("mfcc_13").embed([tone(440.0, 0.5, RATE), waveform])
+
+
+@pytest.mark.parametrize("name", ["mfcc_104", "mfcc_20"])
+def test_keeps_the_pitch_order_of_sine_tones_tone_by_tone(name):
+    pitches = 220.0 * 2.0 ** (np.arange(25) / 12)  # a semitone apart over two octaves from A3
+    embedder = MFCCEmbedder.from_name(name)
+    vectors = embedder.embed([tone(pitch, 1.0, embedder.sample_rate) for pitch in pitches]).astype(np.float64)
+    distance = np.linalg.norm(vectors[:, None] - vectors[None, :], axis=-1)  # (25, 25)
+
+    for i in range(len(pitches)):
+        near = max(distance[i, j] for j in (i - 1, i + 1) if 0 <= j < len(pitches))
+        far = [distance[i, j] for j in range(len(pitches)) if abs(i - j) >= 6]
+        assert near < min(far), f"tone {pitches[i]:.0f} Hz is closer to a far pitch than to its neighbours"

@@ -50,3 +50,50 @@ def test_checkpoint_folder_must_hold_its_files_and_an_uncached_hub_name_is_one_s
         resolve_checkpoint("m-a-p/MERT-v1-95M")
     with pytest.raises(SonicError, match="neither an existing folder nor a hub name"):
         resolve_checkpoint(str(tmp_path / "missing" / "folder"))
+
+
+def test_inference_runs_without_autograd_in_float32_on_the_cpu():
+    torch = pytest.importorskip("torch")
+    from sonic.tails.neural import autocast_dtype, inference, pins_memory, to_device
+
+    layer = torch.nn.Linear(3, 2)
+    batch = np.arange(6, dtype=np.float64).reshape(2, 3)
+    with inference("cpu"):
+        out = layer(to_device(batch, "cpu"))
+
+    assert not out.requires_grad and out.dtype == torch.float32
+    torch.testing.assert_close(out, layer(torch.tensor(batch, dtype=torch.float32)).detach())
+    assert autocast_dtype("cpu") is None and not pins_memory("cpu")
+
+
+def test_cuda_batches_use_bf16_autocast_and_pinned_memory():
+    torch = pytest.importorskip("torch")
+    from sonic.tails.neural import autocast_dtype, pins_memory
+
+    assert autocast_dtype("cuda") is torch.bfloat16 and autocast_dtype("cuda:1") is torch.bfloat16
+    assert autocast_dtype("cuda", bf16=False) is None
+    assert pins_memory("cuda:0")
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_the_forward_pass_is_bf16_from_pinned_memory():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from sonic.tails.neural import inference, to_device
+
+    layer = torch.nn.Linear(3, 2).cuda()
+    with inference("cuda"):
+        out = layer(to_device(np.ones((2, 3), np.float32), "cuda"))
+    assert out.dtype == torch.bfloat16
+
+
+def test_sha256_of_a_weights_file(tmp_path):
+    import hashlib
+
+    from sonic.tails.neural import sha256_file
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(bytes(range(256)) * 5000)
+
+    assert sha256_file(path, chunk_bytes=4096) == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -116,3 +116,21 @@ def test_a_result_slot_takes_the_large_arrays_that_fit_and_gives_them_back():
     np.testing.assert_array_equal(back[0].value, big)
     np.testing.assert_array_equal(back[2][0], other)
     assert back[2][0].dtype == np.int16 and back[2][1] is small and back[3] is too_big
+
+
+def _death_signal(task: list[int]) -> list[tuple[int, int]]:
+    """(the signal this worker gets when its parent dies, its parent's pid) (Linux prctl PR_GET_PDEATHSIG)."""
+    import ctypes
+
+    value = ctypes.c_int(-1)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)
+    return [(value.value, os.getppid()) for _ in task]
+
+
+@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_are_killed_when_their_parent_dies():
+    import signal
+
+    results = [value for _, values in run_tasks(_death_signal, [[1], [2]], workers=2) for value in values]
+
+    assert results == [(signal.SIGKILL, os.getpid())] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sonic.errors import DataError, SonicError, UnknownNameError
-from sonic.rouge.base import RECOMMENDERS, Recommender
+from sonic.rouge.base import RECOMMENDERS, Recommender, load_recommender, shuffled
 from sonic.tails.table import EmbeddingTable
 
 # Checkerboard: users u0..u5 listen to group A tracks, v0..v5 to group B tracks.
@@ -37,12 +38,47 @@ def checkerboard() -> tuple[pd.DataFrame, EmbeddingTable]:
     return train, table
 
 
+# Options that make the trained models quick on toy data (their defaults suit real catalogues).
+QUICK = {
+    "snn": {"hidden": 32, "lr": 0.01, "threads": 1},
+    "elsa": {"factors": 8, "epochs": 40, "lr": 0.05, "threads": 1},
+    "bert4rec": {"hidden": 16, "dropout": 0.0, "lr": 0.01, "batch_size": 8, "max_epochs": 12, "threads": 1},
+}
+
+
+def create(name: str, **options) -> Recommender:
+    return RECOMMENDERS.create(name, **{**QUICK.get(name, {}), **options})
+
+
+@functools.lru_cache(maxsize=None)
 def fitted(name: str, seed: int = 0) -> Recommender:
+    """Fitted on the checkerboard (cached: recommending does not change a model)."""
     train, table = checkerboard()
-    return RECOMMENDERS.create(name).fit(train, item_embeddings=table, seed=seed)
+    return create(name).fit(train, item_embeddings=table, seed=seed)
+
+
+def sequences(group_size: int = 8, copies: int = 3, seed: int = 0) -> tuple[pd.DataFrame, EmbeddingTable, dict]:
+    """A checkerboard of sequences: users of group a heard every a-track but one, in a random order
+    (likewise b); the track they have not heard is the known best. Returns train, vectors, best."""
+    rng = np.random.default_rng(seed)
+    rows, best = [], {}
+    for group in "ab":
+        for j in range(group_size * copies):
+            user, missing = f"{group}user{j}", j % group_size
+            rows += [(user, f"{group}{t}") for t in rng.permutation(group_size) if t != missing]
+            best[user] = f"{group}{missing}"
+    train = pd.DataFrame(rows, columns=["user_id", "track_id"])
+    train["timestamp"] = pd.Timestamp("2019-01-01") + pd.to_timedelta(np.arange(len(train)), unit="min")
+    spread = np.linspace(0, 0.2, group_size)
+    ones = np.ones(group_size)
+    vectors = np.vstack([np.column_stack([ones, spread]), np.column_stack([spread, ones])])
+    tracks = np.array([f"{g}{i}" for g in "ab" for i in range(group_size)])
+    return train, EmbeddingTable(tracks, vectors.astype(np.float32), {"embedder": "toy"}), best
 
 
 NAMES = RECOMMENDERS.names()
+#: Recommenders that do not personalise; their own known answers say what they find.
+NOT_PERSONAL = {"random", "pop"}
 
 
 # --- shared contract -----------------------------------------------------------------------
@@ -133,6 +169,68 @@ def test_unknown_recommender_lists_the_known_ones():
         RECOMMENDERS.create("x")
 
 
+@pytest.mark.parametrize("name", sorted(set(NAMES) - NOT_PERSONAL))
+def test_every_personal_recommender_finds_the_known_best_track(name):
+    train, table, best = sequences()
+    model = create(name).fit(train, item_embeddings=table, seed=0)
+    users = sorted(best)
+    ids, _ = model.recommend(users, 1)
+    found = [user for user, row in zip(users, ids) if row[0] == best[user]]
+    assert len(found) == len(users), f"{name} found {len(found)} of {len(users)}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_and_load_give_the_same_recommendations(name, tmp_path):
+    train, _ = checkerboard()
+    model = fitted(name)
+    history = pd.DataFrame({"user_id": ["u0", "v1"], "track_id": ["a0", "b5"]})
+    before, before_scores = model.recommend(U + V, 5, history=history)
+    folder = model.save(tmp_path / "model")
+    for loaded in (type(model).load(folder), load_recommender(folder)):
+        assert type(loaded) is type(model) and loaded.config == model.config
+        after, after_scores = loaded.recommend(U + V, 5, history=history)
+        np.testing.assert_array_equal(after, before)
+        np.testing.assert_allclose(after_scores, before_scores, rtol=1e-6, atol=1e-7)
+    assert loaded.describe()["name"] == name
+    model.save(folder)  # a second save replaces the folder whole
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_history_tracks_are_excluded_too(name):
+    history = pd.DataFrame({"user_id": ["u4", "u4", "nobody"], "track_id": ["a4", "b0", "a0"]})
+    ids, _ = fitted(name).recommend(["u4"], 2 * GROUP, history=history)
+    listed = [track for track in ids[0] if track is not None]
+    assert listed and not {"a4", "b0"} & set(listed)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_takes_the_protocol_keywords_and_content_models_need_vectors(name):
+    train, table = checkerboard()
+    model = create(name)
+    assert isinstance(model.content, bool)
+    if model.content:
+        with pytest.raises(SonicError, match="--embedding"):
+            create(name).fit(train)
+    fitted_model = model.fit(train, validation=train.iloc[:3], item_embeddings=table, device="cpu", seed=1)
+    assert fitted_model is model
+    assert model.curve is None or {"epoch", "train_loss", "seconds"} <= set(model.curve.columns)
+
+
+def test_shuffled_permutes_vectors_across_tracks_with_a_seed():
+    _, table = checkerboard()
+    first, again, other = shuffled(table, 3), shuffled(table, 3), shuffled(table, 4)
+    np.testing.assert_array_equal(first.track_ids, table.track_ids)
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+    assert not np.array_equal(first.vectors, other.vectors)
+    assert not np.array_equal(first.vectors, table.vectors)
+    # the same rows, in another order: sort each table's rows to compare the multisets
+    np.testing.assert_array_equal(np.sort(first.vectors, axis=0), np.sort(table.vectors, axis=0))
+    assert first.manifest["shuffled"]["seed"] == 3 and first.manifest["embedder"] == "toy"
+    with pytest.raises(SonicError, match="shuffle seed must be an integer"):
+        shuffled(table, "x")
+
+
 # --- known answers -------------------------------------------------------------------------
 
 
@@ -172,10 +270,52 @@ def random_is_reproducible_and_uniform():
     assert chi_square < 27.9, counts  # chi-square(9 dof) 0.999 quantile
 
 
+def ease_matches_the_closed_form():
+    train, _ = checkerboard()
+    model = fitted("ease")
+    tracks = A + B
+    x = np.zeros((2 * GROUP, 2 * GROUP))
+    users = U + V
+    for user, track in zip(train["user_id"], train["track_id"]):
+        x[users.index(user), tracks.index(track)] = 1
+    p = np.linalg.inv(x.T @ x + 500.0 * np.eye(2 * GROUP))
+    b = np.eye(2 * GROUP) - p / np.diag(p)
+    scores = x @ b
+    ids, got = model.recommend(users, 3)
+    for row, user in enumerate(users):
+        unseen = np.sort(scores[row][x[row] == 0])[::-1]
+        np.testing.assert_allclose(got[row], unseen[:3], rtol=1e-4, atol=1e-6)  # the top 3 unseen scores
+        listed = [tracks.index(track) for track in ids[row]]
+        assert (x[row, listed] == 0).all(), user
+        np.testing.assert_allclose(scores[row, listed], got[row], rtol=1e-4, atol=1e-6)  # each its own score
+
+
+def held_out_same_group_track_first(name):
+    def check():
+        ids, _ = fitted(name).recommend(U + V, 1)
+        assert ids[:, 0].tolist() == A + B
+
+    return check
+
+
+def bert4rec_on_ids_alone_finds_the_known_best_track():
+    # The content-free variant learns the groups from co-occurrence in the sequences alone.
+    train, _, best = sequences()
+    model = create("bert4rec", items="ids").fit(train, seed=0)
+    assert not model.content
+    users = sorted(best)
+    ids, _ = model.recommend(users, 1)
+    assert ids[:, 0].tolist() == [best[user] for user in users]
+
+
 KNOWN_ANSWERS = {
     "knn": knn_ranks_the_held_out_same_group_track_first,
     "pop": pop_recommends_the_most_listened_unseen_track,
     "random": random_is_reproducible_and_uniform,
+    "ease": ease_matches_the_closed_form,
+    "elsa": held_out_same_group_track_first("elsa"),
+    "snn": held_out_same_group_track_first("snn"),
+    "bert4rec": bert4rec_on_ids_alone_finds_the_known_best_track,
 }
 
 

@@ -11,7 +11,7 @@ from audio_fixtures import noise, tone, write
 
 from sonic.cream.spectra.figures import DPI, FIGURE_INCHES, draw, save_figure
 from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
-from sonic.cream.spectra.visualize import PICTURES, picture_kinds, visualize
+from sonic.cream.spectra.render import PICTURES, picture_kinds, visualize
 from sonic.errors import AudioError, UnknownNameError
 
 matplotlib_image = pytest.importorskip("matplotlib.image")

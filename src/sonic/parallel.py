@@ -17,15 +17,26 @@ a pipe's capacity (64 KiB on Linux) at a time, switching between processes: wher
 task in flight has a slot of shared memory (:class:`_ResultSlots`, mapped before the workers start),
 the worker copies its arrays into the task's slot, and the caller copies them out and reuses the slot.
 Arrays that do not fit travel through the pipe as before.
+
+Worker processes never outlive their parent: each asks Linux to kill it when the parent dies
+(``prctl(PR_SET_PDEATHSIG, SIGKILL)``) and, elsewhere or in addition, a watchdog thread polls
+``getppid``; a parent killed with SIGKILL (an out-of-memory killer) leaves no orphans behind.
+Linux sends that signal when the *thread* that forked the worker ends, so call :func:`run_tasks`
+from a thread that outlives the pool (the main thread, as every command does).
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import math
 import mmap
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -45,6 +56,9 @@ QUEUED_PER_WORKER = 4
 RESULT_SLOT_BYTES = 16 << 20
 #: Arrays at least this large go back through shared memory rather than the pipe.
 SHARED_ARRAY_BYTES = 256 << 10
+#: Seconds between two checks of a worker's watchdog that its parent still lives.
+PARENT_POLL_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1
 
 
 class FileResult(NamedTuple):
@@ -98,6 +112,7 @@ def run_tasks(
     slots = _ResultSlots(in_flight) if multiprocessing.get_start_method() == "fork" else None
     if slots is not None:
         initializer, initargs = _ResultSlots.worker_start, (slots, initializer, initargs)
+    initializer, initargs = _start_orphan_proof, (os.getpid(), initializer, initargs)
     with (
         slots or nullcontext(),
         ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool,
@@ -168,6 +183,37 @@ class _CallEach:
             except SonicError as error:
                 results.append(FileResult(item, None, str(error)))
         return results
+
+
+def _start_orphan_proof(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """Worker start: die with the parent process (see the module docstring), then ``initializer(*initargs)``."""
+    exit_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Make this (worker) process end as soon as ``parent_pid``, its parent, does.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``); a daemon thread
+    also polls ``getppid`` every :data:`PARENT_POLL_SECONDS` (every platform; it also covers a parent
+    that died before the request was made).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="sonic-parent-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 class _ResultSlots:
@@ -264,9 +310,12 @@ class _Bar(tqdm):
     monitor_interval = 0
 
 
-def progress_bar(total: int, description: str, enabled: bool, *, unit: str = "file") -> tqdm:
-    """A tqdm bar (items/s and ETA) on stderr; disabled when ``enabled`` is False."""
-    return _Bar(total=total, desc=description, unit=unit, disable=not enabled, dynamic_ncols=True)
+def progress_bar(total: int, description: str, enabled: bool, *, unit: str = "file", initial: int = 0) -> tqdm:
+    """A tqdm bar (items/s and ETA) on stderr; disabled when ``enabled`` is False.
+
+    ``initial`` items count as done before the bar starts (they do not count in its rate and ETA).
+    """
+    return _Bar(total=total, desc=description, unit=unit, disable=not enabled, dynamic_ncols=True, initial=initial)
 
 
 def _worker_died(items: list, describe: Callable[[Any], str], activity: str, *, shown: int = 5) -> AudioError:

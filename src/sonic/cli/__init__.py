@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from sonic.cli import cream, demo, rouge, tails  # noqa: F401, I001  (commands register in this order)
+from sonic.cli import cream, demo, rouge, study, tails  # noqa: F401, I001  (commands register in this order)
 from sonic.cli.app import app
 from sonic.errors import SonicError
 

@@ -12,7 +12,9 @@ from sonic.cli.app import app
 
 @app.command("data-split")
 def data_split(
-    interactions: Annotated[Path, typer.Option(help="Listening events: .tsv/.csv (maybe .bz2, .gz) or .parquet/.pqt.")],
+    interactions: Annotated[
+        Path, typer.Option(help="Listening events: .tsv/.csv (maybe .bz2 .gz .xz .zst .zip) or .parquet/.pqt.")
+    ],
     protocol: Annotated[str, typer.Option(help="Split protocol: sonic, tamm2024, tamm2025 or leave-last-out.")],
     out: Annotated[Path, typer.Option(help="Folder for train/val/test[/cold_test].parquet, stats.csv, split.json.")],
     start_date: Annotated[Optional[str], typer.Option(help="Window start, inclusive (default: protocol's).")] = None,
@@ -22,18 +24,21 @@ def data_split(
         Optional[Path], typer.Option(help="csv/tsv/parquet with a track_id column: tracks dropped everywhere.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the val/test user draw.")] = 42,
+    memory_limit: Annotated[
+        str, typer.Option(help="Memory DuckDB may use while splitting (e.g. 4GB); beyond it, it spills to disk.")
+    ] = "4GB",
 ) -> None:
-    """Split listening events in time by a published protocol and write the parts."""
+    """Split listening events in time by a published protocol and write the parts (any size of log)."""
     import time
 
-    from sonic.cream.data import SplitConfig, split_file, split_statistics
+    from sonic.cream.data import SplitConfig, split_file
 
     started = time.perf_counter()
     dates = {"start_date": start_date, "test_date": test_date, "end_date": end_date}
     config = SplitConfig.for_protocol(protocol, seed=seed, **dates)
-    split = split_file(interactions, config, out, exclude_file=exclude_file)
+    split = split_file(interactions, config, out, exclude_file=exclude_file, memory_limit=memory_limit)
     typer.echo(config.describe() + f", seed {config.seed}")
-    typer.echo(split_statistics(split).to_string())
+    typer.echo(split.statistics.to_string())
     files = ", ".join(f"{name}.parquet" for name in split.parts)
     typer.echo(f"wrote {files}, stats.csv and split.json to {out} in {time.perf_counter() - started:.1f} s")
 
@@ -106,7 +111,7 @@ def visualize_command(
     ] = None,
 ) -> None:
     """Draw mel spectrogram, chromagram, FFT spectrum and tempogram PNGs of audio files."""
-    from sonic.cream.spectra.visualize import visualize
+    from sonic.cream.spectra import visualize
     from sonic.errors import SonicError
 
     if (audio is None) == (audio_dir is None):

@@ -8,14 +8,30 @@ from typing import Annotated
 import typer
 
 from sonic.cli.app import app
+from sonic.tails.base import EMBEDDERS
+
+_MODEL_HELP = "Embedder name, one of: " + ", ".join(EMBEDDERS.names()) + " (mfcc_<N>: N coefficients, e.g. mfcc_104)."
 
 
 @app.command()
 def embed(
-    audio_dir: Annotated[Path, typer.Option("--audio-dir", help="Folder searched recursively for audio files.")],
-    model_type: Annotated[str, typer.Option("--model-type", help="Embedder name, e.g. mfcc_104.")],
+    model_type: Annotated[str, typer.Option("--model-type", help=_MODEL_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Folder for <name>.parquet, its manifest and failures csv.")],
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Waveforms per embedding call.")] = 16,
+    audio_dir: Annotated[
+        Path | None, typer.Option("--audio-dir", help="Folder searched recursively for audio files (audio, image).")
+    ] = None,
+    lyrics_dir: Annotated[
+        Path | None, typer.Option("--lyrics-dir", help="Folder of <track_id>.txt lyrics files (text embedders).")
+    ] = None,
+    metadata_file: Annotated[
+        Path | None,
+        typer.Option("--metadata-file", help="csv, tsv or Parquet table with a track_id column (tabular embedders)."),
+    ] = None,
+    music4all_root: Annotated[
+        Path | None,
+        typer.Option("--music4all-root", help="Music4All release: its lyrics/ (text) or id_metadata.csv (tabular)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Inputs per embedding call.")] = 16,
     num_workers: Annotated[
         int | None,
         typer.Option("--num-workers", min=0, help="Decoding processes (default: one per CPU; 0 or 1: none)."),
@@ -30,21 +46,103 @@ def embed(
         Path | None,
         typer.Option("--exclude-file", help="csv or Parquet file whose track_id column lists tracks to skip."),
     ] = None,
+    shard_size: Annotated[
+        int, typer.Option("--shard-size", min=1, help="Inputs per shard written as the run goes (a rerun reuses them).")
+    ] = 256,
+    engine: Annotated[
+        str, typer.Option("--engine", help="Where the shards are computed: local (worker processes) or ray.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster: auto, ray://head:10001 (default: a local Ray for the run)."),
+    ] = None,
+    ray_gpus_per_actor: Annotated[
+        float, typer.Option("--ray-gpus-per-actor", min=0.0, help="GPUs per model actor on Ray (0: model on CPU).")
+    ] = 0.0,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option("--ray-actors", min=1, help="Model actors on Ray (default: one per GPU asked for, else one)."),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="Model weights: a local folder or file, or a cached hub name."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="An embedder option KEY=VALUE, repeatable (e.g. layer=6, tokens=patch_mean)."),
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Neural models: last (default), mean (of all layers) or an index.")
+    ] = None,
+    window_seconds: Annotated[
+        float | None,
+        typer.Option("--window-seconds", help="Neural models: length of the equal windows a clip is cut into."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Neural models: auto (default: CUDA when present), cpu, cuda[:N].")
+    ] = None,
 ) -> None:
-    """Embed every audio file under a folder into one embedding table."""
-    from sonic.tails.pipeline import embed_folder
+    """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
+    from sonic.tails.ray_engine import RayOptions
+    from sonic.tails.runner import embed_folder
 
+    ray = RayOptions(address=ray_address, actors=ray_actors, gpus_per_actor=ray_gpus_per_actor)
+    options = embedder_options(option or [])
+    given = {"checkpoint": checkpoint, "layer": layer, "window_seconds": window_seconds, "device": device}
+    options.update({key: value for key, value in given.items() if value is not None})
     result = embed_folder(
         audio_dir,
         model_type,
         out,
+        model_options=options,
+        lyrics_dir=lyrics_dir,
+        metadata_file=metadata_file,
+        music4all_root=music4all_root,
         batch_size=batch_size,
         num_workers=num_workers,
         offset_seconds=offset_seconds,
         duration_seconds=duration_seconds,
         exclude=exclude_file,
+        shard_size=shard_size,
+        engine=engine,
+        ray=ray,
     )
+    if result.n_reused:
+        typer.echo(f"reused {result.n_reused} tracks from an earlier interrupted run")
     typer.echo(f"embedded {result.n_embedded} tracks into {result.table_path}")
     if result.n_failed:
         typer.echo(f"failed {result.n_failed} files; reasons in {result.failures_path}")
     typer.echo(f"{result.tracks_per_second:.1f} tracks/s ({result.elapsed_seconds:.1f} s)")
+
+
+@app.command()
+def fetch(
+    name: Annotated[str, typer.Argument(help="What to fetch: musicnn (its four checkpoints, from musicnn==0.1.0).")],
+    wheel: Annotated[
+        Path | None, typer.Option("--wheel", help="A local copy of the wheel, instead of pip download from PyPI.")
+    ] = None,
+) -> None:
+    """Fetch published model weights into the local cache (checked against a pinned sha256)."""
+    from sonic.tails.models.musicnn_weights import fetch_weights
+
+    typer.echo(f"{name} weights in {fetch_weights(name, wheel=wheel)}")
+
+
+def embedder_options(pairs: list[str]) -> dict[str, object]:
+    """``["layer=6", "fit=resize"]`` -> ``{"layer": 6, "fit": "resize"}`` (numbers as numbers)."""
+    from sonic.errors import SonicError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SonicError(f"--option takes KEY=VALUE, got {pair!r}")
+        for kind in (int, float):
+            try:
+                options[key.strip()] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    return options

@@ -4,7 +4,8 @@
   resampling, conversion and corrupt-file detection;
 - :mod:`sonic.cream.spectra`: the spectral core (framing, power and mel spectra, decibels), the four
   pictures and their labelled figures;
-- :mod:`sonic.cream.data`: listening-event loaders, the published time-split protocols and split folders.
+- :mod:`sonic.cream.data`: the one table reader, listening-event loaders, the Music4All release, the published
+  time-split protocols and split folders.
 
 Model-ready spectrogram images for vision embedders live beside them in :mod:`sonic.tails.vision`
 and are re-exported here. Names load on first use.
@@ -31,7 +32,7 @@ _EXPORTS = {
     "fft_spectrum": "sonic.cream.spectra.pictures",
     "tempogram": "sonic.cream.spectra.pictures",
     "save_figure": "sonic.cream.spectra.figures",
-    "visualize": "sonic.cream.spectra.visualize",
+    "visualize": "sonic.cream.spectra.render",
     "spectrogram_images": "sonic.tails.vision.images",
     "ImageConfig": "sonic.tails.vision.images",
     "split_events": "sonic.cream.data.splits",
@@ -44,6 +45,9 @@ _EXPORTS = {
     "Split": "sonic.cream.data.splits",
     "get_protocol": "sonic.cream.data.splits",
     "load_track_ids": "sonic.cream.data.events",
+    "load_music4all": "sonic.cream.data.music4all",
+    "Music4All": "sonic.cream.data.music4all",
+    "read_table": "sonic.cream.data.tables",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,6 +14,8 @@ from sonic._lazy import lazy_getattr
 _EXPORTS = {
     "Recommender": "sonic.rouge.base",
     "RECOMMENDERS": "sonic.rouge.base",
+    "load_recommender": "sonic.rouge.base",
+    "shuffled": "sonic.rouge.base",
     "evaluate": "sonic.rouge.evaluate",
     "MetricsReport": "sonic.rouge.evaluate",
     "run_model": "sonic.rouge.run",

@@ -1,7 +1,9 @@
 """The recommender protocol, the registry of recommenders, and the parts they share.
 
 Shared parts: :class:`SeenTracks` (train users, a catalogue, and which user has seen which
-catalogue track) and :func:`first_k_kept` (cut ranked candidates to k, padding short rows).
+catalogue track), :func:`first_k_kept` and :func:`top_k_unseen` (cut ranked candidates to k,
+padding short rows), :func:`shuffled` (the shuffle control) and :func:`load_recommender`.
+The recommenders themselves live in :mod:`sonic.rouge.models` (knn in :mod:`sonic.rouge.knn`).
 """
 
 from __future__ import annotations

@@ -21,9 +21,6 @@ import pandas as pd
 from sonic.errors import DataError, SonicError
 from sonic.rouge import metrics
 
-_READERS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
-_COMPRESSIONS = {".bz2", ".gz", ".xz", ".zst", ".zip"}
-
 
 @dataclass(frozen=True)
 class MetricsReport:
@@ -114,25 +111,9 @@ def load_ground_truth(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _read_frame(path: Path, what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{what} file '{path}' does not exist")
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSIONS:
-        suffixes = suffixes[:-1]
-    kind = suffixes[-1] if suffixes else ""
-    try:
-        if kind == ".parquet":
-            frame = pd.read_parquet(path)
-        elif kind in _READERS:
-            frame = pd.read_csv(path, sep=_READERS[kind], dtype={"user_id": str, "track_id": str})
-        else:
-            raise DataError(f"{what} file '{path}' is not csv, tsv or parquet")
-    except (OSError, ValueError, EOFError) as error:
-        raise DataError(f"cannot read {what} file '{path}': {str(error).strip().splitlines()[0]}") from None
-    for column in ("user_id", "track_id"):
-        if column in frame.columns:
-            frame[column] = _ids_as_str(frame[column])
-    return frame
+    from sonic.cream.data import read_table
+
+    return read_table(path, what=what)
 
 
 def check_ks(ks: Iterable[int]) -> tuple[int, ...]:

@@ -1,8 +1,8 @@
 """TAILS: embedders and embedding tables.
 
-The embedder protocol and registry (:mod:`sonic.tails.base`), the embedders, the
-folder-embedding pipeline (:mod:`sonic.tails.pipeline`) and embedding tables
-(:mod:`sonic.tails.table`). Names load on first use.
+The embedder protocol, catalogue and registry (:mod:`sonic.tails.base`), one module per embedder
+family (:mod:`sonic.tails.models`), the resumable embedding runner (:mod:`sonic.tails.runner`) and
+embedding tables (:mod:`sonic.tails.table`). Names load on first use.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ _EXPORTS = {
     "EmbeddingTable": "sonic.tails.table",
     "read_embeddings": "sonic.tails.table",
     "write_embeddings": "sonic.tails.table",
-    "MFCCEmbedder": "sonic.tails.mfcc",
-    "embed_folder": "sonic.tails.pipeline",
+    "CATALOGUE": "sonic.tails.base",
+    "MFCCEmbedder": "sonic.tails.models.mfcc",
+    "EmbedResult": "sonic.tails.runner",
+    "embed_folder": "sonic.tails.runner",
 }
 
 __all__ = sorted(_EXPORTS)

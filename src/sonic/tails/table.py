@@ -89,14 +89,12 @@ def read_embeddings(path: str | os.PathLike) -> EmbeddingTable:
         raise DataError(f"cannot read embedding table '{path}': {str(error).splitlines()[0]}") from None
     missing = [c for c in ("track_id", "embedding") if c not in arrow.column_names]
     if missing:
-        raise DataError(f"embedding table '{path}' has no column {missing[0]!r}; found: {', '.join(arrow.column_names)}")
+        found = ", ".join(arrow.column_names)
+        raise DataError(f"embedding table '{path}' has no column {missing[0]!r}; found: {found}")
     column = arrow.column("embedding").combine_chunks()
     if len(column) == 0:
         raise DataError(f"embedding table '{path}' holds no vectors")
-    if pa.types.is_fixed_size_list(column.type):
-        vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
-    else:
-        vectors = np.stack(column.to_pylist())
+    vectors = _vectors(column, arrow.column("track_id"), path)
     manifest: dict[str, Any] = {}
     if manifest_path(path).is_file():
         manifest = json.loads(manifest_path(path).read_text())
@@ -104,3 +102,36 @@ def read_embeddings(path: str | os.PathLike) -> EmbeddingTable:
         manifest = json.loads(arrow.schema.metadata[b"sonic.manifest"])
     track_ids = np.asarray(arrow.column("track_id").to_pylist(), dtype=object).astype(str)
     return EmbeddingTable(track_ids=track_ids, vectors=vectors.astype(np.float32, copy=False), manifest=manifest)
+
+
+def _vectors(column, track_ids, path: Path) -> np.ndarray:
+    """The ``embedding`` column as (n, dim) numbers; a missing vector, vectors of different lengths or
+    values that are not numbers are one sentence naming the file and the first bad track."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def bad(row: int, problem: str) -> DataError:
+        return DataError(f"embedding table '{path}' is malformed: track '{track_ids[row].as_py()}' {problem}")
+
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or
+            pa.types.is_fixed_size_list(column.type)):
+        raise DataError(f"embedding table '{path}' has an 'embedding' column of {column.type}, not lists of numbers")
+    if not (pa.types.is_floating(column.type.value_type) or pa.types.is_integer(column.type.value_type)):
+        raise DataError(f"embedding table '{path}' has vectors of {column.type.value_type}, not numbers")
+    if column.null_count:
+        raise bad(int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]), "has no vector")
+    if pa.types.is_fixed_size_list(column.type):
+        size = column.type.list_size
+    else:
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        size = int(lengths[0])
+        differs = np.flatnonzero(lengths != size)
+        if differs.size:
+            row = int(differs[0])
+            first = track_ids[0].as_py()
+            raise bad(row, f"has a vector of {lengths[row]} values where the first track '{first}' has {size}")
+    values = column.flatten()
+    if values.null_count:
+        row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0]) // max(size, 1)
+        raise bad(row, "has a missing value in its vector")
+    return values.to_numpy(zero_copy_only=False).reshape(len(column), size)

@@ -18,7 +18,6 @@ A file that cannot be converted is skipped and listed in ``<out>/convert.failure
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import os
@@ -31,8 +30,9 @@ import soundfile
 import soxr
 
 from sonic.cream.audio.decoders import load_decoders
-from sonic.cream.audio.load import RESAMPLE_QUALITY, find_audio_files, length_slack, open_audio, track_id
+from sonic.cream.audio.load import RESAMPLE_QUALITY, length_slack, open_audio
 from sonic.errors import AudioError, SonicError
+from sonic.folder_jobs import atomic_output, audio_folder, write_failures
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files
 
@@ -81,25 +81,17 @@ def convert_folder(
     started = time.perf_counter()
     _check_options(sample_rate, file_format)
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
-    sources = find_audio_files(audio_dir)
     if out_dir.resolve() == audio_dir.resolve():
         raise SonicError(f"the output folder '{out_dir}' must differ from the audio folder")
-    sources = [path for path in sources if not path.resolve().is_relative_to(out_dir.resolve())]
-    if not sources:
-        raise AudioError(f"no audio files under '{audio_dir}'")
+    folder = audio_folder(audio_dir, skip_under=out_dir)
     _remove_stale_temp_files(out_dir)
 
-    items, failures = [], []
-    first: dict[Path, Path] = {}  # target -> the source converted to it
-    for source in sources:
-        target = out_dir / f"{track_id(source, audio_dir)}.{file_format}"
-        if target in first:
-            relative = source.relative_to(audio_dir).as_posix()
-            earlier = first[target].relative_to(audio_dir).as_posix()
-            failures.append((relative, f"'{earlier}' is converted to the same file '{target}'"))
-        else:
-            first[target] = source
-            items.append((str(source), str(target)))
+    def same_target(later: int, first: int) -> str:
+        target = out_dir / f"{folder.track_ids[first]}.{file_format}"
+        return f"'{folder.relative[first]}' is converted to the same file '{target}'"
+
+    kept, failures = folder.unique(same_target)
+    items = [(str(folder.paths[i]), str(out_dir / f"{folder.track_ids[i]}.{file_format}")) for i in kept]
 
     convert = functools.partial(_convert_item, sample_rate=sample_rate, file_format=file_format, mono=mono)
     done = {True: 0, False: 0}
@@ -111,7 +103,7 @@ def convert_folder(
             failures.append((Path(result.item[0]).relative_to(audio_dir).as_posix(), result.reason))
     failures.sort()
     out_dir.mkdir(parents=True, exist_ok=True)
-    failures_path = _write_failures(out_dir / FAILURES_FILE, failures)
+    failures_path = write_failures(out_dir / FAILURES_FILE, failures)
     manifest = base_manifest(
         "audio conversion",
         audio_dir=str(audio_dir.resolve()),
@@ -122,7 +114,7 @@ def convert_folder(
         channels="mono (mean of the channels)" if mono else "as the source",
         resampler=f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}",
         layout="<out_dir>/<path relative to audio_dir, without extension>.<format>",
-        n_sources=len(sources),
+        n_sources=len(folder),
         n_converted=done[True],
         n_skipped=done[False],
         n_failed=len(failures),
@@ -153,12 +145,8 @@ def convert_file(source: str | os.PathLike, target: str | os.PathLike, *, sample
     if _already_done(source, target, sample_rate=sample_rate, mono=mono):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temp_path(target)
-    try:
+    with atomic_output(target) as temporary:
         _write(source, temporary, sample_rate=sample_rate, mono=mono, file_format=file_format)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
     return True
 
 
@@ -228,10 +216,6 @@ def _fit(frames: np.ndarray, length: int) -> np.ndarray:
     return np.pad(frames, [(0, length - len(frames))] + [(0, 0)] * (frames.ndim - 1))
 
 
-def _temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.tmp")
-
-
 def _remove_stale_temp_files(out_dir: Path) -> None:
     """Remove temp files an interrupted run left under ``out_dir``."""
     if not out_dir.is_dir():
@@ -240,11 +224,3 @@ def _remove_stale_temp_files(out_dir: Path) -> None:
         for name in files:
             if name.startswith(".") and any(name.endswith(f".{extension}.tmp") for extension in OUTPUT_FORMATS):
                 Path(folder, name).unlink(missing_ok=True)
-
-
-def _write_failures(path: Path, failures: list[tuple[str, str]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["path", "reason"])
-        writer.writerows(failures)
-    return path

@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from sonic.cream.audio.decoders import load_decoders
-from sonic.cream.audio.load import AUDIO_EXTENSIONS, MIN_SECONDS, find_audio_files, open_audio, track_id
+from sonic.cream.audio.load import MIN_SECONDS, open_audio
 from sonic.errors import AudioError, BrokenAudioError, SonicError
+from sonic.folder_jobs import atomic_output, audio_folder
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files
 
@@ -81,19 +82,18 @@ def find_corrupt(
     started = time.perf_counter()
     out = Path(out)
     _check_options(out, loudness_threshold_dbfs, min_seconds)
-    audio_dir = Path(audio_dir)
-    paths = find_audio_files(audio_dir)
-    if not paths:
-        raise AudioError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{audio_dir}'")
+    folder = audio_folder(audio_dir)
+    audio_dir = folder.root
 
     inspect = functools.partial(inspect_file, loudness_threshold_dbfs=loudness_threshold_dbfs, min_seconds=min_seconds)
-    items, rows = [str(path) for path in paths], []
+    index_of = {str(path): index for index, path in enumerate(folder.paths)}
+    items, rows = list(index_of), []
     load_decoders(items)
     for result in map_files(inspect, items, num_workers=num_workers, progress=progress, description="scanning"):
         problem, reason = result.value if result.ok else ("undecodable", result.reason)
         if problem is not None:
-            relative = Path(result.item).relative_to(audio_dir).as_posix()
-            rows.append((track_id(result.item, audio_dir), relative, problem, reason))
+            index = index_of[result.item]
+            rows.append((folder.track_ids[index], folder.relative[index], problem, reason))
     frame = pd.DataFrame(sorted(rows, key=lambda row: row[1]), columns=list(COLUMNS), dtype=str)
     counts = {problem: int((frame["problem"] == problem).sum()) for problem in PROBLEMS}
     _write_table(frame, out)
@@ -104,11 +104,12 @@ def find_corrupt(
         loudness="RMS of every sample of every channel, dBFS (10 log10 mean x^2)",
         loudness_threshold_dbfs=loudness_threshold_dbfs,
         min_seconds=min_seconds,
-        n_files=len(paths),
+        n_files=len(folder),
         counts=counts,
     )
     manifest_path = write_json(out.with_name(out.name.removesuffix(out.suffix) + ".manifest.json"), manifest)
-    return CorruptResult(out, manifest_path, len(paths), counts, time.perf_counter() - started)
+    return CorruptResult(out, manifest_path, len(folder), counts, time.perf_counter() - started)
+
 
 
 def inspect_file(
@@ -154,10 +155,8 @@ def _check_options(out: Path, loudness_threshold_dbfs: float, min_seconds: float
 
 def _write_table(frame, out: Path) -> None:
     """Write ``frame`` to ``out`` (Parquet or csv, by its suffix) atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".csv":
-        frame.to_csv(temporary, index=False)
-    else:
-        frame.to_parquet(temporary, index=False)
-    os.replace(temporary, out)
+    with atomic_output(out) as temporary:
+        if out.suffix.lower() == ".csv":
+            frame.to_csv(temporary, index=False)
+        else:
+            frame.to_parquet(temporary, index=False)

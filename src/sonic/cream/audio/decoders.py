@@ -7,9 +7,7 @@ ends). Every failure is a :class:`BrokenAudioError` naming the file and the reas
 
 libsndfile (:class:`SndfileDecoder`) reads wav, aiff, flac, Ogg Vorbis and Opus, and mp3; FFmpeg
 (:class:`sonic.cream.audio.ffmpeg.FFmpegDecoder`, imported only when a file needs it) reads AAC and ALAC
-in MP4 containers (.m4a) and raw AAC streams (.aac), which libsndfile cannot. Ogg Vorbis in one or
-two channels is decoded by FFmpeg's faster Vorbis decoder, placed sample-exactly by the Ogg pages
-(:class:`sonic.cream.audio.vorbis.VorbisDecoder`, which hands over to libsndfile where it cannot be sure).
+in MP4 containers (.m4a) and raw AAC streams (.aac), which libsndfile cannot.
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ from sonic.errors import BrokenAudioError
 SNDFILE_EXTENSIONS = (".aif", ".aiff", ".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav")
 #: Extensions (lower case) that FFmpeg decodes.
 FFMPEG_EXTENSIONS = (".aac", ".m4a")
-#: Extensions (lower case) of Ogg files, which may hold Vorbis (see :mod:`sonic.cream.audio.vorbis`).
-_VORBIS_EXTENSIONS = (".oga", ".ogg")
 
 
 class AudioInfo(NamedTuple):
@@ -51,12 +47,7 @@ def open_decoder(path: Path):
         from sonic.cream.audio.ffmpeg import FFmpegDecoder
 
         return FFmpegDecoder(path)
-    decoder = SndfileDecoder(path)
-    if decoder.info.codec == "OGG VORBIS":
-        from sonic.cream.audio.vorbis import fast_vorbis_decoder
-
-        return fast_vorbis_decoder(path, decoder)
-    return decoder
+    return SndfileDecoder(path)
 
 
 def load_decoders(paths: Iterable[str | os.PathLike]) -> None:
@@ -65,12 +56,11 @@ def load_decoders(paths: Iterable[str | os.PathLike]) -> None:
     Worker processes forked afterwards start with them loaded, rather than each importing them anew.
     """
     suffixes = {Path(path).suffix.lower() for path in paths}
-    if suffixes & {*FFMPEG_EXTENSIONS, *_VORBIS_EXTENSIONS}:
+    if suffixes & set(FFMPEG_EXTENSIONS):
         with contextlib.suppress(ImportError):
             import av  # noqa: F401
 
             import sonic.cream.audio.ffmpeg  # noqa: F401
-            import sonic.cream.audio.vorbis  # noqa: F401
 
 
 class Blocks:

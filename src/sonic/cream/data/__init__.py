@@ -1,4 +1,4 @@
-"""Listening data: event-log loaders, the published time-split protocols and split folders."""
+"""Listening data: the one table reader, event logs, the Music4All release, time splits and split folders."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ from sonic._lazy import lazy_getattr
 
 _EXPORTS = {
     "EVENT_COLUMNS": "sonic.cream.data.events",
+    "ID_COLUMNS": "sonic.cream.data.tables",
+    "as_ids": "sonic.cream.data.tables",
+    "read_table": "sonic.cream.data.tables",
+    "epoch_unit": "sonic.cream.data.events",
     "compress": "sonic.cream.data.events",
     "load_events": "sonic.cream.data.events",
     "load_track_ids": "sonic.cream.data.events",
     "normalise_events": "sonic.cream.data.events",
+    "Music4All": "sonic.cream.data.music4all",
+    "load_music4all": "sonic.cream.data.music4all",
     "PART_NAMES": "sonic.cream.data.splits",
     "PROTOCOLS": "sonic.cream.data.splits",
     "Split": "sonic.cream.data.splits",
@@ -20,6 +26,7 @@ _EXPORTS = {
     "split_file": "sonic.cream.data.split_files",
     "split_statistics": "sonic.cream.data.split_files",
     "write_split": "sonic.cream.data.split_files",
+    "WrittenSplit": "sonic.cream.data.split_files",
 }
 
 __all__ = sorted(_EXPORTS)

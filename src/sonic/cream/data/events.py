@@ -12,26 +12,25 @@ column        dtype                  meaning
 ============  =====================  ==========================================
 
 Timestamps may be datetimes, date strings (ISO 8601 or any form pandas reads; an offset
-such as ``+01:00`` is converted to UTC) or numbers, read as Unix seconds.
+such as ``+01:00`` is converted to UTC) or numbers: Unix times in seconds, milliseconds, microseconds or
+nanoseconds, told apart by magnitude (:func:`epoch_unit`: the unit in which every value is a date
+between 1980 and 2100; a column fitting no single unit is refused).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sonic.cream.data.tables import as_ids, existing_file, read_table
 from sonic.errors import DataError
 
 EVENT_COLUMNS = ("user_id", "track_id", "timestamp", "count")
 REQUIRED_COLUMNS = ("user_id", "track_id", "timestamp")
-_TEXT_SUFFIXES = {".tsv": "\t", ".csv": ",", ".txt": "\t"}
-_COMPRESSIONS = {".bz2", ".gz", ".xz", ".zst", ".zip"}
-_PARQUET_SUFFIXES = {".parquet", ".pqt"}
+EPOCH_UNITS = {"seconds": 10**9, "milliseconds": 10**6, "microseconds": 10**3, "nanoseconds": 1}  # ns per unit
+EPOCH_RANGE = (pd.Timestamp("1980-01-01"), pd.Timestamp("2100-01-01"))  # dates a listening log can hold
 
 
 def load_events(path: str | os.PathLike) -> pd.DataFrame:
@@ -43,8 +42,8 @@ def load_events(path: str | os.PathLike) -> pd.DataFrame:
     naming the file and the problem for a missing file, an unknown format, missing
     columns, unparseable timestamps or no rows.
     """
-    path = _existing_file(path, "listening-events")
-    frame = _read_table(path, wanted=EVENT_COLUMNS)
+    path = existing_file(path, "listening-events")
+    frame = read_table(path, columns=EVENT_COLUMNS, what="listening-events")
     return normalise_events(frame, source=f"'{path}'")
 
 
@@ -54,8 +53,8 @@ def load_track_ids(path: str | os.PathLike) -> np.ndarray:
     Used for lists of tracks to leave out of a split (tracks without audio, say).
     Other columns are ignored; integer ids become strings, as in :func:`load_events`.
     """
-    path = _existing_file(path, "track-list")
-    frame = _read_table(path, wanted=("track_id",))
+    path = existing_file(path, "track-list")
+    frame = read_table(path, columns=("track_id",), what="track-list")
     if "track_id" not in frame.columns:
         raise DataError(f"track list '{path}' has no 'track_id' column; found: {_names(frame)}")
     return np.sort(as_ids(frame["track_id"].dropna()).drop_duplicates().to_numpy(dtype=str))
@@ -104,71 +103,65 @@ def compress(events: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["user_id", "timestamp", "track_id"], kind="stable").reset_index(drop=True)
 
 
-def _existing_file(path: str | os.PathLike, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{what} file '{path}' does not exist")
-    return path
-
-
-def _read_table(path: Path, *, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """Read ``path`` by its suffix; from Parquet only the ``wanted`` columns it has."""
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSIONS:
-        suffixes = suffixes[:-1]
-    kind = suffixes[-1] if suffixes else ""
-    try:
-        if kind in _PARQUET_SUFFIXES:
-            return _read_parquet(path, wanted)
-        if kind in _TEXT_SUFFIXES:
-            return pd.read_csv(path, sep=_TEXT_SUFFIXES[kind], dtype={"user_id": str, "track_id": str})
-    except pd.errors.EmptyDataError:
-        raise DataError(f"'{path}' is empty; it needs a header line naming its columns") from None
-    except (OSError, ValueError, EOFError) as error:  # pyarrow and the C parser raise these
-        raise DataError(f"cannot read '{path}': {_first_line(error)}") from None
-    known = ", ".join(sorted({*_TEXT_SUFFIXES, *_PARQUET_SUFFIXES}))
-    raise DataError(f"'{path}' is not a known table format; use one of {known} (optionally compressed, e.g. .tsv.bz2)")
-
-
-def _read_parquet(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    names = pq.ParquetFile(path).schema_arrow.names
-    present = [c for c in wanted if c in names]
-    if len(present) < len(wanted):  # let the caller name what is missing among all columns
-        return pd.read_parquet(path)
-    return pd.read_parquet(path, columns=present)
-
-
-def as_ids(values: Iterable[Any]) -> pd.Series:
-    """User or track ids as a ``str`` Series, the way every loader writes them: ``7``, ``7.0`` -> ``"7"``."""
-    if not isinstance(values, (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray, list, tuple)):
-        values = list(values)
-    column = values if isinstance(values, pd.Series) else pd.Series(values)
-    if pd.api.types.is_float_dtype(column) and column.notna().all() and (column % 1 == 0).all():
-        column = column.astype(np.int64)
-    return column.astype("str")
-
-
 def _as_timestamp(column: pd.Series, source: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(column):
         stamps = column
         if getattr(stamps.dt, "tz", None) is not None:
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_numeric_dtype(column):
-        stamps = pd.to_datetime(column, unit="s", errors="coerce")
+    elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        stamps = _from_epoch(column, source)
     else:
-        stamps = _parse_dates(column, source)
+        stamps = parse_dates(column, source)
     if stamps.isna().any():
         raise DataError(
             f"{source} has {int(stamps.isna().sum())} rows whose timestamp is missing or out of range "
-            f"(numbers are read as Unix seconds)"
+            f"(numbers are read as Unix times)"
         )
     return stamps.astype("datetime64[ns]")
 
 
-def _parse_dates(column: pd.Series, source: str) -> pd.Series:
-    """Parse date strings: ISO 8601 fast, any other form pandas knows row by row."""
+def epoch_unit(low: float, high: float, source: str) -> str:
+    """The unit (a key of :data:`EPOCH_UNITS`) in which Unix times from ``low`` to ``high`` are plausible dates.
+
+    Plausible: within :data:`EPOCH_RANGE` (1980 .. 2100), where the four units never overlap, so at most
+    one fits. Values fitting no unit (or spanning two, such as seconds mixed with milliseconds) are a
+    :class:`DataError` naming ``source``, the range found and what would be valid.
+    """
+    first, last = (int(stamp.value) for stamp in EPOCH_RANGE)
+    for unit, nanoseconds in EPOCH_UNITS.items():
+        if first <= low * nanoseconds and high * nanoseconds < last:
+            return unit
+    raise DataError(
+        f"{source} has numeric timestamps from {low:g} to {high:g}, which are not Unix times of dates between "
+        f"{EPOCH_RANGE[0].year} and {EPOCH_RANGE[1].year} in any one unit (seconds, milliseconds, microseconds or "
+        f"nanoseconds); write them in one unit or as dates such as 2019-02-01 10:00:00"
+    )
+
+
+def _from_epoch(column: pd.Series, source: str) -> pd.Series:
+    """Unix times in the unit :func:`epoch_unit` finds, to ``datetime64[ns]``; NaN stays NaT.
+
+    Floats are scaled to nanoseconds and rounded half up (``floor(x * f + 0.5)``), as the SQL reader does.
+    """
+    present = column.dropna()
+    if present.empty:
+        return pd.Series(pd.NaT, index=column.index, dtype="datetime64[ns]")
+    factor = EPOCH_UNITS[epoch_unit(float(present.min()), float(present.max()), source)]
+    if pd.api.types.is_integer_dtype(column) and column.notna().all():
+        nanoseconds = column.to_numpy(dtype=np.int64) * np.int64(factor)
+        return pd.Series(nanoseconds.astype("datetime64[ns]"), index=column.index)
+    scaled = np.floor(column.to_numpy(dtype=np.float64, na_value=np.nan) * factor + 0.5)
+    missing = np.isnan(scaled)
+    stamps = np.where(missing, 0, scaled).astype(np.int64).astype("datetime64[ns]")
+    stamps[missing] = np.datetime64("NaT")
+    return pd.Series(stamps, index=column.index)
+
+
+def parse_dates(column: pd.Series, source: str) -> pd.Series:
+    """Parse date strings to naive UTC: ISO 8601 fast, any other form pandas knows row by row.
+
+    A string that is no date is a :class:`DataError` naming ``source`` and the string.
+    """
     stamps = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
     retry = stamps.isna() & column.notna()
     if retry.any():
@@ -200,8 +193,3 @@ def _separator_hint(frame: pd.DataFrame) -> str:
     if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ("\t", ",", ";")):
         return " (is the separator right? .tsv files are tab separated, .csv files comma separated)"
     return ""
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]

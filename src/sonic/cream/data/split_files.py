@@ -3,22 +3,36 @@
 A split folder holds ``train.parquet``, ``val.parquet``, ``test.parquet`` (and ``cold_test.parquet``
 for protocols with a cold test), each with the columns ``user_id, track_id, timestamp, count``;
 ``stats.csv``, the journal's statistics table; and ``split.json``, the manifest (protocol, dates,
-seed, input file).
+seed, input file). A folder is always written whole: into a hidden sibling, then renamed into place
+(:mod:`sonic.cream.data.folders`), so a crash never leaves new Parquet files beside an old ``split.json``.
+
+:func:`split_file` splits a file of any size without loading it into pandas: DuckDB reads it
+(:mod:`sonic.cream.data.stream`), plans the split (:mod:`sonic.cream.data.engine`) and copies each part
+straight to Parquet; only the statistics come back to Python.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sonic.cream.data.events import load_events, load_track_ids
-from sonic.cream.data.splits import PART_NAMES, Split, SplitConfig, split_events
+from sonic.cream.data.folders import check_replaceable, staged_folder
+from sonic.cream.data.splits import PART_NAMES, PROTOCOLS, Split, SplitConfig, split_events
+from sonic.cream.data.stream import DEFAULT_MEMORY_LIMIT
 from sonic.errors import DataError
 from sonic.manifest import base_manifest, write_json
+
+if TYPE_CHECKING:
+    from sonic.cream.data.engine import SplitPlan
 
 STATISTICS_LABELS = {"train": "Train", "val": "Val", "test": "HotTest", "cold_test": "ColdTest"}
 STATISTICS_COLUMNS = (
@@ -26,6 +40,22 @@ STATISTICS_COLUMNS = (
 )  # fmt: skip
 MANIFEST_NAME = "split.json"
 STATISTICS_NAME = "stats.csv"
+SPLIT_FILES = frozenset({*(f"{name}.parquet" for name in PART_NAMES), MANIFEST_NAME, STATISTICS_NAME})
+
+
+@dataclass(frozen=True)
+class WrittenSplit:
+    """A split folder just written: where, by which config, and its statistics table (one row per part)."""
+
+    directory: Path
+    config: SplitConfig
+    statistics: pd.DataFrame
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The part names written, in order (``train``, ``val``, ``test``[, ``cold_test``])."""
+        labels = {label: name for name, label in STATISTICS_LABELS.items()}
+        return tuple(labels[label] for label in self.statistics.index)
 
 
 def split_statistics(split: Split) -> pd.DataFrame:
@@ -42,9 +72,34 @@ def split_statistics(split: Split) -> pd.DataFrame:
             len(frame), frame["user_id"].nunique(), frame["track_id"].nunique(),
             tracks.median(), tracks.min(), tracks.max(), plays.median(), plays.min(), plays.max(),
         ]  # fmt: skip
+    return _statistics_table(rows)
+
+
+def _statistics_table(rows: dict[str, list]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(STATISTICS_COLUMNS))
     integer = [c for c in STATISTICS_COLUMNS if not c.endswith("Median")]
     return table.astype({c: np.int64 for c in integer} | {"TracksMedian": np.float64, "PlaysMedian": np.float64})
+
+
+def _sql_statistics(plan: SplitPlan) -> pd.DataFrame:
+    """:func:`split_statistics` computed by DuckDB on a plan's parts (nothing fetched but the table)."""
+    rows = {}
+    for name in plan.relations:
+        query = plan.query(name, ordered=False)
+        rows[STATISTICS_LABELS[name]] = list(
+            plan.con.execute(
+                f"""
+                WITH part AS ({query}),
+                     per_user AS (SELECT user_id, count(*) AS tracks, CAST(sum(count) AS BIGINT) AS plays
+                                  FROM part GROUP BY user_id)
+                SELECT (SELECT count(*) FROM part), (SELECT count(DISTINCT user_id) FROM part),
+                       (SELECT count(DISTINCT track_id) FROM part),
+                       median(tracks), min(tracks), max(tracks), median(plays), min(plays), max(plays)
+                FROM per_user
+                """
+            ).fetchall()[0]
+        )
+    return _statistics_table(rows)
 
 
 def write_split(
@@ -54,32 +109,40 @@ def write_split(
     input_path: str | os.PathLike | None = None,
     exclude_path: str | os.PathLike | None = None,
 ) -> Path:
-    """Write ``<part>.parquet`` per split, ``stats.csv`` and the manifest ``split.json`` into ``out_dir``.
+    """Write ``<part>.parquet`` per split, ``stats.csv`` and the manifest ``split.json`` as the folder ``out_dir``.
 
-    ``input_path`` and ``exclude_path`` are recorded in the manifest. A ``cold_test.parquet`` left in
-    ``out_dir`` by an earlier split is removed when this split has none. Returns ``out_dir``.
+    The folder is replaced whole and atomically (an earlier split's ``cold_test.parquet`` does not
+    survive a split without one); a folder holding other files is refused. ``input_path`` and
+    ``exclude_path`` are recorded in the manifest. Returns ``out_dir``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, frame in split.parts.items():
-        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
-        files.append(f"{name}.parquet")
-    if split.cold_test is None:
-        (out_dir / "cold_test.parquet").unlink(missing_ok=True)
-    split_statistics(split).to_csv(out_dir / STATISTICS_NAME, index_label="split")
+    with staged_folder(out_dir, SPLIT_FILES, what="split") as staging:
+        for name, frame in split.parts.items():
+            frame.to_parquet(staging / f"{name}.parquet", index=False)
+        _write_summary(staging, split.config, split_statistics(split), input_path, exclude_path)
+    return Path(out_dir)
+
+
+def _write_summary(
+    directory: Path,
+    config: SplitConfig,
+    statistics: pd.DataFrame,
+    input_path: str | os.PathLike | None,
+    exclude_path: str | os.PathLike | None,
+) -> None:
+    statistics.to_csv(directory / STATISTICS_NAME, index_label="split")
+    labels = {label: name for name, label in STATISTICS_LABELS.items()}
+    parts = [labels[label] for label in statistics.index]
     manifest = base_manifest(
         "split",
-        protocol=split.config.protocol,
-        config=split.config.to_dict(),
+        protocol=config.protocol,
+        config=config.to_dict(),
         input=None if input_path is None else str(input_path),
         exclude_file=None if exclude_path is None else str(exclude_path),
-        rows={name: len(frame) for name, frame in split.parts.items()},
-        users={name: int(frame["user_id"].nunique()) for name, frame in split.parts.items()},
-        files=[*files, STATISTICS_NAME],
+        rows={labels[label]: int(row["Rows"]) for label, row in statistics.iterrows()},
+        users={labels[label]: int(row["Users"]) for label, row in statistics.iterrows()},
+        files=[*(f"{name}.parquet" for name in parts), STATISTICS_NAME],
     )
-    write_json(out_dir / MANIFEST_NAME, manifest)
-    return out_dir
+    write_json(directory / MANIFEST_NAME, manifest)
 
 
 def read_split(directory: str | os.PathLike) -> Split:
@@ -110,10 +173,46 @@ def split_file(
     out_dir: str | os.PathLike,
     *,
     exclude_file: str | os.PathLike | None = None,
-) -> Split:
-    """Load ``interactions``, drop the tracks listed in ``exclude_file``, split, and write to ``out_dir``."""
-    events = load_events(interactions)
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> WrittenSplit:
+    """Split the events in ``interactions`` (any size) without the tracks in ``exclude_file``; write ``out_dir``.
+
+    The file is streamed by DuckDB, capped at ``memory_limit`` (a DuckDB size such as ``"4GB"``; it
+    spills to a work folder beside ``out_dir`` beyond that), and each part is copied straight to
+    Parquet: the same rows, in the same order, as :func:`~sonic.cream.data.splits.split_events` on the
+    loaded frame. The folder is replaced atomically; nothing is written when a check fails.
+    """
+    from sonic.cream.data.engine import plan_split, register_excluded
+    from sonic.cream.data.stream import check_events, connect, open_events
+
+    if PROTOCOLS[config.protocol].splitter is not None:  # not a time split: its own module, in memory
+        excluded = None if exclude_file is None else load_track_ids(exclude_file)
+        split = split_events(load_events(interactions), config, exclude_tracks=excluded)
+        write_split(split, out_dir, input_path=interactions, exclude_path=exclude_file)
+        return WrittenSplit(Path(out_dir), config, split_statistics(split))
+    target = Path(out_dir).resolve()
+    check_replaceable(target, SPLIT_FILES, "split")
     excluded = None if exclude_file is None else load_track_ids(exclude_file)
-    split = split_events(events, config, exclude_tracks=excluded)
-    write_split(split, out_dir, input_path=interactions, exclude_path=exclude_file)
-    return split
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.work-*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.work-", dir=target.parent))
+    try:
+        con = connect(work, memory_limit=memory_limit)
+        try:
+            source = open_events(interactions, con)
+            check_events(con, source)
+            if excluded is not None:
+                register_excluded(con, excluded)
+            plan = plan_split(con, source, config, excluded=excluded is not None)
+            statistics = _sql_statistics(plan)
+            with staged_folder(target, SPLIT_FILES, what="split") as staging:
+                for name in plan.relations:
+                    destination = str(staging / f"{name}.parquet").replace("'", "''")
+                    con.execute(f"COPY ({plan.query(name)}) TO '{destination}' (FORMAT parquet, COMPRESSION zstd)")
+                _write_summary(staging, config, statistics, interactions, exclude_file)
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return WrittenSplit(Path(out_dir), config, statistics)

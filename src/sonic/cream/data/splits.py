@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sonic.cream.data.events import EVENT_COLUMNS, as_ids, compress, normalise_events
-from sonic.errors import DataError, SonicError, UnknownNameError
+from sonic.cream.data.tables import as_ids
+from sonic.errors import SonicError, UnknownNameError
 
 PART_NAMES = ("train", "val", "test", "cold_test")
 
@@ -118,10 +118,12 @@ class SplitConfig:
             if value is not None or (name == "test_date" and _is_time_split(self.protocol)):
                 object.__setattr__(self, name, _as_date(value, name))
         if self.test_date is None:
-            pass
+            if self.start_date is not None and self.end_date is not None and not self.start_date < self.end_date:
+                start, end = _day(self.start_date), _day(self.end_date)
+                raise SonicError(f"start date {start} must be before the end date {end}")
         elif self.start_date is not None and not self.start_date < self.test_date:
             raise SonicError(f"start date {_day(self.start_date)} must be before the test date {_day(self.test_date)}")
-        if self.end_date is not None and not self.test_date < self.end_date:
+        if self.test_date is not None and self.end_date is not None and not self.test_date < self.end_date:
             raise SonicError(f"end date {_day(self.end_date)} must be after the test date {_day(self.test_date)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise SonicError(f"seed {self.seed!r} is not a non-negative integer")
@@ -149,6 +151,8 @@ class SplitConfig:
         """
         protocol = get_protocol(name)
         if protocol.test_date is None:  # not a time split: only the window, as given
+            if test_date is not None:
+                raise SonicError(f"protocol {name} has no test date; give only --start-date and --end-date")
             return cls(name, start_date, None, end_date, seed, protocol.val_fraction, protocol.keep_cold)
         test = protocol.test_date if test_date is None else _as_date(test_date, "test_date")
         if start_date is None:
@@ -217,60 +221,16 @@ def split_events(
     ``events`` is any frame :func:`sonic.cream.data.events.normalise_events` accepts, raw or compressed.
     ``exclude_tracks`` (track ids) are removed everywhere before splitting. Every returned frame is
     sorted by user, first listen, track. Raises :class:`DataError` naming the empty split and the
-    dates used when a split would hold no rows.
+    dates used when a split would hold no rows. Runs the SQL plan of :mod:`sonic.cream.data.engine`
+    (the one that splits files of any size) on the frame.
     """
     splitter = PROTOCOLS[config.protocol].splitter if config.protocol in PROTOCOLS else None
     if splitter is not None:
         module, _, function = splitter.partition(":")
         return getattr(importlib.import_module(module), function)(events, config, exclude_tracks=exclude_tracks)
-    events = normalise_events(events, source="the listening events")
-    if exclude_tracks is not None:
-        excluded = pd.Index(as_ids(exclude_tracks).drop_duplicates())
-        events = events[~events["track_id"].isin(excluded)]
-        if events.empty:
-            raise DataError(f"every listening event is on one of the {len(excluded)} excluded tracks")
-    stamps = events["timestamp"]
-    in_window = np.ones(len(events), dtype=bool)
-    if config.start_date is not None:
-        in_window &= (stamps >= config.start_date).to_numpy()
-    if config.end_date is not None:
-        in_window &= (stamps < config.end_date).to_numpy()
-    window = events[in_window]
-    if window.empty:
-        raise _empty("every split is empty", "no listening event falls in the window", config, events)
+    from sonic.cream.data.engine import split_frame
 
-    train = compress(window[window["timestamp"] < config.test_date])
-    if train.empty:
-        raise _empty("the train split is empty", "no event in the window comes before the test date", config, events)
-    pairs = compress(window)
-    # isin with distinct values: pandas' str isin walks its argument in Python
-    evaluation = pairs[(pairs["timestamp"] >= config.test_date) & pairs["user_id"].isin(train["user_id"].unique())]
-    seen_track = evaluation["track_id"].isin(train["track_id"].unique())
-    hot, cold = evaluation[seen_track], evaluation[~seen_track]
-    if hot.empty:
-        why = "no train user first listens to a train track on or after the test date"
-        raise _empty("the val and test splits are empty", why, config, events)
-
-    candidates = hot["user_id"].unique()
-    if config.keep_cold:
-        candidates = candidates[~pd.Index(candidates).isin(cold["user_id"].unique())]
-    in_val = hot["user_id"].isin(draw_users(candidates, config.val_fraction, seed=config.seed))
-    split = Split(
-        train=train,
-        val=_tidy(hot[in_val]),
-        test=_tidy(hot[~in_val]),
-        config=config,
-        cold_test=_tidy(cold) if config.keep_cold else None,
-    )
-    reasons = {
-        "val": f"{len(candidates)} candidate users times val_fraction {config.val_fraction} leaves none for val",
-        "test": "every evaluation user was drawn into val",
-        "cold_test": "no train user first listens to a track unseen in train on or after the test date",
-    }
-    for name, frame in split.parts.items():
-        if frame.empty:
-            raise _empty(f"the {name} split is empty", reasons[name], config, events)
-    return split
+    return split_frame(events, config, exclude_tracks=exclude_tracks)
 
 
 def draw_users(users: Iterable[Any], fraction: float, *, seed: int) -> np.ndarray:
@@ -288,10 +248,6 @@ def _is_time_split(protocol: str) -> bool:
     return protocol not in PROTOCOLS or PROTOCOLS[protocol].test_date is not None
 
 
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.loc[:, list(EVENT_COLUMNS)].reset_index(drop=True)
-
-
 def _as_date(value: Any, name: str) -> pd.Timestamp:
     try:
         date = pd.Timestamp(value)
@@ -307,10 +263,3 @@ def _as_date(value: Any, name: str) -> pd.Timestamp:
 def _day(date: pd.Timestamp) -> str:
     """``2019-02-01`` for a midnight, the full time otherwise."""
     return str(date.date()) if date == date.normalize() else date.isoformat(sep=" ")
-
-
-def _empty(subject: str, why: str, config: SplitConfig, events: pd.DataFrame) -> DataError:
-    first, last = events["timestamp"].min(), events["timestamp"].max()
-    return DataError(
-        f"{subject}: {why} ({config.describe()}); the data runs from {first} to {last}, choose dates in that range"
-    )

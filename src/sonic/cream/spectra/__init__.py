@@ -21,6 +21,7 @@ _EXPORTS = {
     "fft_spectrum": "sonic.cream.spectra.pictures",
     "tempogram": "sonic.cream.spectra.pictures",
     "save_figure": "sonic.cream.spectra.figures",
+    "visualize": "sonic.cream.spectra.render",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,7 +4,9 @@ Training (one epoch = every user once, in random order): a window of at most ``m
 user's tracks (the newest, or a random earlier window of a longer history); each track is replaced
 by the mask token with probability ``mask_prob`` (at least one per sequence); with probability
 ``last_mask_prob`` only the newest track is masked instead, the case prediction meets. The loss is
-:func:`masked_item_loss`, cross-entropy over the whole catalogue at masked positions. With
+:func:`masked_item_loss`, cross-entropy over the whole catalogue at masked positions (by default
+without the tracks visible in the same sequence: in a sequence of unique tracks they can never be the
+masked one, and prediction never recommends a seen track either). With
 validation events, every epoch scores NDCG@10 of the validation tracks, ranked from the train
 sequence with seen tracks removed; training stops after ``patience`` epochs without a better value
 and the best epoch's weights are restored (without validation: ``max_epochs`` epochs).
@@ -21,6 +23,7 @@ On CUDA the forward passes run under bf16 autocast.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,8 +34,17 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import DataError, SonicError
-from sonic.rouge.base import SeenTracks, check_k, check_train, empty_lists, make_config, top_k_unseen
+from sonic.rouge.base import (
+    SeenTracks,
+    batches_by_history,
+    check_k,
+    check_train,
+    empty_lists,
+    make_config,
+    top_k_unseen,
+)
 from sonic.rouge.models.bert4rec_net import FIRST_ITEM, ITEM_SOURCES, MASK, PAD, build_network
+from sonic.rouge.models.content import content_catalogue
 from sonic.rouge.models.history import Histories, concatenated, ordered_histories
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
@@ -47,6 +59,7 @@ from sonic.rouge.models.training import (
 from sonic.tails.table import EmbeddingTable
 
 _USERS_PER_BATCH = 256
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,10 @@ class BERT4RecConfig:
     """``items``: frozen, trainable or ids (see the module docstring). ``hidden``, ``layers``, ``heads``,
     ``max_len`` (positions, the mask token included), ``dropout``: the network. ``mask_prob``,
     ``last_mask_prob``: the masking. ``lr``, ``weight_decay`` (AdamW), ``batch_size`` (sequences per
-    step), ``max_epochs``, ``patience`` (epochs without a better validation NDCG@10). ``threads``: torch
-    CPU threads (0: torch's choice)."""
+    step), ``max_epochs``, ``patience`` (validations without a better NDCG@10), ``eval_every`` (epochs
+    between validations). ``exclude_visible``: leave the sequence's visible tracks out of the training
+    softmax (they can never be the masked track, and seen tracks are never recommended). ``threads``:
+    torch CPU threads (0: torch's choice)."""
 
     items: str = "frozen"
     hidden: int = 64
@@ -70,12 +85,14 @@ class BERT4RecConfig:
     batch_size: int = 64
     max_epochs: int = 400
     patience: int = 30
+    eval_every: int = 1
+    exclude_visible: bool = True
     threads: int = 0
 
     def __post_init__(self) -> None:
         if self.items not in ITEM_SOURCES:
             raise SonicError(f"bert4rec items must be one of {', '.join(ITEM_SOURCES)}, got {self.items!r}")
-        for name in ("hidden", "layers", "heads", "batch_size", "max_epochs", "patience"):
+        for name in ("hidden", "layers", "heads", "batch_size", "max_epochs", "patience", "eval_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SonicError(f"bert4rec {name} must be a positive integer, got {value!r}")
@@ -90,11 +107,26 @@ class BERT4RecConfig:
             raise SonicError(f"bert4rec lr must be positive and weight_decay non-negative, got {self.lr!r}")
 
 
-def masked_item_loss(scores: Any, targets: Any) -> Any:
-    """Mean cross-entropy of the true tracks at masked positions: ``scores`` (M, n_items) float,
-    ``targets`` (M,) int64 catalogue rows -> scalar tensor."""
+def masked_item_loss(scores: Any, targets: Any, excluded: Any = None) -> Any:
+    """Mean cross-entropy of the true tracks at masked positions.
+
+    ``scores`` (M, n_items) float, ``targets`` (M,) int64 catalogue rows; ``excluded`` (M, n_items)
+    bool or None: candidates left out of the softmax (the tracks visible in the same sequence, which
+    can never be the masked one, as seen tracks are never recommended) -> scalar tensor.
+    """
     torch = require_torch("bert4rec")
-    return torch.nn.functional.cross_entropy(scores.float(), targets)
+    scores = scores.float()
+    if excluded is not None:
+        scores = scores.masked_fill(excluded, float("-inf"))
+    return torch.nn.functional.cross_entropy(scores, targets)
+
+
+def visible_items(tokens: Any, n_items: int) -> Any:
+    """(B, n_items) bool: the catalogue tracks each row of ``tokens`` (B, T) shows unmasked."""
+    torch = require_torch("bert4rec")
+    shown = torch.zeros(tokens.shape[0], n_items + FIRST_ITEM, dtype=torch.bool, device=tokens.device)
+    shown.scatter_(1, tokens, True)
+    return shown[:, FIRST_ITEM:]
 
 
 def mask_batch(
@@ -184,7 +216,7 @@ class BERT4RecRecommender:
         config = self.config
         seen, content = _catalogue(train, item_embeddings, config.items)
         chosen = device_for(device)
-        generator = seeded_generator(seed)
+        seeded_generator(seed)  # seeds torch: initial weights, dropout
         rng = np.random.default_rng(seed)
         net = build_network(
             seen.n_tracks,
@@ -208,10 +240,8 @@ class BERT4RecRecommender:
         epoch = 0
         for epoch in range(1, config.max_epochs + 1):
             net.train()
-            order = trainable[torch.randperm(len(trainable), generator=generator).numpy()]
             total, steps = 0.0, 0
-            for start in range(0, len(order), config.batch_size):
-                users = order[start : start + config.batch_size]
+            for users in _length_batches(trainable, histories.lengths, config.batch_size, rng):
                 tokens, labels = mask_batch(
                     [histories.of(u) for u in users], config.max_len, config.mask_prob, config.last_mask_prob, rng
                 )
@@ -221,14 +251,22 @@ class BERT4RecRecommender:
                     vectors = net.item_vectors()
                     states = net.encode(tokens_t, vectors)
                     picked = labels_t >= 0
-                    loss = masked_item_loss(net.scores(states[picked], vectors), labels_t[picked])
+                    excluded = None
+                    if config.exclude_visible:
+                        excluded = visible_items(tokens_t, seen.n_tracks)[picked.nonzero()[:, 0]]
+                    loss = masked_item_loss(net.scores(states[picked], vectors), labels_t[picked], excluded)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 total, steps = total + loss.item(), steps + 1
-            val_metric = ndcg_at(lambda rows: self._scores(rows, histories), targets, seen) if watch else None
+            val_metric = None
+            if watch and (epoch % config.eval_every == 0 or epoch == config.max_epochs):
+                val_metric = ndcg_at(
+                    lambda rows: self._scores(rows, histories), targets, seen, lengths=histories.lengths
+                )
             curve.add(epoch, train_loss=total / max(steps, 1), val_metric=val_metric)
-            if watch and stopper.step(val_metric, epoch, net):
+            _LOG.info("bert4rec epoch %d: train loss %.4f, val NDCG@10 %s", epoch, total / max(steps, 1), val_metric)
+            if val_metric is not None and stopper.step(val_metric, epoch, net):
                 break
         if watch:
             stopper.restore(net)
@@ -258,13 +296,11 @@ class BERT4RecRecommender:
                 seen = seen.extended(history)
             k, rows = check_k(k), seen.user_rows(users)
             ids, scores = empty_lists(len(rows), k)
-            for start in range(0, len(rows), _USERS_PER_BATCH):
-                batch = rows[start : start + _USERS_PER_BATCH]
+            for positions in batches_by_history(histories.lengths[rows], _USERS_PER_BATCH):
+                batch = rows[positions]
                 block = self._scores(batch, histories)
                 block[histories.lengths[batch] == 0] = -np.inf  # nothing to predict from
-                ids[start : start + len(batch)], scores[start : start + len(batch)] = top_k_unseen(
-                    block, batch, seen, k, exclude_seen=exclude_seen
-                )
+                ids[positions], scores[positions] = top_k_unseen(block, batch, seen, k, exclude_seen=exclude_seen)
             return ids, scores
 
     def describe(self) -> dict[str, Any]:
@@ -321,9 +357,7 @@ class BERT4RecRecommender:
         device = next(net.parameters()).device
         was_training = net.training
         net.eval()
-        tokens = torch.as_tensor(
-            prediction_tokens([histories.of(u) for u in rows], self.config.max_len), device=device
-        )
+        tokens = torch.as_tensor(prediction_tokens([histories.of(u) for u in rows], self.config.max_len), device=device)
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             vectors = net.item_vectors()
             states = net.encode(tokens, vectors)[:, -1]
@@ -337,6 +371,16 @@ class BERT4RecRecommender:
         return self._seen, self._histories
 
 
+def _length_batches(users: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list:
+    """``users`` in batches of similar history length (less padding), batches in random order.
+
+    Users are sorted by length with random tie-breaking, cut into batches, and the batches shuffled.
+    """
+    order = users[np.lexsort((rng.random(len(users)), np.minimum(lengths[users], 10**9)))]
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def _catalogue(
     train: pd.DataFrame, table: EmbeddingTable | None, items: str
 ) -> tuple[SeenTracks, np.ndarray | None]:
@@ -347,14 +391,4 @@ def _catalogue(
         raise SonicError(
             f"bert4rec with items={items!r} needs --embedding (track vectors); use items='ids' to train without content"
         )
-    train_tracks = np.sort(train["track_id"].astype(str).unique())
-    rows, found = table.lookup(train_tracks)
-    if not found.any():
-        raise DataError(
-            f"none of the {len(train_tracks)} train tracks (e.g. '{train_tracks[0]}') has a vector in the "
-            "embedding table; does the table embed the tracks of this split?"
-        )
-    vectors = table.vectors[rows[found]].astype(np.float64)
-    spread = vectors.std(axis=0)
-    vectors = ((vectors - vectors.mean(axis=0)) / np.where(spread > 0, spread, 1.0)).astype(np.float32)
-    return SeenTracks.from_train(train, track_ids=np.asarray(train_tracks[found], dtype=object)), vectors
+    return content_catalogue(train, table, standardise=True)

@@ -48,11 +48,11 @@ def build_network(
                 self.project = nn.Linear(values.shape[1], hidden)
             self.special = nn.Embedding(2, hidden)  # padding, mask
             self.position = nn.Embedding(max_len, hidden)
+            for table in (self.special, self.position):  # BERT's scale: as small as the item vectors
+                nn.init.normal_(table.weight, std=0.02)
             self.norm = nn.LayerNorm(hidden)
             self.dropout = nn.Dropout(dropout)
-            layer = nn.TransformerEncoderLayer(
-                hidden, heads, 4 * hidden, dropout, activation="gelu", batch_first=True
-            )
+            layer = nn.TransformerEncoderLayer(hidden, heads, 4 * hidden, dropout, activation="gelu", batch_first=True)
             self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
             self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden))
             self.bias = nn.Parameter(torch.zeros(n_items))

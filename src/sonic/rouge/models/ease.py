@@ -27,14 +27,19 @@ _USERS_PER_BATCH = 512
 
 @dataclass(frozen=True)
 class EASEConfig:
-    """``l2``: the ridge penalty on B (larger: smoother). ``max_tracks``: the largest catalogue accepted."""
+    """``l2``: the ridge penalty on B (larger: smoother). ``max_tracks``: the largest catalogue accepted.
+    ``min_listeners``: only train tracks with at least this many listeners form the catalogue (1: all);
+    rarer tracks are neither scored nor read from a user's history."""
 
     l2: float = 500.0
     max_tracks: int = 20_000
+    min_listeners: int = 1
 
     def __post_init__(self) -> None:
         if not float(self.l2) > 0:
             raise SonicError(f"ease l2 must be positive, got {self.l2!r}")
+        if isinstance(self.min_listeners, bool) or not isinstance(self.min_listeners, int) or self.min_listeners < 1:
+            raise SonicError(f"ease min_listeners must be a positive integer, got {self.min_listeners!r}")
         if int(self.max_tracks) < 1:
             raise SonicError(f"ease max_tracks must be a positive integer, got {self.max_tracks!r}")
 
@@ -64,6 +69,12 @@ class EASERecommender:
         from scipy import sparse
 
         seen = SeenTracks.from_train(train)
+        if self.config.min_listeners > 1:
+            listeners = np.bincount(seen.seen_keys % max(seen.n_tracks, 1), minlength=seen.n_tracks)
+            kept = seen.track_ids[listeners >= self.config.min_listeners]
+            if len(kept) == 0:
+                raise SonicError(f"no train track has {self.config.min_listeners} listeners; lower ease min_listeners")
+            seen = SeenTracks.from_train(train, track_ids=kept)
         if seen.n_tracks > self.config.max_tracks:
             raise SonicError(
                 f"ease needs a dense {seen.n_tracks} x {seen.n_tracks} matrix, above max_tracks "
@@ -75,10 +86,11 @@ class EASERecommender:
         )
         gram = (matrix.T @ matrix).toarray()
         gram[np.diag_indices_from(gram)] += float(self.config.l2)
-        precision = np.linalg.inv(gram)
-        weights = -precision / np.diag(precision)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        self._weights = weights.astype(np.float32)
+        precision = _symmetric_inverse(gram)  # in place: one n x n float64 matrix in memory
+        diagonal = np.diag(precision).copy()
+        precision /= -diagonal[None, :]
+        precision[np.diag_indices_from(precision)] = 0.0
+        self._weights = precision.astype(np.float32)
         self._seen = seen
         return self
 
@@ -123,3 +135,25 @@ class EASERecommender:
         if self._seen is None or self._weights is None:
             raise RuntimeError("ease recommender: call fit before recommend, describe or save")
         return self._seen, self._weights
+
+
+def _symmetric_inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite float64 ``matrix`` (n, n), computed in its place
+    (LAPACK Cholesky ``potrf`` then ``potri``: half the work of a general inverse, no second n x n array)."""
+    from scipy.linalg import lapack
+
+    # A C-ordered symmetric matrix is its own transpose, a Fortran-ordered view LAPACK can overwrite.
+    matrix = matrix.T if matrix.flags.c_contiguous else matrix
+    factor, info = lapack.dpotrf(matrix, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise SonicError(f"ease: X^T X + l2 I is not positive definite (LAPACK info {info}); raise l2")
+    inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise SonicError(f"ease: the inverse failed (LAPACK info {info}); raise l2")
+    block = 1024  # potri fills the upper triangle: mirror it down, a block of rows at a time
+    for start in range(0, len(inverse), block):
+        stop = min(start + block, len(inverse))
+        inverse[start:stop, :start] = inverse[:start, start:stop].T
+        part = inverse[start:stop, start:stop]
+        part[np.tril_indices(stop - start, -1)] = part.T[np.tril_indices(stop - start, -1)]
+    return inverse

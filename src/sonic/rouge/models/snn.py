@@ -23,6 +23,7 @@ import pandas as pd
 
 from sonic.errors import DataError, SonicError
 from sonic.rouge.base import SeenTracks, check_k, check_train, empty_lists, make_config, top_k_unseen
+from sonic.rouge.models.content import content_catalogue
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import Curve, EarlyStopping, device_for, require_torch, seeded_generator, torch_threads
 from sonic.tails.table import EmbeddingTable
@@ -134,7 +135,7 @@ class ShallowNetRecommender:
         if item_embeddings is None:
             raise SonicError("snn needs --embedding: a table of track vectors (it is a content model)")
         check_train(train)
-        seen, vectors = _catalogue(train, item_embeddings, self.config.standardise)
+        seen, vectors = content_catalogue(train, item_embeddings, standardise=self.config.standardise)
         chosen = device_for(device)
         generator = seeded_generator(seed)
         user_rows, track_rows = np.divmod(seen.seen_keys, seen.n_tracks)
@@ -296,18 +297,3 @@ class ShallowNetRecommender:
             raise RuntimeError("snn recommender: call fit before recommend, describe or save")
         return self._seen
 
-
-def _catalogue(train: pd.DataFrame, table: EmbeddingTable, standardise: bool) -> tuple[SeenTracks, np.ndarray]:
-    """The train tracks with a vector (sorted) as the catalogue, and their vectors (n, d) float64."""
-    train_tracks = np.sort(train["track_id"].astype(str).unique())
-    rows, found = table.lookup(train_tracks)
-    if not found.any():
-        raise DataError(
-            f"none of the {len(train_tracks)} train tracks (e.g. '{train_tracks[0]}') has a vector in the "
-            "embedding table; does the table embed the tracks of this split?"
-        )
-    vectors = table.vectors[rows[found]].astype(np.float64)
-    if standardise:
-        spread = vectors.std(axis=0)
-        vectors = (vectors - vectors.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
-    return SeenTracks.from_train(train, track_ids=np.asarray(train_tracks[found], dtype=object)), vectors

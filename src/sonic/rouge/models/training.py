@@ -117,13 +117,17 @@ def ndcg_at(
     *,
     k: int = 10,
     batch_size: int = 256,
+    lengths: np.ndarray | None = None,
 ) -> float:
     """Mean NDCG@k over the users with targets: full ranking of the catalogue, seen tracks removed.
 
-    ``score_users(user_rows)`` returns (b, n_tracks) scores. DCG = sum over the top k of
+    ``score_users(user_rows)`` returns (b, n_tracks) scores. With ``lengths`` (n_users,), users are
+    scored in batches of similar length (sequence models pad less). DCG = sum over the top k of
     [track in targets] / log2(rank + 1); IDCG the DCG of min(|targets|, k) hits (REFERENCE section 5).
     """
     users = np.flatnonzero(targets.lengths > 0)
+    if lengths is not None:
+        users = users[np.argsort(lengths[users], kind="stable")]
     if len(users) == 0:
         return float("nan")
     discounts = 1.0 / np.log2(np.arange(k) + 2.0)

@@ -1,4 +1,4 @@
-"""Model-ready spectrogram images for vision embedders (ViTs): mel images, colour maps, tiles, ImageNet normalisation."""
+"""Model-ready spectrogram images for vision embedders: mel images, colour maps, tiles, ImageNet normalisation."""
 
 from __future__ import annotations
 

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.audio import AUDIO_EXTENSIONS, decode, find_audio_files, load_decoders
+from sonic.cream.audio import decode, load_decoders
 from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
 from sonic.errors import AudioError, SonicError, UnknownNameError
+from sonic.folder_jobs import audio_folder, check_window
 from sonic.parallel import map_files, worker_count
 
 #: Picture kind -> function of ``(waveform, sample_rate)`` computing it with its default options.
@@ -76,25 +77,24 @@ def visualize(
     source, out = Path(source), Path(out)
     kinds = picture_kinds(kind)
     _check_sample_rate(sample_rate)
-    job = _FigureJob(out, kinds, sample_rate, *_checked_window(offset_seconds, duration_seconds))
+    job = _FigureJob(out, kinds, sample_rate, *check_window(offset_seconds, duration_seconds))
     workers = worker_count(num_workers)
     if not source.is_dir():
         if not source.is_file():
             raise AudioError(f"audio file or folder '{source}' does not exist")
         written = job((str(source), source.name))
         return VisualizeResult(tuple(written), (), 1, time.perf_counter() - started)
-    paths = find_audio_files(source)
-    if not paths:
-        raise AudioError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{source}'")
-    items, failures = _unique_tracks(source, paths)
+    folder = audio_folder(source)
+    kept, failures = folder.unique()
+    items = [(str(folder.paths[i]), folder.relative[i]) for i in kept]
     written = []
-    load_decoders(paths)
+    load_decoders(folder.paths)
     for result in map_files(job, items, num_workers=workers, progress=progress, description="drawing"):
         if result.ok:
             written.extend(result.value)
         else:
             failures.append((result.item[1], result.reason))
-    return VisualizeResult(tuple(sorted(written)), tuple(sorted(failures)), len(paths), time.perf_counter() - started)
+    return VisualizeResult(tuple(sorted(written)), tuple(sorted(failures)), len(folder), time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -128,29 +128,6 @@ class _FigureJob:
             except OSError as error:
                 raise SonicError(f"cannot write '{target}': {error.strerror or error}") from None
         return written
-
-
-def _unique_tracks(folder: Path, paths: list[Path]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Items ``(path, relative name)`` to draw, one per track id, and failures for the duplicates."""
-    first: dict[str, str] = {}
-    items, failures = [], []
-    for path in paths:
-        name = path.relative_to(folder).as_posix()
-        track_id = os.path.splitext(name)[0]
-        if track_id in first:
-            failures.append((name, f"duplicate track_id '{track_id}': '{first[track_id]}' has the same id and is used"))
-        else:
-            first[track_id] = name
-            items.append((str(path), name))
-    return items, failures
-
-
-def _checked_window(offset_seconds: float, duration_seconds: float | None) -> tuple[float, float | None]:
-    if not offset_seconds >= 0:
-        raise SonicError(f"offset must be >= 0 seconds, got {offset_seconds!r}")
-    if duration_seconds is not None and not duration_seconds > 0:
-        raise SonicError(f"duration must be > 0 seconds (or None for the whole file), got {duration_seconds!r}")
-    return float(offset_seconds), duration_seconds
 
 
 def _check_sample_rate(sample_rate: int | None) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -129,6 +129,18 @@ class MFCCEmbedder:
 
     def __repr__(self) -> str:
         return f"MFCCEmbedder({self.config})"
+
+
+def from_name(name: str, **options: Any) -> MFCCEmbedder:
+    """The registry's factory: ``mfcc_<N>``; options are fields of :class:`MFCCConfig` other than ``n_mfcc``."""
+    embedder = MFCCEmbedder.from_name(name)
+    if not options:
+        return embedder
+    known = [field for field in MFCCConfig.__dataclass_fields__ if field != "n_mfcc"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise SonicError(f"unknown option {unknown[0]!r} for embedder {name!r}; known: {', '.join(known)}")
+    return MFCCEmbedder(replace(embedder.config, **options))
 
 
 def dct_ii_matrix(n_out: int, n_in: int) -> np.ndarray:

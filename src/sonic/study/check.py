@@ -1,0 +1,183 @@
+"""Every name in a study checked against the registries before anything runs.
+
+:func:`check_study` resolves each embedder name exactly as :data:`sonic.tails.base.EMBEDDERS`
+does (``mfcc_0104`` is the embedder ``mfcc_104``, and its table is ``mfcc_104.parquet``),
+builds each recommender with its options through :data:`sonic.rouge.base.RECOMMENDERS`
+(an unknown option lists the valid ones), checks the protocol and its dates, the modes, the
+list lengths, the seeds and that the data files exist. Every problem is a
+:class:`~sonic.errors.SonicError`; nothing is written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from sonic.errors import SonicError, UnknownNameError
+from sonic.study.config import Study
+
+#: Split files a run may be evaluated on.
+MODES = ("val", "test", "cold_test")
+#: Recommenders that use no item embedding when a model does not say (``content`` attribute).
+CONTENT_FREE = frozenset({"random", "pop"})
+#: Embedder modalities the study embeds from the audio folder; the others read [data] music4all.
+AUDIO_MODALITIES = ("audio", "image")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A checked study: resolved embedder names, fusions with their parts, which recommenders use content."""
+
+    study: Study
+    embedders: tuple[str, ...]
+    fusions: tuple[tuple[str, tuple[str, ...]], ...]
+    content: dict[str, bool]  # recommender label -> needs an item embedding
+    descriptions: dict[str, dict[str, Any]]  # embedder name -> its describe()
+    modalities: dict[str, str]  # embedder name -> its modality
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every embedding table a content recommender runs on: the embedders, then the fusions."""
+        return (*self.embedders, *(name for name, _ in self.fusions))
+
+
+def check_study(study: Study) -> Resolved:
+    """Check ``study`` (see the module docstring) and return its resolved names."""
+    where = f"study file '{study.source}'" if study.source is not None else "the study"
+    _check_split(study, where)
+    _check_evaluation(study, where)
+    embedders, descriptions, modalities = _resolve_embedders(study, where)
+    fusions = _resolve_fusions(study, embedders, where)
+    content = _check_recommenders(study, where)
+    if any(content.values()) and not (embedders or fusions):
+        users = ", ".join(label for label, uses in content.items() if uses)
+        raise SonicError(f"{where}: {users} need item embeddings, but [embeddings] names is empty")
+    _check_data(study, where, needs_audio=any(m in AUDIO_MODALITIES for m in modalities.values()),
+                needs_music4all=any(m not in AUDIO_MODALITIES for m in modalities.values()))
+    from sonic.rouge.metrics import METRIC_NAMES
+
+    if study.report.metric not in METRIC_NAMES:
+        known = ", ".join(METRIC_NAMES)
+        raise UnknownNameError(f"{where}: unknown report metric '{study.report.metric}'; known: {known}")
+    if study.report.k not in study.evaluation.ks:
+        ks = list(study.evaluation.ks)
+        raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {ks}")
+    if study.report.gallery_tracks < 0:
+        raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
+    return Resolved(study, embedders, fusions, content, descriptions, modalities)
+
+
+def _check_split(study: Study, where: str) -> None:
+    from sonic.cream.data import PROTOCOLS, SplitConfig
+
+    split = study.split
+    if split.protocol not in PROTOCOLS:
+        known = ", ".join(sorted(PROTOCOLS))
+        raise UnknownNameError(f"{where}: unknown split protocol '{split.protocol}'; known: {known}")
+    SplitConfig.for_protocol(split.protocol, start_date=split.start_date, test_date=split.test_date,
+                             end_date=split.end_date, seed=split.seed if split.seed is not None else 0)
+    if "cold_test" in study.evaluation.modes and not PROTOCOLS[split.protocol].keep_cold:
+        cold = ", ".join(name for name, protocol in sorted(PROTOCOLS.items()) if protocol.keep_cold)
+        raise SonicError(
+            f"{where}: mode 'cold_test' needs a protocol with a cold test ({cold}), not '{split.protocol}'"
+        )
+
+
+def _check_evaluation(study: Study, where: str) -> None:
+    from sonic.rouge.evaluate import check_ks
+
+    evaluation = study.evaluation
+    for mode in evaluation.modes:
+        if mode not in MODES:
+            raise UnknownNameError(f"{where}: unknown evaluation mode '{mode}'; known: {', '.join(MODES)}")
+    if not evaluation.modes:
+        raise SonicError(f"{where}: [evaluation] modes is empty; name at least one of {', '.join(MODES)}")
+    check_ks(evaluation.ks)
+    if not evaluation.seeds or any(seed < 0 for seed in evaluation.seeds):
+        seeds = list(evaluation.seeds)
+        raise SonicError(f"{where}: [evaluation] seeds must be one or more non-negative integers, got {seeds}")
+    if len(set(evaluation.seeds)) != len(evaluation.seeds):
+        raise SonicError(f"{where}: [evaluation] seeds lists a seed twice: {list(evaluation.seeds)}")
+
+
+def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[str, dict], dict[str, str]]:
+    """Each name built through the registry: (resolved names in file order, descriptions, modalities)."""
+    from sonic.tails.base import EMBEDDERS
+
+    resolved: dict[str, str] = {}
+    descriptions, modalities = {}, {}
+    for name in study.embeddings.names:
+        embedder = EMBEDDERS.create(name)  # an unknown name raises "unknown embedder ...; known: ..."
+        if embedder.name in resolved:
+            raise SonicError(f"{where}: embedders '{resolved[embedder.name]}' and '{name}' are both '{embedder.name}'")
+        resolved[embedder.name] = name
+        descriptions[embedder.name] = embedder.describe()
+        modalities[embedder.name] = getattr(embedder, "modality", "audio")
+    return tuple(resolved), descriptions, modalities
+
+
+def _resolve_fusions(study: Study, embedders: tuple[str, ...], where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each fusion's parts, by the names the registry gave them (a part is written as in names, or resolved)."""
+    resolved = dict(zip(study.embeddings.names, embedders)) | {name: name for name in embedders}
+    fusions = []
+    for fusion in study.embeddings.fusions:
+        parts = fusion.split("+")
+        for part in parts:
+            if part not in resolved:
+                raise SonicError(
+                    f"{where}: fusion '{fusion}' joins '{part}', which is not in [embeddings] names; "
+                    f"known: {', '.join(embedders) or 'none'}"
+                )
+        if len(parts) < 2:
+            raise SonicError(
+                f"{where}: fusion '{fusion}' must join two or more embedders with '+', e.g. 'mfcc_104+lyrics'"
+            )
+        names = tuple(resolved[part] for part in parts)
+        fusions.append(("+".join(names), names))
+    if fusions and importlib.util.find_spec("sonic.tails.fusion") is None:
+        raise SonicError(f"{where}: fusions need sonic.tails.fusion, which this installation of sonic lacks")
+    return tuple(fusions)
+
+
+def _check_recommenders(study: Study, where: str) -> dict[str, bool]:
+    from sonic.rouge.base import RECOMMENDERS
+
+    if not study.recommenders:
+        known = ", ".join(RECOMMENDERS.names())
+        raise SonicError(f"{where} names no recommender; add [[recommenders]] with name = one of {known}")
+    content = {}
+    for spec in study.recommenders:
+        if spec.label in content:
+            raise SonicError(f"{where}: two recommenders have the label '{spec.label}'; give each a unique label")
+        model = RECOMMENDERS.create(spec.name, **spec.option_dict)  # unknown names and options raise here
+        uses = getattr(model, "content", None)
+        content[spec.label] = bool(uses) if uses is not None else spec.name not in CONTENT_FREE
+    if any(spec.options for spec in study.recommenders) and not _run_model_takes_options():
+        raise SonicError(f"{where}: recommender options need a run_model that takes options; this build's does not")
+    return content
+
+
+def _run_model_takes_options() -> bool:
+    import inspect
+
+    from sonic.rouge.run import run_model
+
+    return "options" in inspect.signature(run_model).parameters
+
+
+def _check_data(study: Study, where: str, *, needs_audio: bool, needs_music4all: bool) -> None:
+    data = study.data
+    if not data.events.is_file():
+        raise SonicError(f"{where}: events file '{data.events}' does not exist")
+    if needs_audio:
+        if data.audio is None:
+            raise SonicError(f"{where}: audio embedders need [data] audio = the folder of audio files")
+        if not data.audio.is_dir():
+            raise SonicError(f"{where}: audio folder '{data.audio}' does not exist")
+    if needs_music4all and data.music4all is None:
+        raise SonicError(f"{where}: lyrics and metadata embedders need [data] music4all = the Music4All folder")
+    if data.music4all is not None and not data.music4all.is_dir():
+        raise SonicError(f"{where}: Music4All folder '{data.music4all}' does not exist")
+    if data.exclude is not None and not data.exclude.is_file():
+        raise SonicError(f"{where}: exclude file '{data.exclude}' does not exist")

@@ -1,0 +1,443 @@
+"""The embedding runner behind ``sonic embed``: inputs prepared in worker processes, the model here.
+
+:func:`embed_folder` embeds every input of an embedder's modality (:mod:`sonic.tails.sources`: audio
+files decoded and resampled to the embedder's own rate, lyrics files, metadata rows) into
+``<out>/<name>.parquet`` with ``<name>.manifest.json`` and ``<name>.failures.csv`` beside it.
+
+- Worker processes load inputs (decode, resample); tasks go out in input order and their results are
+  put back in that order, so batches of ``batch_size`` inputs are formed in input order and the model
+  runs in this process (an embedder that declares ``runs_in_workers = True``, such as MFCC, embeds in
+  the workers instead, and only vectors travel back). Workers die with this process.
+- On CUDA the forward pass runs in bf16 autocast without autograd (:func:`sonic.tails.neural.inference`);
+  neural embedders send their batches from pinned memory (:func:`sonic.tails.neural.to_device`).
+- Results are written in shards of ``shard_size`` inputs as they complete (:mod:`sonic.tails.shards`).
+  Batches never straddle two shards, so a rerun after a crash or SIGKILL reuses the finished shards,
+  embeds the rest, and writes the same table, bit for bit on the CPU, as an uninterrupted run; it says
+  how many tracks it reused. The table, manifest and failures file are each written atomically; the
+  shards are removed once the table is complete.
+- An input that cannot be used is listed in the failures file with the reason; it never stops the run.
+
+Track ids are file paths relative to the input folder without extension (``audios/abc123.mp3`` is
+``abc123``; ``album/track.ogg`` is ``album/track``), or a table's ``track_id``. When two files give
+the same id (``a.mp3`` and ``a.ogg``), the first in sorted path order is embedded and the others are
+failures naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from sonic.cluster import check_engine, import_ray
+from sonic.errors import AudioError, SonicError
+from sonic.folder_jobs import check_window, write_failures
+from sonic.manifest import base_manifest
+from sonic.parallel import RESULT_SLOT_BYTES, progress_bar, run_tasks, task_size, worker_count
+from sonic.tails.base import EMBEDDERS, Embedder
+from sonic.tails.shards import Shard, ShardStore, shard_key
+from sonic.tails.sources import AudioLoader, Source, open_source
+from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
+
+if TYPE_CHECKING:
+    from sonic.tails.ray_engine import RayOptions
+
+#: Inputs per ``embed`` call (and the most inputs in one task sent to a worker).
+DEFAULT_BATCH_SIZE = 16
+#: Inputs per shard written to disk.
+DEFAULT_SHARD_SIZE = 256
+#: Length of a clip assumed when sizing tasks for whole files (Music4All's clips last 30 s).
+TYPICAL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What :func:`embed_folder` wrote and how it went."""
+
+    table_path: Path
+    manifest_path: Path
+    failures_path: Path
+    n_embedded: int
+    n_failed: int
+    n_reused: int  # inputs whose results an earlier, interrupted run had already written
+    failures: tuple[tuple[str, str], ...]  # (input's name, reason), sorted by name
+    elapsed_seconds: float
+
+    @property
+    def tracks_per_second(self) -> float:
+        """Inputs handled (embedded or failed) per second of wall time."""
+        return (self.n_embedded + self.n_failed) / max(self.elapsed_seconds, 1e-9)
+
+
+def embed_folder(
+    audio_dir: str | os.PathLike | None,
+    model_type: str | Embedder,
+    out_dir: str | os.PathLike,
+    *,
+    model_options: dict[str, Any] | None = None,
+    lyrics_dir: str | os.PathLike | None = None,
+    metadata_file: str | os.PathLike | None = None,
+    music4all_root: str | os.PathLike | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    offset_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+    exclude: str | os.PathLike | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: bool = True,
+    engine: str = "local",
+    ray: RayOptions | None = None,
+) -> EmbedResult:
+    """Embed every input of ``model_type`` into ``out_dir`` (see the module docstring).
+
+    ``model_type`` is a registered name (``"mfcc_104"``), built with ``model_options``, or an embedder.
+    Its modality says which input it needs: ``audio_dir`` (audio, image), ``lyrics_dir`` or ``music4all_root`` (text),
+    ``metadata_file`` or ``music4all_root`` (tabular). ``num_workers`` processes load the inputs
+    (default: one per CPU; 0 or 1: all in this process). Only the window ``offset_seconds`` ..
+    ``+duration_seconds`` of each audio file is used (None: to the end). ``exclude`` is a csv or
+    Parquet file whose ``track_id`` column lists tracks to skip. ``engine`` ``"ray"`` computes the
+    shards on a Ray cluster (:mod:`sonic.tails.ray_engine`, options ``ray``) instead of local worker
+    processes; everything else (shards, resume, table, manifest) is the same. Raises :class:`SonicError` for an
+    unknown model, a bad option, a missing input, or when nothing could be embedded (the failures
+    csv is written first).
+    """
+    started = time.perf_counter()
+    check_engine(engine)
+    if engine == "ray":
+        import_ray()  # before any work: without Ray, one sentence on how to install it
+    if isinstance(model_type, str):
+        embedder: Embedder = EMBEDDERS.create(model_type, **(model_options or {}))
+        spec: Any = (model_type, dict(model_options or {}))  # what a Ray actor builds its copy from
+    elif model_options:
+        raise SonicError("model options go with an embedder's name, not with an embedder already built")
+    else:
+        embedder = spec = model_type
+    window = check_window(offset_seconds, duration_seconds)
+    _check_sizes(batch_size=batch_size, shard_size=shard_size)
+    source = open_source(
+        embedder,
+        audio_dir=audio_dir,
+        lyrics_dir=lyrics_dir,
+        metadata_file=metadata_file,
+        music4all_root=music4all_root,
+        offset_seconds=window[0],
+        duration_seconds=window[1],
+        exclude=exclude,
+    )
+    fit = getattr(embedder, "fit", None)
+    if callable(fit) and source.what == "metadata rows":  # scaling fitted on the whole table (metadata)
+        fit([item.ref for item in source.items])
+        spec = embedder  # Ray actors get the fitted embedder itself
+    workers = worker_count(num_workers) if source.in_workers else 0
+    out_dir = Path(out_dir)
+    store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
+    run = {"embedder": embedder.describe(), "dim": embedder.dim, "window": window, "inputs": source.what}
+    plan = _ShardPlan.of(source, run, shard_size)
+    todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]
+    n_reused = len(source.items) - sum(plan.size(index) for index in todo)
+
+    description = f"embedding with {embedder.name}"
+    with progress_bar(len(source.items), description, progress, unit="track", initial=n_reused) as bar:
+        if engine == "ray":
+            from sonic.tails.ray_engine import RayOptions, compute_on_ray
+
+            compute = compute_on_ray(spec, embedder, source, store, plan, todo, batch_size=batch_size,
+                                     seconds=window[1], options=ray or RayOptions())
+        else:
+            compute = _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size,
+                               seconds=window[1])
+        for index in compute:
+            bar.update(plan.size(index))
+
+    manifest = {
+        **embedder.describe(),
+        "embedder": embedder.name,
+        "modality": embedder.modality,
+        "dim": embedder.dim,
+        "sample_rate": embedder.sample_rate,
+        "window": {"offset_seconds": window[0], "duration_seconds": window[1]},
+        **_resampler(embedder),
+        "batch_size": batch_size,
+        "shard_size": shard_size,
+        "engine": engine,
+        "exclude_file": None if exclude is None else str(Path(exclude).resolve()),
+        **source.manifest,
+    }
+    result = _write_outputs(embedder, source, store, plan, out_dir, manifest=manifest, n_reused=n_reused)
+    store.remove()
+    return EmbedResult(**result, n_reused=n_reused, elapsed_seconds=time.perf_counter() - started)
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise SonicError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+
+
+def _resampler(embedder: Embedder) -> dict[str, Any]:
+    if embedder.modality not in ("audio", "image"):
+        return {}
+    import soxr
+
+    from sonic.cream.audio import RESAMPLE_QUALITY
+
+    return {"resampler": f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}", "channels": "mono (mean)"}
+
+
+@dataclass(frozen=True)
+class _ShardPlan:
+    """Which inputs go in which shard, and each shard's key."""
+
+    ranges: list[tuple[int, int]]  # [start, stop) positions in source.items
+    keys: list[str]
+
+    @classmethod
+    def of(cls, source: Source, run: dict[str, Any], shard_size: int) -> _ShardPlan:
+        n = len(source.items)
+        ranges = [(start, min(start + shard_size, n)) for start in range(0, n, shard_size)]
+        keys = [
+            shard_key(run, [(item.track_id, item.fingerprint) for item in source.items[start:stop]])
+            for start, stop in ranges
+        ]
+        return cls(ranges, keys)
+
+    def size(self, index: int) -> int:
+        start, stop = self.ranges[index]
+        return stop - start
+
+
+class _Outcome(NamedTuple):
+    """One input's result from a worker: its payload (or its vector), or why it cannot be used."""
+
+    position: int
+    payload: Any
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class _LoadJob:
+    """What a worker does with a task of ``(position, ref)`` items (picklable)."""
+
+    load: Any
+    embed_in_worker: bool
+
+    def __call__(self, task: list[tuple[int, Any]]) -> list[_Outcome]:
+        outcomes, ready = [], []
+        for position, ref in task:
+            try:
+                ready.append((position, self.load(ref)))
+            except SonicError as error:
+                outcomes.append(_Outcome(position, None, str(error)))
+        if self.embed_in_worker and ready:
+            vectors = _worker_embedder.embed([payload for _, payload in ready])
+            ready = [(position, vector) for (position, _), vector in zip(ready, vectors)]
+        outcomes.extend(_Outcome(position, payload, None) for position, payload in ready)
+        return sorted(outcomes, key=lambda outcome: outcome.position)
+
+
+#: The embedder of a worker process that embeds where it loads (set by :func:`_start_worker`).
+_worker_embedder: Embedder | None = None
+
+
+def _start_worker(embedder: Embedder | None) -> None:
+    global _worker_embedder
+    _worker_embedder = embedder
+
+
+def _compute(
+    embedder: Embedder,
+    source: Source,
+    store: ShardStore,
+    plan: _ShardPlan,
+    todo: list[int],
+    *,
+    workers: int,
+    batch_size: int,
+    seconds: float | None,
+) -> Iterator[int]:
+    """Compute and write the shards ``todo``; yield each shard's index once written.
+
+    ``seconds`` is the length of the audio window (None: whole files).
+    """
+    if not todo:
+        return
+    in_worker = workers > 0 and bool(getattr(embedder, "runs_in_workers", False))
+    size = _items_per_task(embedder, source, sum(plan.size(index) for index in todo), workers=workers,
+                           batch_size=batch_size, in_worker=in_worker, seconds=seconds)
+    tasks, shard_of = [], {}  # shard_of: first position of a task -> its shard
+    for index in todo:
+        start, stop = plan.ranges[index]
+        for first in range(start, stop, size):
+            tasks.append([(position, source.items[position].ref) for position in range(first, min(first + size, stop))])
+            shard_of[first] = index
+    if isinstance(source.load, AudioLoader):  # decoders imported before the workers fork
+        from sonic.cream.audio import load_decoders
+
+        load_decoders(task_items[1] for task in tasks for task_items in task)
+    shards = {index: _ShardBuilder(index, *plan.ranges[index], embedder.dim) for index in todo}
+    finished: dict[int, list[_Outcome]] = {}  # first position of a task -> its outcomes, until its turn
+    order = iter(task[0][0] for task in tasks)
+    turn = next(order)
+    context = inference_context(embedder)
+    for task, outcomes in run_tasks(
+        _LoadJob(source.load, in_worker),
+        tasks,
+        workers=workers,
+        initializer=_start_worker,
+        initargs=(embedder if in_worker else None,),
+        describe=lambda item: str(item[1]),
+        activity=source.activity,
+    ):
+        finished[task[0][0]] = outcomes
+        while turn in finished:
+            shard = shards[shard_of[turn]]
+            shard.add(finished.pop(turn), embedder, batch_size, embedded=in_worker, context=context)
+            if shard.complete:
+                shard.flush(embedder, context)
+                store.write(shard.index, plan.keys[shard.index], shard.result())
+                del shards[shard.index]
+                yield shard.index
+            turn = next(order, None)
+
+
+def _items_per_task(
+    embedder: Embedder, source: Source, n_items: int, *, workers: int, batch_size: int, in_worker: bool,
+    seconds: float | None,
+) -> int:
+    """Inputs per task sent to a worker: at most a batch, enough tasks to share among the workers, and
+    for waveforms sent back, what fits in one task's slot of shared memory (:mod:`sonic.parallel`)."""
+    if not workers:
+        return batch_size
+    size = task_size(n_items, workers, batch_size)
+    if source.in_workers and not in_worker and embedder.sample_rate:
+        waveform_bytes = int((seconds or TYPICAL_SECONDS) * embedder.sample_rate * 4)
+        size = min(size, max(1, RESULT_SLOT_BYTES // waveform_bytes))
+    return size
+
+
+def inference_context(embedder: Embedder):
+    """The context each forward pass runs in: :func:`sonic.tails.neural.inference` for a torch embedder
+    (bf16 autocast on CUDA), nothing for others."""
+    device = getattr(embedder, "device", None)
+    if device is None:
+        return contextlib.nullcontext
+    from sonic.tails.neural import inference
+
+    return lambda: inference(device)
+
+
+class _ShardBuilder:
+    """The results of one shard as they arrive in order; batches are embedded as soon as they are full."""
+
+    def __init__(self, index: int, start: int, stop: int, dim: int) -> None:
+        self.index, self.start, self.stop = index, start, stop
+        self.vectors = np.zeros((stop - start, dim), dtype=np.float32)
+        self.reasons: list[str | None] = [None] * (stop - start)
+        self.waiting: list[tuple[int, Any]] = []  # (position, payload) loaded, not embedded yet
+        self.seen = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.seen == self.stop - self.start
+
+    def add(self, outcomes: list[_Outcome], embedder: Embedder, batch_size: int, *, embedded: bool, context) -> None:
+        for outcome in outcomes:
+            self.seen += 1
+            if outcome.reason is not None:
+                self.reasons[outcome.position - self.start] = outcome.reason
+            elif embedded:
+                self.vectors[outcome.position - self.start] = outcome.payload
+            else:
+                self.waiting.append((outcome.position, outcome.payload))
+        while len(self.waiting) >= batch_size:
+            self._embed(self.waiting[:batch_size], embedder, context)
+            self.waiting = self.waiting[batch_size:]
+
+    def flush(self, embedder: Embedder, context) -> None:
+        if self.waiting:
+            self._embed(self.waiting, embedder, context)
+            self.waiting = []
+
+    def _embed(self, batch: list[tuple[int, Any]], embedder: Embedder, context) -> None:
+        with context():
+            vectors = np.asarray(embedder.embed([payload for _, payload in batch]))
+        if vectors.shape != (len(batch), embedder.dim):
+            raise ValueError(
+                f"embedder {embedder.name!r} returned shape {vectors.shape} for a batch of {len(batch)}; "
+                f"the protocol wants ({len(batch)}, {embedder.dim})"
+            )
+        self.vectors[[position - self.start for position, _ in batch]] = vectors
+
+    def result(self) -> Shard:
+        return Shard(np.arange(self.start, self.stop, dtype=np.int64), self.vectors, self.reasons)
+
+
+def _write_outputs(
+    embedder: Embedder,
+    source: Source,
+    store: ShardStore,
+    plan: _ShardPlan,
+    out_dir: Path,
+    *,
+    manifest: dict[str, Any],
+    n_reused: int,
+) -> dict[str, Any]:
+    """Gather the shards; write the failures csv, then the table and its manifest; raise if nothing was embedded."""
+    track_ids, vectors, failures = [], [], list(source.failures)
+    for index in range(len(plan.ranges)):
+        shard = store.read(index)
+        ok = np.array([reason is None for reason in shard.reasons], dtype=bool)
+        for position, reason in zip(shard.positions, shard.reasons):
+            if reason is None:
+                track_ids.append(source.items[position].track_id)
+            else:
+                failures.append((source.items[position].name, reason))
+        vectors.append(shard.vectors[ok])
+    failures.sort()
+    failures_path = write_failures(out_dir / f"{embedder.name}.failures.csv", failures)
+    if not track_ids:
+        raise AudioError(
+            f"none of the {len(failures)} {source.what} {source.where} could be embedded; "
+            f"the reasons are in '{failures_path}'"
+        )
+    manifest = base_manifest(
+        "embeddings",
+        **manifest,
+        n_inputs=len(source.items) + len(source.failures) + source.n_excluded,
+        n_embedded=len(track_ids),
+        n_failed=len(failures),
+        n_excluded=source.n_excluded,
+        n_reused=n_reused,
+        failures_file=failures_path.name,
+    )
+    manifest["versions"].update(_model_versions())
+    table = EmbeddingTable(np.asarray(track_ids, dtype=str), np.concatenate(vectors), manifest)
+    table_path = write_embeddings(table, out_dir / f"{embedder.name}.parquet")
+    return {
+        "table_path": table_path,
+        "manifest_path": manifest_path(table_path),
+        "failures_path": failures_path,
+        "n_embedded": len(track_ids),
+        "n_failed": len(failures),
+        "failures": tuple(failures),
+    }
+
+
+def _model_versions() -> dict[str, str]:
+    """Versions of the model libraries this process has loaded (torch, transformers...)."""
+    import sys
+    from importlib import metadata
+
+    versions = {}
+    for module, package in (("torch", "torch"), ("transformers", "transformers"), ("timm", "timm"),
+                            ("sentence_transformers", "sentence-transformers"), ("safetensors", "safetensors")):
+        if module in sys.modules:
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                versions[package] = metadata.version(package)
+    return versions

@@ -1,0 +1,56 @@
+"""What every folder job shares (sonic.folder_jobs): the walk, duplicates, atomic outputs, failures file."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from audio_fixtures import tone, write
+
+from sonic.errors import AudioError, SonicError
+from sonic.folder_jobs import atomic_output, audio_folder, check_window, write_failures
+
+
+def test_audio_folder_lists_files_ids_and_duplicates(tmp_path):
+    write(tmp_path / "b" / "x", tone(440.0, 0.2, 8000), 8000)
+    write(tmp_path / "a", tone(440.0, 0.2, 8000), 8000, "flac")
+    write(tmp_path / "a", tone(440.0, 0.2, 8000), 8000)
+    (tmp_path / ".hidden.wav").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+
+    folder = audio_folder(tmp_path)
+    kept, duplicates = folder.unique()
+
+    assert folder.relative == ("a.flac", "a.wav", "b/x.wav")
+    assert folder.track_ids == ("a", "a", "b/x")
+    assert kept == [0, 2]
+    assert duplicates == [("a.wav", "duplicate track_id 'a': 'a.flac' has the same id and is used")]
+    assert folder.unique(lambda later, first: f"{later} after {first}")[1] == [("a.wav", "1 after 0")]
+    assert audio_folder(tmp_path, skip_under=tmp_path / "b").relative == ("a.flac", "a.wav")
+    with pytest.raises(AudioError, match="no audio files"):
+        audio_folder(tmp_path / "b", skip_under=tmp_path / "b")
+
+
+def test_atomic_output_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "sub" / "out.csv"
+    with atomic_output(target) as temporary:
+        temporary.write_text("done")
+    assert target.read_text() == "done"
+
+    with pytest.raises(RuntimeError), atomic_output(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "done"
+    assert sorted(path.name for path in target.parent.iterdir()) == ["out.csv"]
+
+
+def test_failures_file_and_window_check(tmp_path):
+    path = write_failures(tmp_path / "x.failures.csv", [("a.mp3", "empty"), ("b.wav", "too short, really")])
+
+    with open(path, newline="", encoding="utf-8") as stream:
+        assert list(csv.reader(stream)) == [["path", "reason"], ["a.mp3", "empty"], ["b.wav", "too short, really"]]
+    assert check_window(0, None) == (0.0, None)
+    with pytest.raises(SonicError, match="offset must be >= 0 seconds"):
+        check_window(-1.0, None)
+    with pytest.raises(SonicError, match="duration must be > 0 seconds"):
+        check_window(0.0, 0.0)

@@ -1,0 +1,71 @@
+"""The published MusiCNN / VGG weights, read without TensorFlow, against the ORIGINAL TF code's outputs.
+
+``fixtures/musicnn_reference.npz`` was written once by ``fixtures/make_musicnn_fixture.py`` in a separate
+venv running the musicnn 0.1.0 package's own graph code on TensorFlow (how: that script's docstring).
+The weights come from the sha256-pinned musicnn wheel: from the cache when it is there, else pip
+downloads it; where that is impossible (no network, no ``SONIC_MUSICNN_WHEEL``), the test is skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sonic.errors import SonicError
+from sonic.tails.models import musicnn_weights
+from sonic.tails.models.musicnn import from_name
+
+FIXTURE = Path(__file__).parent / "fixtures" / "musicnn_reference.npz"
+MODELS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def reference():
+    try:
+        musicnn_weights.fetch_musicnn(quiet=True)
+    except SonicError as error:
+        pytest.skip(f"the musicnn==0.1.0 wheel cannot be had here: {error}")
+    with np.load(FIXTURE) as data:
+        return {key: data[key] for key in data.files}
+
+
+def waveform(reference, i: int) -> np.ndarray:
+    return reference[f"clip{i}/pcm16"].astype(np.float32) / 32768
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_output_equals_the_original_tf_graph(reference, model):
+    embedder = from_name(model, device="cpu")
+    for i in range(3):
+        ours = embedder.forward(embedder.patches(waveform(reference, i)))
+        keys = ("taggram", "penultimate") + (() if "vgg" in model else ("mean_pool", "max_pool"))
+        assert sorted(ours) == sorted(keys)
+        for key in keys:
+            expected = reference[f"{model}/clip{i}/{key}"]
+            assert ours[key].shape == expected.shape
+            np.testing.assert_allclose(ours[key], expected, rtol=TOLERANCE, atol=TOLERANCE, err_msg=f"clip{i} {key}")
+
+
+def test_clip_vector_is_the_mean_of_the_true_penultimate(reference):
+    embedder = from_name("musicnn", device="cpu")
+    assert embedder.model == "MSD_musicnn" and embedder.dim == 200
+    vectors = embedder.embed([waveform(reference, i) for i in range(3)])
+    for i in range(3):
+        expected = reference[f"MSD_musicnn/clip{i}/penultimate"].mean(axis=0)
+        np.testing.assert_allclose(vectors[i], expected, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_the_packaged_bugs_are_not_ours(reference):
+    """The packaged extractor repeats patch 0's penultimate (issue #20) and breaks on loud audio (float16 log)."""
+    true = reference["MSD_musicnn/clip0/penultimate"]
+    packaged = reference["packaged/clip0/penultimate"]
+    np.testing.assert_array_equal(packaged[0], packaged[1])  # the bug, recorded from the original code
+    assert np.abs(true[0] - true[1]).max() > 0.5  # the patches do differ
+    np.testing.assert_allclose(packaged[0], true[0], atol=5e-3)  # patch 0 agrees up to the float16 input
+    loud_true, loud_packaged = reference["MSD_musicnn/clip2/taggram"], reference["packaged/clip2/taggram"]
+    assert np.abs(loud_true - loud_packaged).max() > 0.1  # float16 overflow: the package's tags are wrong
+    embedder = from_name("musicnn", device="cpu", output="taggram")
+    np.testing.assert_allclose(embedder.embed([waveform(reference, 2)])[0], loud_true[0], atol=TOLERANCE)

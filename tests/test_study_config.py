@@ -1,0 +1,131 @@
+"""The study file: typed sections, unknown keys and names refused before anything runs."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from sonic.cream.data import PROTOCOLS
+from sonic.errors import SonicError
+from sonic.study import check_study, read_study, run_experiment
+from sonic.study.config import RecommenderSpec
+
+KNOWN_PROTOCOLS = ", ".join(sorted(PROTOCOLS))
+STUDY = """
+title = "t"
+[data]
+events = "events.tsv"
+audio = "audios"
+[split]
+protocol = "sonic"
+[embeddings]
+names = ["mfcc_104"]
+[[recommenders]]
+name = "pop"
+[[recommenders]]
+name = "knn"
+label = "knn-train"
+[evaluation]
+modes = ["val", "test"]
+ks = [5, 10]
+seeds = [1, 2]
+{extra}
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "events.tsv").write_text("user_id\ttrack_id\ttimestamp\nu1\tt1\t2018-06-01 00:00:00\n")
+    (tmp_path / "audios").mkdir()
+    return tmp_path
+
+
+def write(folder, text: str, extra: str = ""):
+    path = folder / "study.toml"
+    path.write_text(textwrap.dedent(STUDY.format(extra=extra) if text is None else text))
+    return path
+
+
+def test_a_study_file_reads_into_typed_sections(folder):
+    study = read_study(write(folder, None))
+    assert study.data.events == folder.resolve() / "events.tsv"
+    assert study.embeddings.names == ("mfcc_104",)
+    assert study.recommenders[1] == RecommenderSpec("knn", "knn-train")
+    assert study.evaluation.ks == (5, 10) and study.evaluation.seeds == (1, 2)
+    assert study.split_seeds() == (1, 2) and study.split_seed_for(2) == 2
+    assert study.report.metric == "NDCG"
+
+
+def test_a_typo_in_a_key_names_it_with_the_valid_keys(folder):
+    path = write(folder, STUDY.format(extra="").replace("names =", "name ="))
+    with pytest.raises(SonicError) as error:
+        read_study(path)
+    message = str(error.value)
+    assert "unknown key 'name' in [embeddings] (did you mean 'names'?)" in message
+    assert "known: names, fusions, offset_seconds, duration_seconds, batch_size" in message
+    assert "\n" not in message
+
+
+def test_an_unknown_table_and_a_wrong_type_are_refused(folder):
+    with pytest.raises(SonicError, match=r"unknown key 'evaluaton' at the top level \(did you mean 'evaluation'\?\)"):
+        read_study(write(folder, None, extra="[evaluaton]\nks = [1]"))
+    with pytest.raises(SonicError, match=r"\[evaluation\] ks must be an integer, got '10'"):
+        read_study(write(folder, STUDY.format(extra="").replace("ks = [5, 10]", 'ks = ["10"]')))
+    with pytest.raises(SonicError, match="needs events"):
+        read_study(write(folder, "[data]\naudio = 'a'\n"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('names = ["mfcc_104"]', 'names = ["mfcc_200"]', "unknown embedder 'mfcc_200'; known MFCC names are mfcc_1"),
+        ('names = ["mfcc_104"]', 'names = ["mert"]', "unknown embedder 'mert'; known: "),
+        ('name = "pop"', 'name = "popp"', "unknown recommender 'popp'; known: "),
+        ('label = "knn-train"', 'options = { catalog = "all" }', "unknown option 'catalog' for knn; known: catalogue"),
+        ('label = "knn-train"', 'label = "pop"', "two recommenders have the label 'pop'"),
+        ('protocol = "sonic"', 'protocol = "tamm"', f"unknown split protocol 'tamm'; known: {KNOWN_PROTOCOLS}"),
+        ('modes = ["val", "test"]', 'modes = ["val", "cold_test"]', "mode 'cold_test' needs a protocol with a cold"),
+        ('seeds = [1, 2]', 'seeds = [1, 1]', "seeds lists a seed twice"),
+    ],
+)
+def test_unknown_names_fail_before_anything_is_written(folder, old, new, expected):
+    path = write(folder, STUDY.format(extra="").replace(old, new))
+    out = folder / "out"
+    with pytest.raises(SonicError) as error:
+        run_experiment(path, out, progress=False)
+    assert expected in str(error.value)
+    assert not out.exists()
+
+
+def test_embedder_names_resolve_as_the_registry_does(folder):
+    study = read_study(write(folder, STUDY.format(extra="").replace('"mfcc_104"', '"mfcc_0104"')))
+    resolved = check_study(study)
+    assert resolved.embedders == ("mfcc_104",) and resolved.tables == ("mfcc_104",)
+    twice = read_study(write(folder, STUDY.format(extra="").replace('["mfcc_104"]', '["mfcc_104", "mfcc_0104"]')))
+    with pytest.raises(SonicError, match="embedders 'mfcc_104' and 'mfcc_0104' are both 'mfcc_104'"):
+        check_study(twice)
+
+
+def test_missing_data_and_unusable_report_settings_are_named(folder):
+    with pytest.raises(SonicError, match="events file '.*nowhere.tsv' does not exist"):
+        check_study(read_study(write(folder, STUDY.format(extra="").replace("events.tsv", "nowhere.tsv"))))
+    with pytest.raises(SonicError, match=r"report k = 50 is not one of the evaluation ks \[5, 10\]"):
+        check_study(read_study(write(folder, None, extra="[report]\nk = 50")))
+    with pytest.raises(SonicError, match="fusion 'mfcc_104\\+lyrics' joins 'lyrics', which is not in"):
+        fused = STUDY.format(extra="").replace("[[recommenders]]", "fusions = ['mfcc_104+lyrics']\n[[recommenders]]", 1)
+        check_study(read_study(write(folder, fused)))
+
+
+def test_the_example_study_files_read(tmp_path):
+    from pathlib import Path
+
+    from sonic.demo import STUDY_FILE
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    assert (examples / "demo.toml").read_text() == STUDY_FILE.read_text()
+    onion = read_study(examples / "music4all-onion.toml")
+    assert onion.split.protocol == "tamm2025" and "cold_test" in onion.evaluation.modes
+    assert any(name.startswith("dino") for name in onion.embeddings.names)
+    assert {"lyrics", "metadata"} <= {part for fusion in onion.embeddings.fusions for part in fusion.split("+")}
+    assert len(onion.evaluation.ks) >= 5 and len(onion.evaluation.seeds) >= 2

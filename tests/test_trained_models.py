@@ -1,0 +1,175 @@
+"""What the trained recommenders promise beyond the shared contract: losses as functions, best weights
+restored, BERT4Rec's masking and its prediction from the history before the scored period only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sonic.errors import DataError, SonicError  # noqa: E402
+from sonic.rouge.base import RECOMMENDERS  # noqa: E402
+from sonic.rouge.models.bert4rec import (  # noqa: E402
+    MASK,
+    PAD,
+    mask_batch,
+    masked_item_loss,
+    prediction_tokens,
+    visible_items,
+)
+from sonic.rouge.models.elsa import elsa_loss  # noqa: E402
+from sonic.rouge.models.snn import hinge_loss  # noqa: E402
+from sonic.tails.table import EmbeddingTable  # noqa: E402
+
+
+def test_hinge_loss_by_hand():
+    positive = torch.tensor([0.9, 0.1])
+    negative = torch.tensor([[0.5, 0.8], [0.0, -0.5]])
+    # pair 1: max(0, .2 - .9 + .5) = 0, max(0, .2 - .9 + .8) = .1; pair 2: .1, 0 (.2 - .1 - .5 < 0)
+    assert float(hinge_loss(positive, negative, 0.2)) == pytest.approx((0.0 + 0.1 + 0.1 + 0.0) / 4)
+
+
+def test_elsa_loss_by_hand():
+    batch = torch.tensor([[1.0, 0.0]])
+    factors = torch.tensor([[1.0, 0.0], [1.0, 1.0]])  # unit rows (1, 0) and (.707, .707)
+    # x A A^T - x = [1, .707] - [1, 0] = [0, .707] -> unit [0, 1]; x / |x| = [1, 0]; squared distance 2
+    assert float(elsa_loss(batch, factors)) == pytest.approx(2.0)
+
+
+def test_masked_item_loss_leaves_excluded_tracks_out_of_the_softmax():
+    scores = torch.tensor([[2.0, 1.0, 0.0]])
+    target = torch.tensor([1])
+    full = float(masked_item_loss(scores, target))
+    assert full == pytest.approx(-np.log(np.exp(1) / (np.exp(2) + np.exp(1) + 1)))
+    without_first = float(masked_item_loss(scores, target, torch.tensor([[True, False, False]])))
+    assert without_first == pytest.approx(-np.log(np.exp(1) / (np.exp(1) + 1)))
+
+
+def test_mask_batch_windows_pads_left_and_masks_at_least_one():
+    rng = np.random.default_rng(0)
+    sequences = [np.arange(10), np.array([3, 4])]
+    for _ in range(50):
+        tokens, labels = mask_batch(sequences, 6, 0.2, 0.1, rng)
+        assert tokens.shape == labels.shape == (2, 6)
+        assert (tokens[1, :4] == PAD).all() and (labels[1, :4] == -1).all()
+        for row in range(2):
+            masked = tokens[row] == MASK
+            assert masked.any() and (labels[row][masked] >= 0).all() and (labels[row][~masked] == -1).all()
+            shown = tokens[row][(tokens[row] != MASK) & (tokens[row] != PAD)] - 2
+            window = np.where(masked, labels[row], tokens[row] - 2)[tokens[row] != PAD]
+            assert set(shown) <= set(window)
+            assert np.array_equal(window, np.sort(window)) and np.all(np.diff(window) == 1)  # a contiguous window
+
+
+def test_prediction_appends_the_mask_to_the_newest_tracks():
+    tokens = prediction_tokens([np.array([5, 6, 7, 8]), np.array([1])], 4)
+    assert tokens.tolist() == [[6 + 2, 7 + 2, 8 + 2, MASK], [PAD, PAD, 1 + 2, MASK]]
+    shown = visible_items(torch.as_tensor(tokens), 10)
+    assert shown[0].nonzero().ravel().tolist() == [6, 7, 8] and shown[1].nonzero().ravel().tolist() == [1]
+
+
+def toy() -> tuple[pd.DataFrame, pd.DataFrame, EmbeddingTable]:
+    """Two groups of 10 tracks; users listen within their group; validation: one more in-group track."""
+    rng = np.random.default_rng(1)
+    rows, held = [], []
+    for user in range(40):
+        group = user % 2
+        tracks = rng.permutation(10)[:7] + 10 * group
+        rows += [(f"u{user}", f"t{t}") for t in tracks[:6]]
+        held.append((f"u{user}", f"t{tracks[6]}"))
+    train = pd.DataFrame(rows, columns=["user_id", "track_id"])
+    validation = pd.DataFrame(held, columns=["user_id", "track_id"])
+    vectors = np.vstack([rng.normal([1, 0, 0], 0.3, (10, 3)), rng.normal([0, 1, 0], 0.3, (10, 3))])
+    return train, validation, EmbeddingTable(np.array([f"t{t}" for t in range(20)]), vectors.astype(np.float32))
+
+
+def test_snn_restores_the_weights_of_its_best_validation_epoch():
+    train, validation, table = toy()
+    model = RECOMMENDERS.create("snn", hidden=8, lr=0.05, patience=4, lr_patience=50, batch_size=128, threads=1)
+    model.fit(train, validation=validation, item_embeddings=table, seed=0)
+    curve = model.curve
+    best = int(curve["val_loss"].idxmin())
+    assert 0 < best < len(curve) - 1, "training should have improved, then gone past its best epoch"
+    assert curve["val_loss"].iloc[-1] > curve["val_loss"].min()
+    assert model.loss_on(validation) == pytest.approx(curve["val_loss"].min(), abs=1e-6)
+    info = model.describe()
+    assert info["best_epoch"] == curve["epoch"].iloc[best] and info["watched"] == "val_loss"
+
+
+def test_bert4rec_restores_its_best_validation_epoch_and_records_the_curve():
+    train, validation, table = toy()
+    model = RECOMMENDERS.create("bert4rec", hidden=16, lr=0.01, batch_size=8, max_epochs=12, patience=3, threads=1)
+    model.fit(train, validation=validation, item_embeddings=table, seed=0)
+    curve = model.curve
+    assert list(curve.columns) == ["epoch", "train_loss", "val_metric", "seconds"]
+    from sonic.rouge.models.history import ordered_histories
+    from sonic.rouge.models.training import ndcg_at
+
+    seen, histories = model._fitted()
+    again = ndcg_at(lambda rows: model._scores(rows, histories), ordered_histories(validation, seen), seen)
+    assert again == pytest.approx(curve["val_metric"].max(), abs=1e-9)
+    assert model.describe()["best_epoch"] == int(curve.loc[curve["val_metric"].idxmax(), "epoch"])
+
+
+def test_bert4rec_predicts_from_train_plus_the_given_history_only():
+    train, validation, table = toy()
+    model = RECOMMENDERS.create("bert4rec", hidden=16, max_epochs=2, threads=1).fit(train, item_embeddings=table)
+    users = ["u0", "u1"]
+    plain, plain_scores = model.recommend(users, 5)
+    with_history, history_scores = model.recommend(users, 5, history=validation[validation["user_id"] == "u0"])
+    np.testing.assert_array_equal(with_history[1], plain[1])  # u1's sequence is unchanged
+    np.testing.assert_allclose(history_scores[1], plain_scores[1], atol=1e-5)  # padding width may differ
+    held = validation.set_index("user_id").loc["u0", "track_id"]
+    assert held not in with_history[0]
+    assert not np.array_equal(history_scores[0], plain_scores[0])  # u0's sequence gained the held track
+    # the scored events themselves never reach the model: recommending twice changes nothing
+    np.testing.assert_array_equal(model.recommend(users, 5)[0], plain)
+
+
+def test_snn_and_bert4rec_options_are_checked():
+    with pytest.raises(SonicError, match="bert4rec items must be one of frozen, trainable, ids"):
+        RECOMMENDERS.create("bert4rec", items="audio")
+    with pytest.raises(SonicError, match="hidden 30 must be a multiple of heads 4"):
+        RECOMMENDERS.create("bert4rec", hidden=30, heads=4)
+    with pytest.raises(SonicError, match="snn negatives must be a positive integer"):
+        RECOMMENDERS.create("snn", negatives=0)
+    train, _, table = toy()
+    with pytest.raises(SonicError, match="unknown device 'tpu'"):
+        RECOMMENDERS.create("snn", max_epochs=1).fit(train, item_embeddings=table, device="tpu")
+
+
+def test_ease_refuses_a_catalogue_beyond_max_tracks():
+    train, _, _ = toy()
+    with pytest.raises(SonicError, match="ease needs a dense 20 x 20 matrix, above max_tracks 10; use elsa"):
+        RECOMMENDERS.create("ease", max_tracks=10).fit(train)
+
+
+def test_loading_a_folder_that_is_not_that_model_is_a_data_error(tmp_path):
+    train, _, _ = toy()
+    folder = RECOMMENDERS.create("pop").fit(train).save(tmp_path / "pop")
+    with pytest.raises(DataError, match="holds a 'pop' model, not 'ease'"):
+        type(RECOMMENDERS.create("ease")).load(folder)
+    with pytest.raises(DataError, match="is not a saved model"):
+        type(RECOMMENDERS.create("ease")).load(tmp_path)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bert4rec_trains_and_predicts_on_cuda_under_bf16():
+    train, validation, table = toy()
+    model = RECOMMENDERS.create("bert4rec", hidden=16, max_epochs=3, batch_size=8)
+    model.fit(train, validation=validation, item_embeddings=table, device="cuda", seed=0)
+    ids, scores = model.recommend(["u0", "u1"], 5)
+    assert model.describe()["device"].startswith("cuda") and np.isfinite(scores).all()
+
+
+def test_ease_min_listeners_keeps_only_tracks_heard_by_that_many():
+    train = pd.DataFrame(
+        {"user_id": ["a", "a", "b", "b", "c", "c", "c"], "track_id": ["x", "y", "x", "z", "y", "z", "solo"]}
+    )
+    model = RECOMMENDERS.create("ease", min_listeners=2, l2=1.0).fit(train)
+    assert model.describe()["n_catalogue_tracks"] == 3  # solo has one listener
+    ids, _ = model.recommend(["a", "b"], 3)
+    assert ids[:, 0].tolist() == ["z", "y"] and "solo" not in ids

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile
 from audio_fixtures import FORMATS, noise, tone, truncate, write, write_with_ffmpeg
+from cli_runner import sonic
 
 RATE = 44100
 TWO_HOURS = 2 * 3600
@@ -50,8 +48,6 @@ def folder(tmp_path_factory):
     return root
 
 
-def sonic(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sonic", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def _sources(folder) -> set[str]:

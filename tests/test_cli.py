@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
+from cli_runner import sonic
 
 from sonic.demo import CatalogueConfig, generate_catalogue
 
@@ -14,12 +15,13 @@ COMMANDS = ("demo", "experiment", "study", "results", "report", "data-split", "c
             "embed", "run-model", "evaluate", "compare")
 
 
-def sonic(*arguments: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sonic", *arguments], capture_output=True, text=True, cwd=cwd)
+def entry_point(*arguments: str) -> subprocess.CompletedProcess:
+    """The installed command itself, in a fresh interpreter (the other tests call it in process)."""
+    return subprocess.run([sys.executable, "-m", "sonic", *arguments], capture_output=True, text=True)
 
 
 def test_help_lists_every_command():
-    result = sonic("--help")
+    result = entry_point("--help")
     assert result.returncode == 0
     for command in COMMANDS:
         assert command in result.stdout
@@ -41,7 +43,7 @@ def test_parts_are_reachable_under_the_project_names():
 
 
 def test_unknown_command_is_a_usage_error_without_traceback():
-    result = sonic("embedd")
+    result = entry_point("embedd")
     assert result.returncode == 2
     assert "No such command 'embedd'" in result.stderr and "Traceback" not in result.stderr
 
@@ -103,7 +105,7 @@ def test_experiment_with_a_typo_in_a_key_says_so_and_runs_nothing(catalogue, tmp
 
 @pytest.mark.slow
 def test_demo_command_as_in_the_readme(tmp_path):
-    result = sonic("demo", "--out", str(tmp_path / "demo"))
+    result = entry_point("demo", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
     assert "knn / mfcc_104" in result.stdout and "results:" in result.stdout
     assert f"report: {tmp_path / 'demo' / 'report' / 'index.html'}" in result.stdout

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile
 from audio_fixtures import noise, tone, truncate, write
+from cli_runner import sonic
 
 from sonic.cream.audio.convert import FAILURES_FILE, MANIFEST_FILE, convert_file, convert_folder
 from sonic.cream.audio.load import decode
@@ -144,8 +143,6 @@ def test_an_out_folder_inside_the_audio_folder_is_not_read_as_sources(music, tmp
         convert_folder(music, music, sample_rate=16000, progress=False)
 
 
-def sonic(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sonic", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 def test_convert_command_prints_the_summary(music, tmp_path):

@@ -280,6 +280,7 @@ def _same_album_fraction(vectors: np.ndarray, albums: np.ndarray) -> float:
 
 # librosa.load imports audioread, which imports modules Python deprecates
 @pytest.mark.filterwarnings("ignore:'(aifc|audioop|sunau)' is deprecated:DeprecationWarning")
+@pytest.mark.slow
 def test_same_album_neighbours_at_least_as_good_as_librosa(tmp_path):
     audio = tmp_path / "albums"
     for album in range(ALBUMS):

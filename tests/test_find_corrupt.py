@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from audio_fixtures import noise, tone, truncate, write
+from cli_runner import sonic
 
 from sonic.cream.audio.corrupt import COLUMNS, PROBLEMS, find_corrupt, inspect_file
 from sonic.cream.data.events import load_track_ids
@@ -126,8 +125,6 @@ def test_a_folder_without_problems_writes_an_empty_table(tmp_path):
     assert len(load_track_ids(result.out_path)) == 0
 
 
-def sonic(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sonic", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 def test_find_corrupt_command_prints_counts(music, tmp_path):

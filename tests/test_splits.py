@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import bz2
-import contextlib
-import io
 import json
 import re
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import sonic
 
-from sonic.cli import main
 from sonic.cream.data.events import compress, normalise_events
 from sonic.cream.data.split_files import read_split, split_statistics, write_split
 from sonic.cream.data.splits import PROTOCOLS, Split, SplitConfig, draw_users, split_events
@@ -340,16 +337,6 @@ def test_reading_a_missing_split_names_what_is_missing(tmp_path, log):
 # --- the command -------------------------------------------------------------------------------
 
 
-def sonic(*args: str) -> subprocess.CompletedProcess:
-    """``sonic ARGS`` run in this process (as the entry point runs it), output captured."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
-    return subprocess.CompletedProcess(["sonic", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def test_data_split_command_writes_the_split_and_prints_the_table(tmp_path, log):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from audio_fixtures import noise, tone, write
+from cli_runner import sonic
 
 from sonic.cream.spectra.figures import DPI, FIGURE_INCHES, draw, save_figure
 from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
@@ -20,8 +18,6 @@ SR = 22050
 PICTURE_FUNCTIONS = (mel_spectrogram, chromagram, fft_spectrum, tempogram)
 
 
-def sonic(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sonic", *arguments], capture_output=True, text=True)
 
 
 def assert_valid_png(path) -> None:

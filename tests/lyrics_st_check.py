@@ -5,7 +5,7 @@ words used here) with mean pooling, saved by sentence-transformers itself (``mod
 ``OUT_DIR/st``, embeds texts through ``LyricsEmbedder(model=OUT_DIR/st)`` and the model's own
 ``encode``, and writes what the test checks to ``OUT_DIR/result.json``.
 
-It runs in its own process because importing transformers imports torchvision: where the installed
+It runs in its own process because importing transformers imports torchvision when installed: where the installed
 torchvision wheel was built for another torch (its compiled operators fail to load), the two
 operator schemas torchvision's import registers fake kernels for are declared first.
 """
@@ -23,6 +23,8 @@ WORDS = "the rain keeps falling on empty street i wait for you beside window eve
 def declare_torchvision_ops() -> None:
     try:
         import torchvision  # noqa: F401
+    except ImportError:  # no torchvision at all: nothing to declare
+        return
     except RuntimeError as error:
         if "torchvision::" not in str(error):
             raise

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sonic.tails.models.checkpoints import load_parameters
+from sonic.tails.models.windowed import WaveformModel
+from sonic.tails.neural import sha256_file
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
 SAMPLE_RATE = 24_000
@@ -152,3 +158,24 @@ def mel_conformer_hidden_states(module: torch.nn.Module, waveforms: torch.Tensor
 def min_samples(n_fft: int = N_FFT) -> int:
     """The shortest clip the centred STFT takes: reflection padding needs more than ``n_fft // 2`` samples."""
     return n_fft // 2 + 1
+
+
+def loaded_mel_conformer(
+    config: MelConformerConfig, state: dict[str, Any], *, weights: Path, checkpoint: str
+) -> WaveformModel:
+    """A mel conformer built from ``config`` with ``state`` loaded, as the windowed embedder runs it (MuQ, MusicFM)."""
+    module = build_mel_conformer(config)
+    ignored = load_parameters(module, state, source=weights)
+    return WaveformModel(
+        module=module.eval(),
+        hidden_states=mel_conformer_hidden_states,
+        sample_rate=SAMPLE_RATE,
+        hidden_size=config.encoder_dim,
+        n_hidden_states=config.encoder_depth + 1,
+        min_samples=min_samples(config.n_fft),
+        do_normalize=False,
+        checkpoint=checkpoint,
+        weights_file=weights,
+        weights_sha256=sha256_file(weights),
+        ignored_parameters=ignored,
+    )

@@ -22,21 +22,14 @@ from typing import Any
 from sonic.errors import SonicError
 from sonic.tails.models.checkpoints import (
     find_weights,
-    load_parameters,
     modern_names,
     read_json,
     read_state_dict,
 )
 from sonic.tails.models.huggingface import require_transformers
-from sonic.tails.models.mel_conformer import (
-    SAMPLE_RATE,
-    MelConformerConfig,
-    build_mel_conformer,
-    mel_conformer_hidden_states,
-    min_samples,
-)
+from sonic.tails.models.mel_conformer import MelConformerConfig, loaded_mel_conformer
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
-from sonic.tails.neural import resolve_checkpoint, sha256_file
+from sonic.tails.neural import resolve_checkpoint
 
 CHECKPOINTS = {"muq": "OpenMuQ/MuQ-large-msd-iter", "muq-mulan": "OpenMuQ/MuQ-MuLan-large"}
 DEFAULT_WINDOW_SECONDS = 30.0
@@ -86,23 +79,9 @@ def load_muq(checkpoint: str) -> WaveformModel:
     require_transformers()
     folder = resolve_checkpoint(checkpoint, needs=("config.json",))
     config = muq_config(read_json(folder / "config.json"), source=str(folder / "config.json"))
-    module = build_mel_conformer(config)
     weights = find_weights(folder)
     state = modern_names(read_state_dict(weights), strip_prefixes=("model.",))
-    ignored = load_parameters(module, state, source=weights)
-    return WaveformModel(
-        module=module.eval(),
-        hidden_states=mel_conformer_hidden_states,
-        sample_rate=SAMPLE_RATE,
-        hidden_size=config.encoder_dim,
-        n_hidden_states=config.encoder_depth + 1,
-        min_samples=min_samples(config.n_fft),
-        do_normalize=False,
-        checkpoint=str(checkpoint),
-        weights_file=weights,
-        weights_sha256=sha256_file(weights),
-        ignored_parameters=ignored,
-    )
+    return loaded_mel_conformer(config, state, weights=weights, checkpoint=str(checkpoint))
 
 
 def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:

@@ -20,17 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
-from sonic.tails.models.checkpoints import load_parameters, modern_names, read_json, read_state_dict
+from sonic.tails.models.checkpoints import modern_names, read_json, read_state_dict
 from sonic.tails.models.huggingface import require_transformers
-from sonic.tails.models.mel_conformer import (
-    SAMPLE_RATE,
-    MelConformerConfig,
-    build_mel_conformer,
-    mel_conformer_hidden_states,
-    min_samples,
-)
+from sonic.tails.models.mel_conformer import MelConformerConfig, loaded_mel_conformer
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
-from sonic.tails.neural import resolve_checkpoint, sha256_file
+from sonic.tails.neural import resolve_checkpoint
 
 CHECKPOINTS = {"musicfm": "minzwon/MusicFM"}
 DEFAULT_WINDOW_SECONDS = 30.0
@@ -94,21 +88,7 @@ def load_musicfm(checkpoint: str) -> WaveformModel:
     weights, stats = folder / pair[0], folder / pair[1]
     state = modern_names(read_state_dict(weights), strip_prefixes=("model.",))
     config = musicfm_config(read_json(stats), state, source=str(weights))
-    module = build_mel_conformer(config)
-    ignored = load_parameters(module, state, source=weights)
-    return WaveformModel(
-        module=module.eval(),
-        hidden_states=mel_conformer_hidden_states,
-        sample_rate=SAMPLE_RATE,
-        hidden_size=config.encoder_dim,
-        n_hidden_states=config.encoder_depth + 1,
-        min_samples=min_samples(config.n_fft),
-        do_normalize=False,
-        checkpoint=str(checkpoint),
-        weights_file=weights,
-        weights_sha256=sha256_file(weights),
-        ignored_parameters=ignored,
-    )
+    return loaded_mel_conformer(config, state, weights=weights, checkpoint=str(checkpoint))
 
 
 def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:

@@ -50,6 +50,7 @@ from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
     Curve,
     EarlyStopping,
+    TorchTraining,
     device_for,
     ndcg_at,
     require_torch,
@@ -172,7 +173,7 @@ def prediction_tokens(sequences: list[np.ndarray], max_len: int) -> np.ndarray:
     return tokens
 
 
-class BERT4RecRecommender:
+class BERT4RecRecommender(TorchTraining):
     """BERT4Rec over the train catalogue (tracks with a vector, for content items); see the module docstring."""
 
     name = "bert4rec"
@@ -190,19 +191,6 @@ class BERT4RecRecommender:
         """True unless the items are ids alone."""
         return self.config.items != "ids"
 
-    def fit(
-        self,
-        train: pd.DataFrame,
-        *,
-        validation: pd.DataFrame | None = None,
-        item_embeddings: EmbeddingTable | None = None,
-        device: str = "auto",
-        seed: int = 0,
-    ) -> Self:
-        """Train with masked tracks; stop on validation NDCG@10 and restore the best weights."""
-        with torch_threads(self.config.threads):
-            return self._fit(train, validation, item_embeddings, device, seed)
-
     def _fit(
         self,
         train: pd.DataFrame,
@@ -211,6 +199,7 @@ class BERT4RecRecommender:
         device: str,
         seed: int,
     ) -> Self:
+        """Train with masked tracks; stop on validation NDCG@10 and restore the best weights."""
         torch = require_torch(self.name)
         check_train(train)
         config = self.config

@@ -26,6 +26,7 @@ from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
     Curve,
     EarlyStopping,
+    TorchTraining,
     device_for,
     ndcg_at,
     require_torch,
@@ -71,7 +72,7 @@ def elsa_loss(batch: Any, factors: Any) -> Any:
     return ((F.normalize(predicted, dim=1) - F.normalize(batch, dim=1)) ** 2).sum(dim=1).mean()
 
 
-class ELSARecommender:
+class ELSARecommender(TorchTraining):
     """Low-rank linear autoencoder over the train catalogue; ``history`` rows join x_u when predicting."""
 
     name = "elsa"
@@ -84,19 +85,6 @@ class ELSARecommender:
         self.curve: pd.DataFrame | None = None
         self._facts: dict[str, Any] = {}
 
-    def fit(
-        self,
-        train: pd.DataFrame,
-        *,
-        validation: pd.DataFrame | None = None,
-        item_embeddings: EmbeddingTable | None = None,
-        device: str = "auto",
-        seed: int = 0,
-    ) -> Self:
-        """Train A on the train pairs (``item_embeddings`` unused); see the module docstring."""
-        with torch_threads(self.config.threads):
-            return self._fit(train, validation, item_embeddings, device, seed)
-
     def _fit(
         self,
         train: pd.DataFrame,
@@ -105,6 +93,7 @@ class ELSARecommender:
         device: str,
         seed: int,
     ) -> Self:
+        """Train A on the train pairs (``item_embeddings`` unused); see the module docstring."""
         torch = require_torch(self.name)
         seen = SeenTracks.from_train(train)
         chosen = device_for(device)

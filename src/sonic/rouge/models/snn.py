@@ -25,7 +25,15 @@ from sonic.errors import DataError, SonicError
 from sonic.rouge.base import SeenTracks, check_k, check_train, empty_lists, make_config, top_k_unseen
 from sonic.rouge.models.content import content_catalogue
 from sonic.rouge.models.state import read_state, write_state
-from sonic.rouge.models.training import Curve, EarlyStopping, device_for, require_torch, seeded_generator, torch_threads
+from sonic.rouge.models.training import (
+    Curve,
+    EarlyStopping,
+    TorchTraining,
+    device_for,
+    require_torch,
+    seeded_generator,
+    torch_threads,
+)
 from sonic.tails.table import EmbeddingTable
 
 _USERS_PER_BATCH = 512
@@ -96,7 +104,7 @@ def _network(n_users: int, dim: int, hidden: int, users: Any, items: Any) -> Any
     return ShallowNet()
 
 
-class ShallowNetRecommender:
+class ShallowNetRecommender(TorchTraining):
     """The SNN over the train tracks that have a content vector; see the module docstring."""
 
     name = "snn"
@@ -110,19 +118,6 @@ class ShallowNetRecommender:
         self.curve: pd.DataFrame | None = None
         self._facts: dict[str, Any] = {}
 
-    def fit(
-        self,
-        train: pd.DataFrame,
-        *,
-        validation: pd.DataFrame | None = None,
-        item_embeddings: EmbeddingTable | None = None,
-        device: str = "auto",
-        seed: int = 0,
-    ) -> Self:
-        """Train on ``train``, stop on ``validation``'s loss and restore the best epoch's weights."""
-        with torch_threads(self.config.threads):
-            return self._fit(train, validation, item_embeddings, device, seed)
-
     def _fit(
         self,
         train: pd.DataFrame,
@@ -131,6 +126,7 @@ class ShallowNetRecommender:
         device: str,
         seed: int,
     ) -> Self:
+        """Train on ``train``, stop on ``validation``'s loss and restore the best epoch's weights."""
         torch = require_torch(self.name)
         if item_embeddings is None:
             raise SonicError("snn needs --embedding: a table of track vectors (it is a content model)")

@@ -18,6 +18,8 @@ from sonic.rouge.models.history import Histories
 if TYPE_CHECKING:
     import torch
 
+    from sonic.tails.table import EmbeddingTable
+
 INSTALL_HINT = "pip install 'sonic[models]' (or pip install torch==2.13.0 safetensors==0.8.0)"
 
 
@@ -59,6 +61,26 @@ def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gen
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
+
+
+class TorchTraining:
+    """``fit`` of the protocol for the torch models: the model's own ``_fit`` under ``config.threads`` threads.
+
+    A subclass defines ``_fit(train, validation, item_embeddings, device, seed)``, documented there.
+    """
+
+    def fit(
+        self,
+        train: pd.DataFrame,
+        *,
+        validation: pd.DataFrame | None = None,
+        item_embeddings: EmbeddingTable | None = None,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> Any:
+        """Train on ``train`` (see ``_fit``); ``validation`` only decides when to stop."""
+        with torch_threads(self.config.threads):
+            return self._fit(train, validation, item_embeddings, device, seed)
 
 
 class EarlyStopping:

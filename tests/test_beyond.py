@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from sonic.rouge import beyond
+from sonic.rouge.base import rows_in, sorted_codes
 from sonic.rouge.scoring import Catalogue, over_seeds, score_lists, sorted_unique
 from sonic.tails.table import EmbeddingTable
 
@@ -88,6 +89,25 @@ def test_sorted_unique_equals_numpy_unique():
     keys = np.random.default_rng(1).integers(0, 1000, size=5000)
     np.testing.assert_array_equal(sorted_unique(keys), np.unique(keys))
     assert sorted_unique(np.array([], dtype=np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_sorted_codes_and_rows_in_equal_the_pandas_answers(dtype):
+    rng = np.random.default_rng(2)
+    names = np.array([f"t{n}" for n in rng.integers(0, 300, size=4000)], dtype=object)
+    names[[5, 17]] = None  # missing ids: code -1, row -1
+    values = pd.Series(names, dtype=dtype) if dtype == "str" else pd.Series(names)
+    codes, uniques = sorted_codes(values)
+    expected_codes, expected_uniques = pd.factorize(values, sort=True)
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_array_equal(uniques, np.asarray(expected_uniques, dtype=object))
+    assert codes.dtype == np.int64 and codes[5] == -1
+    ids = np.array(sorted({f"t{n}" for n in range(0, 400, 3)}) + ["zz"], dtype=object)
+    rows = rows_in(ids, values)
+    np.testing.assert_array_equal(rows, pd.Index(ids).get_indexer(values.to_numpy(dtype=object)))
+    assert rows[17] == -1 and (rows >= 0).any() and (rows == -1).sum() > 2
+    empty_codes, empty_uniques = sorted_codes(pd.Series([], dtype="str"))
+    assert empty_codes.shape == (0,) and empty_uniques.shape == (0,)
 
 
 def _frame(pairs):

@@ -137,14 +137,14 @@ class SeenTracks:
     def from_train(cls, train: pd.DataFrame, track_ids: np.ndarray | None = None) -> SeenTracks:
         """From train events; the catalogue is ``track_ids`` or, by default, every train track (sorted)."""
         check_train(train)
-        user_codes, user_ids = pd.factorize(train["user_id"].astype(str), sort=True)
+        user_codes, user_ids = sorted_codes(train["user_id"].astype(str))
         if track_ids is None:
             track_ids = np.sort(train["track_id"].astype(str).unique())
         track_ids = np.asarray(track_ids, dtype=object)
-        track_rows = pd.Index(track_ids).get_indexer(train["track_id"].astype(str))
+        track_rows = rows_in(track_ids, train["track_id"].astype(str))
         in_catalogue = track_rows >= 0
         stride = max(len(track_ids), 1)
-        keys = np.unique(user_codes[in_catalogue].astype(np.int64) * stride + track_rows[in_catalogue])
+        keys = sorted_unique(user_codes[in_catalogue].astype(np.int64) * stride + track_rows[in_catalogue])
         counts = np.bincount(keys // stride, minlength=len(user_ids)).astype(np.int64)
         return cls(np.asarray(user_ids, dtype=object), track_ids, keys, counts)
 
@@ -157,14 +157,14 @@ class SeenTracks:
         if history is None or len(history) == 0:
             return self
         check_events(history, "history")
-        users = pd.Index(self.user_ids).get_indexer(history["user_id"].astype(str))
-        tracks = pd.Index(self.track_ids).get_indexer(history["track_id"].astype(str))
+        users = rows_in(self.user_ids, history["user_id"].astype(str))
+        tracks = rows_in(self.track_ids, history["track_id"].astype(str))
         known = (users >= 0) & (tracks >= 0)
         stride = max(self.n_tracks, 1)
         added = users[known].astype(np.int64) * stride + tracks[known]
         # seen_keys is sorted and unique: insert only the new keys (np.unique over millions of keys takes
         # seconds on numpy 2.4's hash path, REFERENCE section 10)
-        added = np.unique(added)
+        added = sorted_unique(added)
         if len(self.seen_keys):
             at = np.minimum(np.searchsorted(self.seen_keys, added), len(self.seen_keys) - 1)
             added = added[self.seen_keys[at] != added]
@@ -194,7 +194,7 @@ class SeenTracks:
     def user_rows(self, users: Sequence[str]) -> np.ndarray:
         """Rows of ``users`` (n,) int64; a user not in the train events raises :class:`DataError`."""
         users = np.asarray(users, dtype=object)
-        rows = pd.Index(self.user_ids).get_indexer(users.astype(str))
+        rows = rows_in(self.user_ids, users.astype(str))
         if (rows < 0).any():
             unknown = users[np.argmax(rows < 0)]
             raise DataError(f"user '{unknown}' is not in the train events; recommend only for users seen by fit")
@@ -218,6 +218,44 @@ class SeenTracks:
         key_index = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         mask[batch_rows, self.seen_keys[key_index] % max(self.n_tracks, 1)] = True
         return mask
+
+
+def sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys)`` for int64 keys by sort and mask: several times faster on millions (REFERENCE §10)."""
+    keys = np.sort(np.asarray(keys, dtype=np.int64))
+    if len(keys) == 0:
+        return keys
+    keep = np.empty(len(keys), dtype=bool)
+    keep[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
+    return keys[keep]
+
+
+def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values, sort=True)`` as (codes (n,) int64, uniques (m,) object, sorted), faster.
+
+    Factorising millions of strings without sorting, then sorting the few distinct values and
+    renumbering, gives the same codes in about half the time. Missing values get code -1.
+    """
+    codes, uniques = pd.factorize(values)
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(order) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rank[-1] = -1  # code -1 (missing) stays -1
+    return rank[codes], uniques[order]
+
+
+def rows_in(ids: np.ndarray, values: pd.Series | np.ndarray) -> np.ndarray:
+    """Position of each of ``values`` (n,) in ``ids`` (m,) distinct strings: (n,) int64, -1 where absent.
+
+    ``pd.Index(ids).get_indexer(values)`` hashes every one of the n values as a Python string;
+    factorising them first (Arrow strings stay in Arrow) and looking up only the distinct ones is
+    several times faster on millions of events, with the same result.
+    """
+    codes, uniques = pd.factorize(values)
+    found = np.append(pd.Index(np.asarray(ids, dtype=object)).get_indexer(np.asarray(uniques, dtype=object)), -1)
+    return found[codes].astype(np.int64)
 
 
 def first_k_kept(

@@ -33,6 +33,7 @@ from sonic.rouge.base import (
     empty_lists,
     first_k_kept,
     make_config,
+    sorted_codes,
 )
 from sonic.tails.table import EmbeddingTable
 
@@ -121,8 +122,7 @@ class KNNRecommender:
         if item_embeddings is None:
             raise SonicError("knn needs --embedding: a table of track vectors to average into user vectors")
         check_train(train)
-        track_codes, train_tracks = pd.factorize(train["track_id"].astype(str), sort=True)
-        train_tracks = np.asarray(train_tracks, dtype=object)
+        track_codes, train_tracks = sorted_codes(train["track_id"].astype(str))
         table_rows, found = item_embeddings.lookup(train_tracks.astype(str))
         if not found.any():
             raise DataError(
@@ -243,8 +243,12 @@ class KNNRecommender:
 
         fitted = self._require_fitted()
         operator = fitted.mean_operator
+        raw = fitted.raw_vectors
+        narrow = raw.astype(np.float32)  # the table's float32 values: half the file, read back exactly
+        if not np.array_equal(narrow, raw):
+            narrow = raw
         arrays = {**fitted.seen.to_arrays(), "weights": operator.data, "weight_columns": operator.indices,
-                  "weight_rows": operator.indptr, "raw_vectors": fitted.raw_vectors}
+                  "weight_rows": operator.indptr, "raw_vectors": narrow}
         facts = {"train_tracks_without_vector": fitted.train_tracks_without_vector,
                  "n_train_tracks": fitted.n_train_tracks}
         return write_state(directory, self.name, self.config, facts=facts, arrays=arrays)
@@ -263,7 +267,7 @@ class KNNRecommender:
         operator = sparse.csr_matrix(
             (saved.arrays["weights"], saved.arrays["weight_columns"], saved.arrays["weight_rows"]), shape=shape
         )
-        raw = saved.arrays["raw_vectors"]
+        raw = saved.arrays["raw_vectors"].astype(np.float64)  # saved as float32 when that loses nothing
         model._fitted = _Fitted(seen, operator, raw, _unit_rows(raw).astype(np.float32),
                                 int(saved.facts["train_tracks_without_vector"]), int(saved.facts["n_train_tracks"]))
         return model
@@ -329,7 +333,7 @@ class _Pairs:
 
 def _user_track_pairs(train: pd.DataFrame, track_rows: np.ndarray, n_tracks: int, config: KNNConfig) -> _Pairs:
     """Unique (user, catalogue track) pairs of ``train`` with their weights, by one sort (no hashing)."""
-    user_codes, user_ids = pd.factorize(train["user_id"].astype(str), sort=True)
+    user_codes, user_ids = sorted_codes(train["user_id"].astype(str))
     in_catalogue = track_rows >= 0
     keys = user_codes[in_catalogue].astype(np.int64) * max(n_tracks, 1) + track_rows[in_catalogue]
     order = np.argsort(keys, kind="stable")

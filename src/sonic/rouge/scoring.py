@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.rouge import beyond, metrics
+from sonic.rouge.base import sorted_unique
 from sonic.rouge.evaluate import MetricsReport, evaluate
 from sonic.tails.table import EmbeddingTable
 
@@ -79,17 +80,6 @@ class Scores:
     reports: Mapping[str, MetricsReport]
 
 
-def sorted_unique(keys: np.ndarray) -> np.ndarray:
-    """``np.unique(keys)`` for int64 keys by sort and mask: several times faster on millions (REFERENCE §10)."""
-    keys = np.sort(np.asarray(keys, dtype=np.int64))
-    if len(keys) == 0:
-        return keys
-    keep = np.empty(len(keys), dtype=bool)
-    keep[0] = True
-    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-    return keys[keep]
-
-
 def long_frame(users: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     """(n, k) id and score arrays -> one row per recommended track (user_id, track_id, rank, score), padding dropped."""
     n, k = ids.shape
@@ -127,8 +117,9 @@ def score_lists(
         reports[slice_name] = report
         positions = user_index.get_indexer(report.user_ids)
         slice_ids = ids[positions]
+        rows = catalogue.rows(slice_ids)
         values = dict(report.values)
-        values.update(_beyond_values(slice_ids, report.ks, catalogue, diversity))
+        values.update(_beyond_values(slice_ids, rows, report.ks, catalogue, diversity))
         for key, column in values.items():
             name, k = key.rsplit("@", 1)
             per_user.append(pd.DataFrame({"user_id": report.user_ids, "metric": name, "k": int(k),
@@ -136,7 +127,6 @@ def score_lists(
             defined = column[~np.isnan(column)]
             mean, low, high = metrics.mean_interval(defined)
             aggregates.append((name, int(k), slice_name, mean, low, high, len(defined)))
-        rows = catalogue.rows(slice_ids)
         for k in report.ks:
             value = beyond.coverage(rows, len(catalogue.track_ids), k=k)
             aggregates.append(("Coverage", k, slice_name, value, np.nan, np.nan, report.n_users))
@@ -147,10 +137,12 @@ def score_lists(
 
 
 def _beyond_values(
-    ids: np.ndarray, ks: Sequence[int], catalogue: Catalogue, diversity: EmbeddingTable | None
+    ids: np.ndarray, rows: np.ndarray, ks: Sequence[int], catalogue: Catalogue, diversity: EmbeddingTable | None
 ) -> dict[str, np.ndarray]:
-    """Per-user Novelty, ARP, LongTailShare (and ILD) at every k: ``{"Novelty@10": (n,), ...}``."""
-    rows = catalogue.rows(ids)
+    """Per-user Novelty, ARP, LongTailShare (and ILD) at every k: ``{"Novelty@10": (n,), ...}``.
+
+    ``rows`` (n, width): ``catalogue.rows(ids)``.
+    """
     popularity = np.append(catalogue.popularity, 0)  # the last row: a track outside the split
     is_tail = np.append(catalogue.is_tail, True)
     values = {}
@@ -172,14 +164,14 @@ def _ild(ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int,
         return out
     norms = np.linalg.norm(table.vectors, axis=1, keepdims=True)
     unit = np.divide(table.vectors, norms, out=np.zeros(table.vectors.shape, np.float32), where=norms > 0)
+    flat = ids.ravel()
+    present = pd.notna(flat)
+    every_row = np.full(len(flat), -1, dtype=np.int64)
+    every_row[present] = table.lookup(flat[present].astype(str))[0]  # one lookup: it sorts the table's ids
+    every_row = every_row.reshape(ids.shape)
     block = max(1, _ILD_BLOCK_VALUES // max(1, width * table.dim))
     for start in range(0, n, block):
-        chunk = ids[start : start + block]
-        flat = chunk.ravel()
-        present = pd.notna(flat)
-        table_rows = np.full(len(flat), -1, dtype=np.int64)
-        table_rows[present] = table.lookup(flat[present].astype(str))[0]
-        table_rows = table_rows.reshape(chunk.shape)
+        table_rows = every_row[start : start + block]
         vectors = unit[np.maximum(table_rows, 0)]  # (b, width, dim) float32
         for k in ks:
             out[k][start : start + block] = beyond.intra_list_diversity(vectors, table_rows >= 0, k=k, unit=True)

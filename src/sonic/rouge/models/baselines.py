@@ -11,7 +11,16 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from sonic.rouge.base import SeenTracks, batches_by_history, check_k, empty_lists, first_k_kept, make_config
+from sonic.rouge.base import (
+    SeenTracks,
+    batches_by_history,
+    check_k,
+    empty_lists,
+    first_k_kept,
+    make_config,
+    rows_in,
+    sorted_unique,
+)
 from sonic.rouge.models.state import read_state, write_state
 from sonic.tails.table import EmbeddingTable
 
@@ -126,9 +135,9 @@ class PopularityRecommender:
     ) -> Self:
         """Count listeners and plays per train track; the other inputs are unused."""
         seen = SeenTracks.from_train(train)
-        track_rows = pd.Index(seen.track_ids).get_indexer(train["track_id"].astype(str))
-        user_codes = pd.Index(seen.user_ids).get_indexer(train["user_id"].astype(str))
-        pairs = np.unique(user_codes.astype(np.int64) * seen.n_tracks + track_rows)
+        track_rows = rows_in(seen.track_ids, train["track_id"].astype(str))
+        user_codes = rows_in(seen.user_ids, train["user_id"].astype(str))
+        pairs = sorted_unique(user_codes * seen.n_tracks + track_rows)
         listeners = np.bincount(pairs % seen.n_tracks, minlength=seen.n_tracks)
         plays_per_row = train["count"].to_numpy(np.int64) if "count" in train.columns else np.ones(len(train), np.int64)
         plays = np.bincount(track_rows, weights=plays_per_row, minlength=seen.n_tracks)

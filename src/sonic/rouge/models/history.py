@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sonic.rouge.base import SeenTracks, check_events
+from sonic.rouge.base import SeenTracks, check_events, rows_in
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,8 @@ def ordered_histories(events: pd.DataFrame | None, seen: SeenTracks, *, what: st
     if events is None or len(events) == 0:
         return Histories(np.zeros(n_users + 1, np.int64), np.zeros(0, np.int64))
     check_events(events, what)
-    users = pd.Index(seen.user_ids).get_indexer(events["user_id"].astype(str)).astype(np.int64)
-    tracks = pd.Index(seen.track_ids).get_indexer(events["track_id"].astype(str)).astype(np.int64)
+    users = rows_in(seen.user_ids, events["user_id"].astype(str))
+    tracks = rows_in(seen.track_ids, events["track_id"].astype(str))
     if "timestamp" in events.columns:
         stamps = pd.to_datetime(events["timestamp"]).to_numpy("datetime64[ns]").astype(np.int64)
     else:

@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import DataError, SonicError
-from sonic.rouge.base import SeenTracks, check_k, check_train, empty_lists, make_config, top_k_unseen
+from sonic.rouge.base import (
+    SeenTracks,
+    check_k,
+    check_train,
+    empty_lists,
+    make_config,
+    rows_in,
+    top_k_unseen,
+)
 from sonic.rouge.models.content import content_catalogue
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
@@ -267,8 +275,8 @@ class ShallowNetRecommender(TorchTraining):
         if events is None or len(events) == 0:
             return None
         seen = self._fitted()
-        users = pd.Index(seen.user_ids).get_indexer(events["user_id"].astype(str))
-        tracks = pd.Index(seen.track_ids).get_indexer(events["track_id"].astype(str))
+        users = rows_in(seen.user_ids, events["user_id"].astype(str))
+        tracks = rows_in(seen.track_ids, events["track_id"].astype(str))
         known = (users >= 0) & (tracks >= 0)
         if not known.any():
             return None

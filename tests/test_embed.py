@@ -320,3 +320,30 @@ def test_a_table_with_vectors_of_different_lengths_names_the_file_and_first_bad_
         read_embeddings(path)
     pq.write_table(pa.table({"track_id": ["a", "b"], "embedding": [[1.0, 2.0], [3.0, 4.0]]}), path)
     np.testing.assert_array_equal(read_embeddings(path).vectors, [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_a_table_read_batch_by_batch_is_the_table_written_and_bad_fixed_size_tables_still_fail(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sonic.tails.table import EmbeddingTable, write_embeddings
+
+    rng = np.random.default_rng(3)
+    ids = np.array([f"t{n:05d}" for n in rng.permutation(9000)])  # more rows than one 4096-row batch
+    table = EmbeddingTable(ids, rng.standard_normal((9000, 7), dtype=np.float32), {"embedder": "test"})
+    back = read_embeddings(write_embeddings(table, tmp_path / "big.parquet"))
+    np.testing.assert_array_equal(back.track_ids, ids)
+    np.testing.assert_array_equal(back.vectors, table.vectors)
+    assert back.vectors.dtype == np.float32 and back.manifest == {"embedder": "test"}
+
+    path = tmp_path / "holes.parquet"
+    values = pa.array([1.0, 2.0, None, 4.0, 5.0, 6.0], type=pa.float32())
+    column = pa.FixedSizeListArray.from_arrays(values, 2)
+    pq.write_table(pa.table({"track_id": ["a", "b", "c"], "embedding": column}), path)
+    with pytest.raises(DataError, match="track 'b' has a missing value in its vector"):
+        read_embeddings(path)
+    whole = pa.array([1.0, 2.0, 3.0, 4.0], pa.float32())
+    column = pa.FixedSizeListArray.from_arrays(whole, 2, mask=pa.array([False, True]))
+    pq.write_table(pa.table({"track_id": ["a", "b"], "embedding": column}), path)
+    with pytest.raises(DataError, match="track 'b' has no vector"):
+        read_embeddings(path)

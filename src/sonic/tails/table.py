@@ -83,25 +83,67 @@ def read_embeddings(path: str | os.PathLike) -> EmbeddingTable:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"embedding table '{path}' does not exist")
-    try:
-        arrow = pq.read_table(path)
-    except (OSError, pa.ArrowException) as error:
-        raise DataError(f"cannot read embedding table '{path}': {str(error).splitlines()[0]}") from None
-    missing = [c for c in ("track_id", "embedding") if c not in arrow.column_names]
-    if missing:
-        found = ", ".join(arrow.column_names)
-        raise DataError(f"embedding table '{path}' has no column {missing[0]!r}; found: {found}")
-    column = arrow.column("embedding").combine_chunks()
-    if len(column) == 0:
-        raise DataError(f"embedding table '{path}' holds no vectors")
-    vectors = _vectors(column, arrow.column("track_id"), path)
+    streamed = _streamed(path)
+    if streamed is not None:
+        ids, vectors, metadata = streamed
+    else:
+        try:
+            arrow = pq.read_table(path)
+        except (OSError, pa.ArrowException) as error:
+            raise DataError(f"cannot read embedding table '{path}': {str(error).splitlines()[0]}") from None
+        missing = [c for c in ("track_id", "embedding") if c not in arrow.column_names]
+        if missing:
+            found = ", ".join(arrow.column_names)
+            raise DataError(f"embedding table '{path}' has no column {missing[0]!r}; found: {found}")
+        column = arrow.column("embedding").combine_chunks()
+        if len(column) == 0:
+            raise DataError(f"embedding table '{path}' holds no vectors")
+        ids, metadata = arrow.column("track_id"), arrow.schema.metadata
+        vectors = _vectors(column, ids, path)
     manifest: dict[str, Any] = {}
     if manifest_path(path).is_file():
         manifest = json.loads(manifest_path(path).read_text())
-    elif arrow.schema.metadata and b"sonic.manifest" in arrow.schema.metadata:
-        manifest = json.loads(arrow.schema.metadata[b"sonic.manifest"])
-    track_ids = np.asarray(arrow.column("track_id").to_pylist(), dtype=object).astype(str)
+    elif metadata and b"sonic.manifest" in metadata:
+        manifest = json.loads(metadata[b"sonic.manifest"])
+    track_ids = np.asarray(ids.to_pylist(), dtype=object).astype(str)
     return EmbeddingTable(track_ids=track_ids, vectors=vectors.astype(np.float32, copy=False), manifest=manifest)
+
+
+def _streamed(path: Path) -> tuple[Any, np.ndarray, Any] | None:
+    """(track_id column, (n, dim) float32 vectors, schema metadata) of a table as :func:`write_embeddings`
+    writes it, read a few thousand rows at a time into one array; None for anything else (the whole-table
+    read then checks it and names the problem).
+
+    Decoding the nested ``embedding`` column in one piece holds several copies of it (about 0.9 GB for
+    55 k x 768 floats); batch by batch the peak is the vectors and one compressed column chunk.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path, pre_buffer=False)
+        schema = file.schema_arrow
+        if "track_id" not in schema.names or "embedding" not in schema.names:
+            return None
+        kind = schema.field("embedding").type
+        n_rows = file.metadata.num_rows
+        if not (pa.types.is_fixed_size_list(kind) and pa.types.is_float32(kind.value_type)) or n_rows == 0:
+            return None
+        vectors = np.empty((n_rows, kind.list_size), dtype=np.float32)
+        start = 0
+        for batch in file.iter_batches(batch_size=4096, columns=["embedding"], use_threads=False):
+            column = batch.column(0)
+            values = column.flatten()
+            if column.null_count or values.null_count or start + len(column) > n_rows:
+                return None
+            vectors[start : start + len(column)] = values.to_numpy().reshape(len(column), kind.list_size)
+            start += len(column)
+        if start != n_rows:
+            return None
+        ids = file.read(columns=["track_id"], use_threads=False).column("track_id")
+    except (OSError, pa.ArrowException):
+        return None
+    return ids, vectors, schema.metadata
 
 
 def _vectors(column, track_ids, path: Path) -> np.ndarray:

@@ -70,6 +70,21 @@ def test_intra_list_diversity_by_hand():
     np.testing.assert_allclose(beyond.intra_list_diversity(vectors, valid, k=2)[:2], [1.0, 2.0])
 
 
+@pytest.mark.parametrize("k", [2, 4, 7])
+def test_intra_list_diversity_of_table_rows_equals_the_gathered_one(k):
+    rng = np.random.default_rng(4)
+    table = rng.normal(size=(30, 8)).astype(np.float32)
+    table /= np.linalg.norm(table, axis=1, keepdims=True)
+    table[[3, 11]] = 0.0  # tracks without a direction
+    rows = rng.integers(0, 30, size=(40, 7))
+    rows[rng.random((40, 7)) < 0.2] = -1  # positions without a vector
+    rows[0] = [3, 11, -1, 5, -1, -1, -1]  # one valid track: NaN
+    expected = beyond.intra_list_diversity(table[np.maximum(rows, 0)], rows >= 0, k=k, unit=True)
+    got = beyond.intra_list_diversity_of_rows(rows, table, k=k, dim_block=3)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    assert np.isnan(got[0]) and np.isfinite(got).sum() > 15  # most users have two valid tracks
+
+
 def test_intra_list_diversity_matches_pairwise_loop():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(6, 5, 4))

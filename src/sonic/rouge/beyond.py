@@ -112,6 +112,35 @@ def intra_list_diversity(
     return 1.0 - mean_cosine
 
 
+def intra_list_diversity_of_rows(
+    rows: np.ndarray, unit_vectors: np.ndarray, *, k: int | None = None, dim_block: int = 128
+) -> np.ndarray:
+    """:func:`intra_list_diversity` of ``unit_vectors[rows]`` without gathering (n_users, width, dim) vectors.
+
+    ``rows`` (n_users, width) int64: rows of ``unit_vectors`` (n, dim), unit length or zero; ``-1`` for
+    a position without a vector. Each user's sum of vectors is one sparse product (float64, ``dim_block``
+    dimensions at a time, so no float64 copy of the whole table is held). -> (n_users,) float64.
+    """
+    from scipy import sparse
+
+    rows = _prefix(np.asarray(rows, dtype=np.int64), k)
+    unit_vectors = np.asarray(unit_vectors)
+    norms_squared = np.einsum("nd,nd->n", unit_vectors, unit_vectors)
+    valid = (rows >= 0) & (norms_squared[np.maximum(rows, 0)] > 0)
+    users, positions = np.nonzero(valid)
+    lists = sparse.csr_matrix((np.ones(len(users)), (users, rows[users, positions])),
+                              shape=(len(rows), len(unit_vectors)))
+    m = valid.sum(axis=1).astype(np.float64)
+    squared = np.zeros(len(rows))
+    for start in range(0, unit_vectors.shape[1], dim_block):
+        summed = lists @ unit_vectors[:, start : start + dim_block].astype(np.float64)  # (n_users, block)
+        squared += np.einsum("ud,ud->u", summed, summed)
+    pair_cosines = (squared - m) / 2.0
+    n_pairs = m * (m - 1.0) / 2.0
+    mean_cosine = np.divide(pair_cosines, n_pairs, out=np.full(len(m), np.nan), where=n_pairs > 0)
+    return 1.0 - mean_cosine
+
+
 def _list_mean(rows: np.ndarray, per_track: np.ndarray, k: int | None) -> np.ndarray:
     """Mean of ``per_track[row]`` over each user's first k non-padding positions; NaN if none."""
     rows = _prefix(rows, k)

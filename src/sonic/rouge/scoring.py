@@ -24,8 +24,6 @@ from sonic.tails.table import EmbeddingTable
 PER_USER_COLUMNS = ("user_id", "metric", "k", "value", "slice")
 AGGREGATE_COLUMNS = ("metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users")
 OVER_SEEDS_COLUMNS = ("metric", "k", "slice", "mean", "ci_low", "ci_high", "n_seeds", "n_users")
-#: Users whose list vectors are gathered at once for ILD: (users, k, dim) float64 stays near 100 MB.
-_ILD_BLOCK_VALUES = 12_000_000
 
 
 @dataclass(frozen=True)
@@ -157,25 +155,17 @@ def _beyond_values(
 
 
 def _ild(ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:
-    """ILD at every k, from unit float32 vectors gathered for blocks of users at a time."""
-    n, width = ids.shape
-    out = {k: np.full(n, np.nan) for k in ks}
+    """ILD at every k, from the unit float32 vectors of the table rows of ``ids`` (n, width)."""
     if not ks:
-        return out
+        return {}
     norms = np.linalg.norm(table.vectors, axis=1, keepdims=True)
     unit = np.divide(table.vectors, norms, out=np.zeros(table.vectors.shape, np.float32), where=norms > 0)
     flat = ids.ravel()
     present = pd.notna(flat)
-    every_row = np.full(len(flat), -1, dtype=np.int64)
-    every_row[present] = table.lookup(flat[present].astype(str))[0]  # one lookup: it sorts the table's ids
-    every_row = every_row.reshape(ids.shape)
-    block = max(1, _ILD_BLOCK_VALUES // max(1, width * table.dim))
-    for start in range(0, n, block):
-        table_rows = every_row[start : start + block]
-        vectors = unit[np.maximum(table_rows, 0)]  # (b, width, dim) float32
-        for k in ks:
-            out[k][start : start + block] = beyond.intra_list_diversity(vectors, table_rows >= 0, k=k, unit=True)
-    return out
+    rows = np.full(len(flat), -1, dtype=np.int64)
+    rows[present] = table.lookup(flat[present].astype(str))[0]  # one lookup: it sorts the table's ids
+    rows = rows.reshape(ids.shape)
+    return {k: beyond.intra_list_diversity_of_rows(rows, unit, k=k) for k in ks}
 
 
 def over_seeds(aggregates: Sequence[pd.DataFrame]) -> pd.DataFrame:

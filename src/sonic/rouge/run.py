@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -100,23 +101,28 @@ def run_model(
     request = _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle,
                        device, diversity_embedding)
     model = _create_model(model_name, request["options"])
-    table = diversity = None
-    if embedding is not None:
-        table, embedding_info = load_embedding(embedding, embeddings_dir)
-        diversity = table
-    if shuffle:
-        table = _shuffle(model_name, model, table, seed)
-    if diversity_embedding is not None:
-        diversity, _ = load_embedding(diversity_embedding, embeddings_dir)
-    train, parts, split_settings = read_split_parts(split_dir, request["modes"])
+    # Independent work overlaps on a second thread (Arrow, numpy and torch release the GIL): the split
+    # is read while the embedding table is, and the evaluation catalogue built while the model fits.
+    with ThreadPoolExecutor(1) as background:
+        reading = background.submit(read_split_parts, split_dir, request["modes"])
+        table = diversity = None
+        if embedding is not None:
+            table, embedding_info = load_embedding(embedding, embeddings_dir)
+            diversity = table
+        if shuffle:
+            table = _shuffle(model_name, model, table, seed)
+        if diversity_embedding is not None:
+            diversity, _ = load_embedding(diversity_embedding, embeddings_dir)
+        train, parts, split_settings = reading.result()
 
-    fit_validation = parts.get("val")
-    if fit_validation is None and (Path(split_dir) / "val.parquet").is_file():
-        fit_validation = _read_part(Path(split_dir), "val")
-    model.fit(train, validation=fit_validation, item_embeddings=table, device=device, seed=seed)
+        fit_validation = parts.get("val")
+        if fit_validation is None and (Path(split_dir) / "val.parquet").is_file():
+            fit_validation = _read_part(Path(split_dir), "val")
+        counting = background.submit(Catalogue.from_split, train, list(parts.values()))
+        model.fit(train, validation=fit_validation, item_embeddings=table, device=device, seed=seed)
+        catalogue = counting.result()
 
     train_users = pd.Index(np.sort(train["user_id"].astype(str).unique()))
-    catalogue = Catalogue.from_split(train, parts.values())
     lists, scored, warnings = [], [], []
     for group, history in _history_groups(parts, fit_validation):
         truths = {name: parts[name] for name in group}

@@ -30,9 +30,11 @@ the frame axis: an explicit im2col + float32 matrix product ran slower here (MKL
 on these narrow shapes: about 40 GFLOP/s against oneDNN's 60 on this AMD CPU). In bfloat16 it is the
 other way round: oneDNN's bf16 convolution gains little with one input channel (the bf16 dot product
 pairs values along the input channels), while a bf16 matrix product runs 2-3x faster than float32;
-so in bfloat16 the timbral branch is im2col (B * frames * mel positions, kh * kw) -- the reduction
+so in bfloat16 the timbral branch is im2col (B * mel positions * frames, kh * kw) -- the reduction
 length padded with zeros to a multiple of 16, which the bf16 kernels need for full speed -- times the
-kernel matrix, output (B, frames, mel positions, C), max over mel positions.
+kernel matrix, output (B, mel positions, frames, C), max over mel positions. The im2col rows are
+copied from the patch's mel windows laid out (B, mel positions, frames, kw), where a row (kh
+consecutive frames of one window) is one contiguous run: 5x faster than gathering kw-long pieces.
 """
 
 from __future__ import annotations
@@ -44,6 +46,20 @@ from torch import nn
 
 #: Output frames per block of the temporal branches' banded matrix product: at least 16, a quarter of the kernel.
 MIN_BLOCK_FRAMES = 16
+
+
+def max_over(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """``values.amax(dim)``, computed as a running element-wise maximum of the slices along ``dim``.
+
+    Equal bit for bit; 1.6-2.3x faster than ``amax`` on this CPU for the timbral branches' maxima over mel
+    positions (e.g. 3.6 against 8.2 ms on a (4, 59, 187, 204) bf16 tensor, 6.6 against 11 ms on the
+    float32 (4, 204, 59, 187) one), since each step is a plain vectorised maximum of long rows. (Over
+    the temporal branches' 96 short slices, ``amax`` is the faster.)
+    """
+    out = values.select(dim, 0).clone()
+    for i in range(1, values.shape[dim]):
+        torch.maximum(out, values.select(dim, i), out=out)
+    return out
 
 
 def temporal_block(kernel_frames: int) -> int:
@@ -98,17 +114,23 @@ class FrontBranch(nn.Module):
 
     def _timbral_max_direct(self, x: torch.Tensor) -> torch.Tensor:
         padded = F.pad(x, self.pad).unsqueeze(1)  # (B, 1, M, T + kh - 1)
-        return F.conv2d(padded, self.weight).amax(dim=2)  # (B, C, F, T) -> (B, C, T)
+        return max_over(F.conv2d(padded, self.weight), dim=2)  # (B, C, F, T) -> (B, C, T)
 
     def _timbral_max_im2col(self, x: torch.Tensor) -> torch.Tensor:
         padded = F.pad(x, self.pad).transpose(1, 2).to(self.dtype)  # (B, T + kh - 1, M)
-        windows = padded.unfold(1, self.kh, 1).unfold(2, self.kw, 1)  # (B, T, F, kh, kw), a view
-        batch, frames, positions = windows.shape[:3]
-        columns = torch.empty((batch, frames, positions, self.reduction), dtype=self.dtype, device=x.device)
-        columns[..., self.kh * self.kw :] = 0
-        columns[..., : self.kh * self.kw].unflatten(-1, (self.kh, self.kw)).copy_(windows)
-        out = (columns.view(-1, self.reduction) @ self.weight).view(batch, frames, positions, self.channels)
-        return out.amax(dim=2).transpose(1, 2).float()  # (B, T, C) -> (B, C, T)
+        batch, length = padded.shape[:2]
+        frames, positions, taps = length - self.kh + 1, padded.shape[2] - self.kw + 1, self.kh * self.kw
+        # mel windows first, laid out (B, F, T + kh - 1, kw): the kh frames of a window are then one
+        # contiguous run of kh * kw values, and the im2col rows are overlapping slices of it
+        by_position = padded.unfold(2, self.kw, 1).permute(0, 2, 1, 3).contiguous()
+        windows = by_position.as_strided(
+            (batch, positions, frames, taps), (positions * length * self.kw, length * self.kw, self.kw, 1)
+        )
+        columns = torch.empty((batch, positions, frames, self.reduction), dtype=self.dtype, device=x.device)
+        columns[..., taps:] = 0
+        columns[..., :taps].copy_(windows)
+        out = (columns.view(-1, self.reduction) @ self.weight).view(batch, positions, frames, self.channels)
+        return max_over(out, dim=1).transpose(1, 2).float()  # (B, F, T, C) -> (B, T, C) -> (B, C, T)
 
     def _temporal_max(self, x: torch.Tensor) -> torch.Tensor:
         batch, mels, frames = x.shape
@@ -117,5 +139,5 @@ class FrontBranch(nn.Module):
         before = self.pad[0]
         padded = F.pad(x, (before, blocks * block + self.kh - 1 - frames - before)).to(self.dtype)
         segments = padded.unfold(2, span, block).reshape(-1, span)  # (B * M * blocks, L + K - 1)
-        out = (segments @ self.weight).view(batch, mels, blocks, self.channels, block).amax(dim=1)
+        out = (segments @ self.weight).view(batch, mels, blocks, self.channels, block).amax(dim=1)  # short rows
         return out.permute(0, 2, 1, 3).reshape(batch, self.channels, blocks * block)[..., :frames].float()

@@ -244,3 +244,31 @@ def test_bfloat16_is_opt_in_close_to_float32_and_recorded(checkpoints, kind):
     assert cosine.min() > 0.999
     with pytest.raises(SonicError, match="unknown musicnn precision 'float16'; known: float32, bfloat16"):
         from_name(name, checkpoint=folder, precision="float16")
+
+
+@pytest.mark.slow
+def test_sonic_embed_takes_the_precision_option_and_records_it(checkpoints, tmp_path):
+    from audio_fixtures import write
+    from cli_runner import sonic
+
+    from sonic.tails.table import read_embeddings
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i, seconds in enumerate((4.0, 6.5)):
+        write(audio / f"track{i}.wav", clip(seconds, seed=10 + i), SR)
+    tables = {}
+    for precision in ("float32", "bfloat16"):
+        done = sonic("embed", "--model-type", "musicnn", "--audio-dir", audio, "--checkpoint", checkpoints["musicnn"],
+                     "--option", f"precision={precision}", "--device", "cpu", "--num-workers", "0",
+                     "--out", tmp_path / precision)
+        assert done.returncode == 0, done.stderr
+        tables[precision] = read_embeddings(tmp_path / precision / "musicnn.parquet")
+        assert tables[precision].manifest["precision"] == precision
+    exact, reduced = tables["float32"].vectors, tables["bfloat16"].vectors
+    assert tables["bfloat16"].track_ids.tolist() == ["track0", "track1"] and reduced.shape == (2, 6)
+    cosine = (exact * reduced).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(reduced, axis=1)
+    assert cosine.min() > 0.999 and not np.array_equal(exact, reduced)
+    bad = sonic("embed", "--model-type", "musicnn", "--audio-dir", audio, "--checkpoint", checkpoints["musicnn"],
+                "--option", "precision=half", "--out", tmp_path / "bad")
+    assert bad.returncode == 2 and "unknown musicnn precision 'half'; known: float32, bfloat16" in bad.stderr

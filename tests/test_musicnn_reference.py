@@ -76,7 +76,7 @@ def test_the_packaged_bugs_are_not_ours(reference):
 def test_bfloat16_stays_close_to_float32_without_matching_the_fixture(reference):
     """The opt-in bf16 mode is NOT the original graph; it must stay near float32 (ours, which is).
 
-    Measured on the first 30 s of 125 real recordings in 6 albums (benchmarks/musicnn_precision.py): cosine
+    Measured on the first 30 s of 125 real recordings in 7 albums (benchmarks/musicnn_precision.py): cosine
     to float32 at least 0.99961 per 3-s patch (median 0.99997) and 0.99983 per clip; the thresholds
     below leave a margin of about 2x in 1 - cosine.
     """

@@ -1,12 +1,12 @@
-"""The TF checkpoint reader, on checkpoints written by the independent writer in musicnn_checkpoints.py."""
+"""The TF checkpoint reader, on checkpoints written by the independent writer in sonic.tails.models.musicnn_tiny."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from musicnn_checkpoints import tiny_musicnn, write_tf_checkpoint
 
 from sonic.errors import SonicError
+from sonic.tails.models.musicnn_tiny import tiny_musicnn, write_tf_checkpoint
 from sonic.tails.models.tf_checkpoint import index_path, read_tf_checkpoint
 
 

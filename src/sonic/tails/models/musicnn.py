@@ -43,6 +43,8 @@ PATCH_SECONDS = 3.0
 #: Registered names -> the model inside the wheel.
 VARIANTS = {"musicnn": "MSD_musicnn", **{model: model for model in musicnn_weights.MODELS}}
 OUTPUTS = ("penultimate", "mean_max_pool", "taggram")
+#: Arithmetic of the convolutions; only float32 matches the original TF graph (to 1e-4).
+PRECISIONS = ("float32", "bfloat16")
 
 #: Tag names, in the order of the taggram columns (the package's configuration.py).
 MTT_LABELS = (
@@ -75,8 +77,13 @@ class MusiCNNOptions:
     ``checkpoint``: a folder with a TF checkpoint (None: the published model, from the cache).
     ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``. ``output``: one of :data:`OUTPUTS`.
     ``pooling``: over a clip's patches, ``mean``, ``max`` or ``mean+max``. ``batch_size``: the most
-    patches in one forward pass (None: 4 on CPU, where small chunks stay in cache and ran fastest per
-    patch, 64 on CUDA). ``window_seconds``: patch length (vgg: 3 s only).
+    patches in one forward pass (None: 4 on CPU, where a chunk's intermediate tensors stay in cache:
+    2 and 4 ran equally fast per patch, 6 and 10 a third slower, in float32 and bfloat16; 64 on
+    CUDA). ``window_seconds``: patch length (vgg: 3 s only). ``precision``: ``float32`` (default; equal
+    to the original TF graph to 1e-4) or ``bfloat16``, opt-in: the convolutions in bf16 (on CPUs with
+    avx512_bf16 or AMX faster; ``benchmarks/musicnn.py`` measures both), vectors close to float32's but
+    not equal: on 125 real recordings, cosine to float32 at least 0.9996 per patch and 0.9998 per clip
+    (``benchmarks/musicnn_precision.py``).
     """
 
     checkpoint: str | None = None
@@ -85,6 +92,7 @@ class MusiCNNOptions:
     pooling: str = "mean"
     batch_size: int | None = None
     window_seconds: float = PATCH_SECONDS
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
@@ -95,6 +103,8 @@ class MusiCNNOptions:
             isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
         ):
             raise SonicError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.precision not in PRECISIONS:
+            raise SonicError(f"unknown musicnn precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if not self.window_seconds >= 1.0:
             raise SonicError(f"window_seconds must be at least 1 s for musicnn, got {self.window_seconds}")
 
@@ -138,7 +148,7 @@ class MusiCNNEmbedder:
         self.checkpoint_files = (index, *sorted(index.parent.glob(f"{index.name[: -len('.index')]}.data-*")))
         self.device = pick_device(options.device)
         self.batch_size = options.batch_size or (4 if self.device.type == "cpu" else 64)
-        self.network = build_network(read_tf_checkpoint(index)).to(self.device)
+        self.network = build_network(read_tf_checkpoint(index), options.precision).to(self.device)
         self.is_vgg = isinstance(self.network, VGG)
         if self.is_vgg and options.window_seconds != PATCH_SECONDS:
             raise SonicError(f"{name} takes 3-second patches only, got window_seconds={options.window_seconds}")
@@ -230,6 +240,17 @@ class MusiCNNEmbedder:
             "front_end": f"mel power n_fft {N_FFT} hop {HOP_LENGTH} {N_MELS} mels, log10(1 + 10000 x) in float32",
             "sample_rate": SAMPLE_RATE,
             "device": str(self.device),
+            "precision": self.options.precision,
             "batch_size": self.batch_size,
         }
 
+
+
+def tiny_embedder(name: str, folder: Path) -> MusiCNNEmbedder:
+    """``name`` on tiny random weights, written under ``folder`` as the wheel stores its checkpoints (the
+    hidden ``.index`` / ``.data-00000-of-00001`` names of TF's format) and loaded as the published ones are."""
+    from sonic.tails.models.musicnn_tiny import tiny_musicnn, tiny_vgg, write_tf_checkpoint
+
+    weights = tiny_vgg() if "vgg" in VARIANTS[name] else tiny_musicnn()
+    write_tf_checkpoint(f"{Path(folder)}/", weights)
+    return from_name(name, checkpoint=str(folder), device="cpu")

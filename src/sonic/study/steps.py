@@ -62,7 +62,8 @@ def plan_steps(resolved: Resolved) -> list[Step]:
     window = {"offset_seconds": embeddings.offset_seconds, "duration_seconds": embeddings.duration_seconds}
     for name in resolved.embedders:
         audio = resolved.modalities[name] in AUDIO_MODALITIES
-        settings = {"embedder": name, "describe": resolved.descriptions[name], **(window if audio else {})}
+        settings = {"embedder": name, "describe": resolved.descriptions[name], **(window if audio else {}),
+                    **({"options": resolved.options[name]} if resolved.options.get(name) else {})}
         inputs = tuple(path for path in (data.audio if audio else data.music4all, data.exclude) if path is not None)
         steps.append(Step("embed", name, (), settings, inputs))
     parts = dict(resolved.fusions)

@@ -36,6 +36,7 @@ class Resolved:
     descriptions: dict[str, dict[str, Any]]  # embedder name -> its describe()
     modalities: dict[str, str]  # embedder name -> its modality
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # embedder name -> the study's options
+    windows: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # audio window per embedder
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -49,7 +50,9 @@ def check_study(study: Study) -> Resolved:
     _check_split(study, where)
     _check_evaluation(study, where)
     embedders, descriptions, modalities = _resolve_embedders(study, where)
-    options = {resolved: study.embeddings.options_for(name) for name, resolved in zip(study.embeddings.names, embedders)}
+    written = dict(zip(embedders, study.embeddings.names))  # resolved name -> as written in the file
+    options = {name: study.embeddings.options_for(written[name]) for name in embedders}
+    windows = {name: study.embeddings.window_for(written[name]) for name in embedders}
     fusions = _resolve_fusions(study, embedders, where)
     content = _check_recommenders(study, where)
     if any(content.values()) and not (embedders or fusions):
@@ -67,7 +70,7 @@ def check_study(study: Study) -> Resolved:
         raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {ks}")
     if study.report.gallery_tracks < 0:
         raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
-    return Resolved(study, embedders, fusions, content, descriptions, modalities, options)
+    return Resolved(study, embedders, fusions, content, descriptions, modalities, options, windows)
 
 
 def _check_split(study: Study, where: str) -> None:

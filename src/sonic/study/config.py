@@ -7,7 +7,8 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
     [split]       protocol, start_date, test_date, end_date, seed
     [embeddings]  names, fusions, offset_seconds, duration_seconds, batch_size,
                   engine ("local" or "ray"), ray_address, gpus_per_actor
-    [embeddings.options]  one table per embedder named in names: its options (checkpoint = "...", ...)
+    [embeddings.options]  one table per embedder named in names: its options (checkpoint = "...", ...), and
+                  offset_seconds / duration_seconds: the audio window of that embedder alone
     [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
     [evaluation]  modes, ks, seeds
     [report]      metric, k, gallery_tracks, notes
@@ -58,6 +59,10 @@ class SplitSection:
     seed: int | None = None
 
 
+#: Keys of an embedder's options that set the audio window it reads rather than the embedder itself.
+WINDOW_KEYS = ("offset_seconds", "duration_seconds")
+
+
 @dataclass(frozen=True)
 class EmbeddingsSection:
     """Embedders by registered name, fusions (``"a+b"``), and the audio window each embedder reads."""
@@ -73,8 +78,14 @@ class EmbeddingsSection:
     options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # embedder (as in names) -> its options
 
     def options_for(self, name: str) -> dict[str, Any]:
-        """The options the study gives embedder ``name`` (as written in ``names``): {} when none."""
-        return dict(dict(self.options).get(name, ()))
+        """The options the study gives embedder ``name`` (as written in ``names``), window keys aside: {} when none."""
+        return {key: value for key, value in dict(self.options).get(name, ()) if key not in WINDOW_KEYS}
+
+    def window_for(self, name: str) -> tuple[float, float | None]:
+        """``(offset_seconds, duration_seconds)`` of audio embedder ``name``: its options', else the section's."""
+        own = dict(dict(self.options).get(name, ()))
+        return (float(own.get("offset_seconds", self.offset_seconds)),
+                own.get("duration_seconds", self.duration_seconds))
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,12 @@ def _embedder_options(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[st
     example = 'e.g. [embeddings.options] dino_vits16 = { checkpoint = "dino/" }'
     if not isinstance(table, dict) or not all(isinstance(value, dict) for value in table.values()):
         raise SonicError(f"{where}: [embeddings] options must be a table of one table per embedder, {example}")
+    for name, values in table.items():
+        for key in WINDOW_KEYS:
+            value = values.get(key)
+            if key in values and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+                raise SonicError(f"{where}: [embeddings.options] {name} {key} must be a number of seconds >= 0, "
+                                 f"got {value!r}")
     return tuple((name, tuple(sorted(values.items()))) for name, values in table.items())
 
 

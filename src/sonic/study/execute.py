@@ -212,8 +212,8 @@ def _embed(context: _Context, step: Step, digest: str) -> list[str]:
     study = context.resolved.study
     embeddings = study.embeddings
     if context.resolved.modalities[step.name] in AUDIO_MODALITIES:
-        source: dict[str, Any] = {"audio_dir": study.data.audio, "offset_seconds": embeddings.offset_seconds,
-                                  "duration_seconds": embeddings.duration_seconds}
+        source: dict[str, Any] = {"audio_dir": study.data.audio, "offset_seconds": step.settings["offset_seconds"],
+                                  "duration_seconds": step.settings["duration_seconds"]}
     else:
         source = {"audio_dir": None, "music4all_root": study.data.music4all}
     result = embed_folder(

@@ -107,6 +107,7 @@ def test_the_demo_study_has_musicnn_a_random_dino_control_and_snn(tmp_path):
     assert [spec.name for spec in study.recommenders] == ["random", "pop", "knn", "snn"]
     assert study.evaluation.seeds == (42, 43) and study.report.notes == ()
     assert study.embeddings.window_for("mfcc_104") == (0.0, None)  # mfcc_104 reads the whole clip, as before
+    assert study.embeddings.window_for("musicnn") == (9.0, 9.0)  # MusiCNN: three 3-s patches per clip
 
 
 def test_without_torch_the_demo_is_the_torch_free_study_with_one_sentence_saying_why(tmp_path):

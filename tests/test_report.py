@@ -112,6 +112,10 @@ def test_dino_hot_cold_training_and_intervals_over_seeds_are_drawn(report):
     hot_cold = pd.read_csv(index.parent / "data" / "hot-cold.csv")
     assert set(hot_cold["split"]) == {"test", "cold_test"}
     assert (index.parent / "figures" / "training.png").is_file()
+    assert set(pd.read_csv(index.parent / "data" / "training.csv")["run"].str[-5:]) == {"seed1", "seed2"}
+    assert "every trained run of seed 1; the other seeds&#x27; curves are in its CSV" in page  # escaped
+    q5 = pd.read_csv(index.parent / "data" / "q5-k-test.csv")  # readable: baselines and each model's best
+    assert set(q5["series"]) == {"pop", "knn / mfcc_104+lyrics", "snn / mfcc_104"}
     board = pd.read_csv(index.parent / "data" / "leaderboard-test.csv")
     assert set(board["interval"]) == {"seeds"} and set(board["n_seeds"]) == {2}
     assert "95% t-intervals over the means of 2 seeds (1, 2)" in page

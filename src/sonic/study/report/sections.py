@@ -249,11 +249,23 @@ def by_k(data: ReportData, report_dir: Path) -> Section:
     for split in data.splits:
         rows = data.board[(data.board["split"] == split) & data.board["metric"].isin(ACCURACY)]
         rows = rows.assign(series=lambda f: label(f))
+        shown = _best_per_recommender(rows, data.metric, data.k)
+        rows = rows[rows["series"].isin(shown)]
         figure = figures.curves(rows, x="k", series="series", metrics=list(ACCURACY),
                                 title=f"Metrics against k on {split}", x_log=max(ks) / min(ks) >= 10)
         section.figure(figures.save(figure, rows, report_dir, f"q5-k-{split}",
-                                    f"Every accuracy metric against k on {split}; bands: 95% intervals."))
+                                    f"Every accuracy metric against k on {split}: the content-free baselines and, "
+                                    f"per content recommender, its best embedding by {data.metric}@{data.k} "
+                                    "(every run is in the leaderboards' CSV); bands: 95% intervals."))
     return section
+
+
+def _best_per_recommender(rows: pd.DataFrame, metric: str, k: int) -> list[str]:
+    """Series to draw: each content-free model, and each content model on its best embedding at ``metric@k``."""
+    at = rows[(rows["metric"] == metric) & (rows["k"] == k)].sort_values("mean", ascending=False)
+    free = list(dict.fromkeys(at.loc[at["embedding"] == NO_EMBEDDING, "series"]))
+    best = at[at["embedding"] != NO_EMBEDDING].groupby("model", sort=False).head(1)
+    return [*best["series"], *free]
 
 
 def hot_cold(data: ReportData, report_dir: Path) -> Section:
@@ -305,8 +317,12 @@ def training(data: ReportData, report_dir: Path) -> Section:
         return section
     curves = pd.concat(frames, ignore_index=True)
     columns = [c for c in curves.columns if c not in ("epoch", "run", "seconds") and curves[c].notna().any()]
-    figure = figures.lines(curves, x="epoch", columns=columns, series="run", title="Training curves")
-    section.figure(figures.save(figure, curves, report_dir, "training", "Loss and validation metric by epoch."))
+    seed = data.seeds[0]
+    shown = curves[curves["run"].str.endswith(f"-seed{seed}")]
+    figure = figures.lines(shown, x="epoch", columns=columns, series="run", title=f"Training curves (seed {seed})")
+    others = "; the other seeds' curves are in its CSV" if len(data.seeds) > 1 else ""
+    section.figure(figures.save(figure, curves, report_dir, "training",
+                                f"Loss (and learning rate) by epoch of every trained run of seed {seed}{others}."))
     return section
 
 

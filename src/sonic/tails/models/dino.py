@@ -181,9 +181,10 @@ class DinoEmbedder:
     def describe(self) -> dict[str, Any]:
         """Manifest entry: model, checkpoint (name, format, sha256), architecture, layer, tokens, pictures."""
         config = self.image_config
+        control = {"weights": "random (a control, not the published DINO)"} if self.random_weights else {}
         return {
             "model": self.name,
-            "weights": "random (a control, not the published DINO)" if self.random_weights else "published",
+            **control,
             "checkpoint": {
                 "name": self.checkpoint_name,
                 "file": self._checkpoint.path.name,

@@ -98,7 +98,8 @@ def test_experiment_with_a_typo_in_a_key_says_so_and_runs_nothing(catalogue, tmp
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"sonic: error: study file '{path}': unknown key 'embedders' in [embeddings]; "
-        "known: names, fusions, offset_seconds, duration_seconds, batch_size, engine, ray_address, gpus_per_actor"
+        "known: names, fusions, offset_seconds, duration_seconds, batch_size, engine, ray_address, gpus_per_actor, "
+        "options"
     )
     assert not (tmp_path / "out").exists()
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -90,3 +97,97 @@ def test_study_on_small_demo_data_ranks_knn_far_above_random(tmp_path):
     assert hit10.at["knn", "ci_low"] > hit10.at["random", "ci_high"]
     text = format_results(results)
     assert "knn / mfcc_104" in text and "HitRate" in text
+
+
+def test_the_demo_study_has_musicnn_a_random_dino_control_and_snn(tmp_path):
+    study = demo_study(tmp_path, with_torch=True)
+    assert study.embeddings.names == ("mfcc_104", "musicnn", "dino_vits16_random", "lyrics", "metadata")
+    assert study.embeddings.fusions == ("mfcc_104+lyrics", "mfcc_104+metadata")
+    assert study.embeddings.options_for("dino_vits16_random") == {"fit": "resize"}
+    assert [spec.name for spec in study.recommenders] == ["random", "pop", "knn", "snn"]
+    assert study.evaluation.seeds == (42, 43) and study.report.notes == ()
+    assert study.embeddings.window_for("mfcc_104") == (0.0, None)  # mfcc_104 reads the whole clip, as before
+    assert study.embeddings.window_for("musicnn") == (9.0, 9.0)  # MusiCNN: three 3-s patches per clip
+
+
+def test_without_torch_the_demo_is_the_torch_free_study_with_one_sentence_saying_why(tmp_path):
+    study = demo_study(tmp_path, with_torch=False)
+    assert study.embeddings.names == ("mfcc_104", "lyrics", "metadata") and study.embeddings.options == ()
+    assert study.embeddings.fusions == ("mfcc_104+lyrics", "mfcc_104+metadata")
+    assert [spec.name for spec in study.recommenders] == ["random", "pop", "knn"]
+    (note,) = study.report.notes
+    assert note == ("PyTorch is not installed, so this demo left out musicnn, dino_vits16_random and snn "
+                    "(they run after: python3 -m pip install -e '.[models]').")
+    same = dataclasses.replace(demo_study(tmp_path, with_torch=True), embeddings=study.embeddings,
+                               recommenders=study.recommenders, report=study.report)
+    assert same == study  # nothing else changes: the split and the seeds are the demo's
+
+
+def test_a_dino_checkpoint_turns_the_control_into_the_published_model(tmp_path):
+    study = demo_study(tmp_path, with_torch=True, dino_checkpoint=str(tmp_path / "dino"))
+    assert "dino_vits16_random" not in study.embeddings.names and "dino_vits16" in study.embeddings.names
+    assert study.embeddings.options_for("dino_vits16") == {"checkpoint": str(tmp_path / "dino"), "fit": "resize"}
+    assert study.embeddings.options_for("dino_vits16_random") == {}
+
+
+@pytest.mark.slow
+def test_the_demo_runs_without_torch_and_its_report_says_why(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+
+        class NoTorch:  # as if PyTorch were not installed
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ModuleNotFoundError("No module named " + repr(name), name=name)
+
+        sys.meta_path.insert(0, NoTorch())
+        from sonic.demo import CatalogueConfig, demo_study, run_demo
+        from sonic.study.config import EvaluationSection
+        study = demo_study({str(tmp_path)!r}, evaluation=EvaluationSection(ks=(5, 10), seeds=(42,)))
+        catalogue = CatalogueConfig(tracks_per_style=3, n_users=60, clip_seconds=2.0, seed=5)
+        run_demo({str(tmp_path)!r}, catalogue=catalogue, study=study, num_workers=1, progress=False, echo=print)
+        assert "torch" not in sys.modules
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("PyTorch is not installed, so this demo left out musicnn, dino_vits16_random "
+                                    "and snn")
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert set(results["model"]) == {"random", "pop", "knn"}
+    assert set(results["embedding"]) == {"-", "mfcc_104", "lyrics", "metadata", "mfcc_104+lyrics", "mfcc_104+metadata"}
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "PyTorch is not installed, so this demo left out musicnn, dino_vits16_random and snn" in page
+    assert not (tmp_path / "embeddings" / "musicnn.parquet").exists()
+
+
+@pytest.mark.slow
+def test_the_demo_with_torch_draws_q1_q2_and_training_curves(tmp_path, monkeypatch):
+    """The demo study as shipped, on small data: MusiCNN (a tiny random checkpoint in TF's format, since tests
+    fetch nothing), the random DINO control at full ViT-S/16 size and the shallow net."""
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from musicnn_checkpoints import tiny_musicnn, write_tf_checkpoint
+
+    monkeypatch.setenv("SONIC_DINO_RANDOM_CACHE", str(tmp_path / "dino-cache"))
+    write_tf_checkpoint(tmp_path / "musicnn" / "model", tiny_musicnn(seed=0))
+    study = demo_study(tmp_path / "demo", with_torch=True, evaluation=EvaluationSection(ks=(5, 10), seeds=(42,)))
+    options = dict(study.embeddings.options) | {"musicnn": (("checkpoint", str(tmp_path / "musicnn")),)}
+    study = dataclasses.replace(study, embeddings=dataclasses.replace(study.embeddings, options=tuple(options.items())))
+    catalogue = CatalogueConfig(tracks_per_style=3, n_users=60, clip_seconds=4.0, seed=5)
+    result = run_demo(tmp_path / "demo", catalogue=catalogue, study=study, num_workers=2, progress=False)
+    assert not result.experiment.failures, result.experiment.failures
+    results = pd.read_csv(result.results_path)
+    assert set(results["model"]) == {"random", "pop", "knn", "snn"}
+    assert {"musicnn", "dino_vits16_random", "mfcc_104"} <= set(results["embedding"])
+    manifest = json.loads((tmp_path / "demo" / "embeddings" / "dino_vits16_random.manifest.json").read_text())
+    assert "not the published DINO" in json.dumps(manifest)
+    report = result.report_path.parent
+    q2 = pd.read_csv(report / "data" / "q2-dino.csv")
+    assert set(q2["family"]) == {"audio", "DINO, random weights (a control)"}
+    assert set(q2["embedding"]) == {"mfcc_104", "musicnn", "dino_vits16_random"}
+    assert {"mfcc_104", "musicnn"} <= set(pd.read_csv(report / "data" / "q1-backends.csv")["embedding"])
+    curves = pd.read_csv(report / "data" / "training.csv")
+    assert curves["run"].str.startswith("snn-").all() and curves["epoch"].max() >= 2
+    page = result.report_path.read_text()
+    assert "dino_vits16_random has random weights, not the published DINO" in page
+    assert "No training curve" not in page

@@ -14,9 +14,10 @@ from sonic.study.report import write_report
 
 pytestmark = pytest.mark.slow  # matplotlib draws a dozen figures
 
-EMBEDDINGS = ("mfcc_104", "mfcc_104+lyrics", "mfcc_104+metadata", "dino_vits16")
+EMBEDDINGS = ("mfcc_104", "mfcc_104+lyrics", "mfcc_104+metadata", "dino_vits16", "dino_vits16_random")
 #: Per-user NDCG of knn on each embedding: lyrics clearly help, metadata do nothing.
-SHIFT = {"mfcc_104": 0.0, "mfcc_104+lyrics": 0.2, "mfcc_104+metadata": 0.0, "dino_vits16": -0.1}
+SHIFT = {"mfcc_104": 0.0, "mfcc_104+lyrics": 0.2, "mfcc_104+metadata": 0.0, "dino_vits16": -0.1,
+         "dino_vits16_random": -0.15}
 
 
 def fake_run(store_dir, run_dir, model, embedding, split, seed, users):
@@ -51,11 +52,11 @@ def study_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     (root / "study.toml").write_text(
         'title = "Synthetic study"\n[data]\nevents = "events.tsv"\n[split]\nprotocol = "tamm2025"\n'
-        '[embeddings]\nnames = ["mfcc_104", "dino_vits16", "lyrics", "metadata"]\n'
+        '[embeddings]\nnames = ["mfcc_104", "dino_vits16", "dino_vits16_random", "lyrics", "metadata"]\n'
         'fusions = ["mfcc_104+lyrics", "mfcc_104+metadata"]\n'
         '[[recommenders]]\nname = "pop"\n[[recommenders]]\nname = "knn"\n[[recommenders]]\nname = "snn"\n'
         '[evaluation]\nmodes = ["test", "cold_test"]\nks = [5, 10]\nseeds = [1, 2]\n[report]\nk = 10\n'
-        "gallery_tracks = 0\n"
+        'gallery_tracks = 0\nnotes = ["PyTorch is not installed, so this study left out snn."]\n'
     )
     users = [f"u{i}" for i in range(40)]
     for seed in (1, 2):
@@ -100,10 +101,21 @@ def test_the_lyrics_gain_is_marked_significant_and_metadata_not(report):
 def test_dino_hot_cold_training_and_intervals_over_seeds_are_drawn(report):
     index, page = report
     dino = pd.read_csv(index.parent / "data" / "q2-dino.csv")
-    assert set(dino["family"]) == {"DINO (vision)", "audio"}
+    assert set(dino["family"]) == {"DINO (vision)", "DINO, random weights (a control)", "audio"}
+    assert set(dino.loc[dino["family"] == "DINO, random weights (a control)", "embedding"]) == {"dino_vits16_random"}
+    assert "dino_vits16_random has random weights, not the published DINO" in page
+    assert "best DINO, random weights (a control): dino_vits16_random" in page
+    assert "PyTorch is not installed, so this study left out snn." in page
+    backends = pd.read_csv(index.parent / "data" / "q1-backends.csv")
+    assert "+" not in "".join(backends["embedding"])  # the backends alone, no fusion
+    assert {"pop", "knn / mfcc_104", "knn / dino_vits16_random"} <= set(backends["label"])
     hot_cold = pd.read_csv(index.parent / "data" / "hot-cold.csv")
     assert set(hot_cold["split"]) == {"test", "cold_test"}
     assert (index.parent / "figures" / "training.png").is_file()
+    assert set(pd.read_csv(index.parent / "data" / "training.csv")["run"].str[-5:]) == {"seed1", "seed2"}
+    assert "every trained run of seed 1; the other seeds&#x27; curves are in its CSV" in page  # escaped
+    q5 = pd.read_csv(index.parent / "data" / "q5-k-test.csv")  # readable: baselines and each model's best
+    assert set(q5["series"]) == {"pop", "knn / mfcc_104+lyrics", "snn / mfcc_104"}
     board = pd.read_csv(index.parent / "data" / "leaderboard-test.csv")
     assert set(board["interval"]) == {"seeds"} and set(board["n_seeds"]) == {2}
     assert "95% t-intervals over the means of 2 seeds (1, 2)" in page

@@ -29,10 +29,18 @@ def chromium(*arguments: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
+    """The demo's shape on a tiny catalogue: two audio-side backends (MFCC and the random DINO control, whose
+    full-size ViT-S/16 weights go into a temporary cache), the baselines, knn and the trained shallow net."""
+    pytest.importorskip("torch")
     root = tmp_path_factory.mktemp("browser")
     catalogue = tiny_catalogue(root / "data")
-    path = study_file(root / "study.toml", catalogue)
-    run_experiment(path, root / "out", num_workers=2, progress=False)
+    path = study_file(root / "study.toml", catalogue, embedders=("mfcc_104", "dino_vits16_random"),
+                      models=("random", "pop", "knn", "snn"),
+                      extra='[embeddings.options]\ndino_vits16_random = { fit = "resize" }\n')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SONIC_DINO_RANDOM_CACHE", str(root / "dino-cache"))
+        result = run_experiment(path, root / "out", num_workers=2, progress=False)
+    assert not result.failures, result.failures
     return write_report(root / "out", root / "out" / "report", num_workers=2)
 
 
@@ -40,6 +48,8 @@ def test_every_image_loads_and_the_page_logs_no_error(report):
     page = report.read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
     assert len(images) >= 10
+    for figure in ("q1-backends", "q2-dino", "training", "q5-k-test"):
+        assert f"figures/{figure}.png" in images, figure
     for source in re.findall(r'(?:src|href)="([^"#]+)"', page):
         assert (report.parent / source).is_file(), f"missing file {source}"
     result = chromium("--dump-dom", report.as_uri())

@@ -129,3 +129,66 @@ def test_the_example_study_files_read(tmp_path):
     assert any(name.startswith("dino") for name in onion.embeddings.names)
     assert {"lyrics", "metadata"} <= {part for fusion in onion.embeddings.fusions for part in fusion.split("+")}
     assert len(onion.evaluation.ks) >= 5 and len(onion.evaluation.seeds) >= 2
+
+
+def test_embedder_options_reach_the_embedder_its_step_and_the_written_study(folder):
+    import tomllib
+
+    import tomli_w
+
+    from sonic.study.config import parse_study
+    from sonic.study.steps import plan_steps
+
+    names = 'names = ["mfcc_104"]'
+    text = STUDY.format(extra="").replace(names, f"{names}\n[embeddings.options]\nmfcc_104 = {{ n_fft = 1024 }}")
+    study = read_study(write(folder, text))
+    assert study.embeddings.options_for("mfcc_104") == {"n_fft": 1024} and study.embeddings.options_for("x") == {}
+    resolved = check_study(study)
+    assert resolved.options == {"mfcc_104": {"n_fft": 1024}}
+    embed = [step for step in plan_steps(resolved) if step.kind == "embed"]
+    assert embed[0].settings["options"] == {"n_fft": 1024}
+    plain = [step for step in plan_steps(check_study(read_study(write(folder, None)))) if step.kind == "embed"]
+    assert "options" not in plain[0].settings  # a study without options keeps its step hashes
+    assert embed[0].settings["describe"] != plain[0].settings["describe"]  # the embedder was built with n_fft 1024
+    written = study.to_dict()
+    assert written["embeddings"]["options"] == {"mfcc_104": {"n_fft": 1024}}
+    assert parse_study(tomllib.loads(tomli_w.dumps(written)), source=study.source) == study
+    assert "options" not in read_study(write(folder, None)).to_dict()["embeddings"]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("mfcc_20 = { n_fft = 1024 }", "[embeddings.options] names 'mfcc_20', which is not in [embeddings] names; "
+                                       "known: mfcc_104"),
+        ("mfcc_104 = { nfft = 1024 }", "unknown option 'nfft' for embedder 'mfcc_104'; known: n_fft"),
+        ("mfcc_104 = 3", "[embeddings] options must be a table of one table per embedder"),
+    ],
+)
+def test_bad_embedder_options_are_one_sentence_before_anything_runs(folder, options, expected):
+    names = 'names = ["mfcc_104"]'
+    path = write(folder, STUDY.format(extra="").replace(names, f"{names}\n[embeddings.options]\n{options}"))
+    with pytest.raises(SonicError) as error:
+        run_experiment(path, folder / "out", progress=False)
+    assert expected in str(error.value) and "\n" not in str(error.value)
+    assert not (folder / "out").exists()
+
+
+def test_an_embedders_own_window_overrides_the_studys_for_it_alone(folder):
+    from sonic.study.steps import plan_steps
+
+    names = 'names = ["mfcc_104"]'
+    text = STUDY.format(extra="").replace(names, 'names = ["mfcc_104", "mfcc_20"]\nduration_seconds = 20.0\n'
+                                                 '[embeddings.options]\nmfcc_20 = { offset_seconds = 3, '
+                                                 'duration_seconds = 1.5, n_fft = 1024 }')
+    study = read_study(write(folder, text))
+    assert study.embeddings.window_for("mfcc_20") == (3.0, 1.5) and study.embeddings.window_for("mfcc_104") == (0.0,
+                                                                                                                20.0)
+    assert study.embeddings.options_for("mfcc_20") == {"n_fft": 1024}  # the window is not an embedder option
+    steps = {step.name: step.settings for step in plan_steps(check_study(study)) if step.kind == "embed"}
+    assert (steps["mfcc_20"]["offset_seconds"], steps["mfcc_20"]["duration_seconds"]) == (3.0, 1.5)
+    assert (steps["mfcc_104"]["offset_seconds"], steps["mfcc_104"]["duration_seconds"]) == (0.0, 20.0)
+    assert steps["mfcc_20"]["options"] == {"n_fft": 1024}
+    bad = text.replace("duration_seconds = 1.5", 'duration_seconds = "1.5"')
+    with pytest.raises(SonicError, match="mfcc_20 duration_seconds must be a number of seconds >= 0, got '1.5'"):
+        read_study(write(folder, bad))

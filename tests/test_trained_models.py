@@ -173,3 +173,26 @@ def test_ease_min_listeners_keeps_only_tracks_heard_by_that_many():
     assert model.describe()["n_catalogue_tracks"] == 3  # solo has one listener
     ids, _ = model.recommend(["a", "b"], 3)
     assert ids[:, 0].tolist() == ["z", "y"] and "solo" not in ids
+
+
+@pytest.mark.parametrize("n_users", [5, 50])  # fewer users than pairs (every user scored once), and more
+def test_snn_pair_loss_from_one_score_matrix_equals_mapping_every_row(monkeypatch, n_users):
+    from sonic.rouge.models import snn
+
+    rng = np.random.default_rng(3)
+    net = snn._network(n_users, 6, 4, rng.standard_normal((n_users, 6)), rng.standard_normal((9, 6)))
+    users, positives = torch.as_tensor(rng.integers(n_users, size=12)), torch.as_tensor(rng.integers(9, size=12))
+    negatives = torch.as_tensor(rng.integers(9, size=(12, 5)))
+
+    def loss_and_grads():
+        net.zero_grad()
+        loss = net.pair_loss(users, positives, negatives, 0.2)
+        loss.backward()
+        return loss.item(), [parameter.grad.clone() for parameter in net.parameters()]
+
+    matrix_loss, matrix_grads = loss_and_grads()
+    monkeypatch.setattr(snn, "_SCORE_MATRIX_CELLS", 0)  # too small for any matrix: every sampled row is mapped
+    row_loss, row_grads = loss_and_grads()
+    assert matrix_loss == pytest.approx(row_loss, abs=1e-6) and matrix_loss > 0
+    for a, b in zip(matrix_grads, row_grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

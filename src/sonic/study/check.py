@@ -11,7 +11,7 @@ list lengths, the seeds and that the data files exist. Every problem is a
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sonic.errors import SonicError, UnknownNameError
@@ -35,6 +35,8 @@ class Resolved:
     content: dict[str, bool]  # recommender label -> needs an item embedding
     descriptions: dict[str, dict[str, Any]]  # embedder name -> its describe()
     modalities: dict[str, str]  # embedder name -> its modality
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # embedder name -> the study's options
+    windows: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # audio window per embedder
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -48,6 +50,9 @@ def check_study(study: Study) -> Resolved:
     _check_split(study, where)
     _check_evaluation(study, where)
     embedders, descriptions, modalities = _resolve_embedders(study, where)
+    written = dict(zip(embedders, study.embeddings.names))  # resolved name -> as written in the file
+    options = {name: study.embeddings.options_for(written[name]) for name in embedders}
+    windows = {name: study.embeddings.window_for(written[name]) for name in embedders}
     fusions = _resolve_fusions(study, embedders, where)
     content = _check_recommenders(study, where)
     if any(content.values()) and not (embedders or fusions):
@@ -65,7 +70,7 @@ def check_study(study: Study) -> Resolved:
         raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {ks}")
     if study.report.gallery_tracks < 0:
         raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
-    return Resolved(study, embedders, fusions, content, descriptions, modalities)
+    return Resolved(study, embedders, fusions, content, descriptions, modalities, options, windows)
 
 
 def _check_split(study: Study, where: str) -> None:
@@ -107,8 +112,13 @@ def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[
 
     resolved: dict[str, str] = {}
     descriptions, modalities = {}, {}
+    for name, _ in study.embeddings.options:
+        if name not in study.embeddings.names:
+            raise SonicError(f"{where}: [embeddings.options] names '{name}', which is not in [embeddings] names; "
+                             f"known: {', '.join(study.embeddings.names) or 'none'}")
     for name in study.embeddings.names:
-        embedder = EMBEDDERS.create(name)  # an unknown name raises "unknown embedder ...; known: ..."
+        # an unknown name raises "unknown embedder ...; known: ...", an unknown option lists the known ones
+        embedder = EMBEDDERS.create(name, **study.embeddings.options_for(name))
         if embedder.name in resolved:
             raise SonicError(f"{where}: embedders '{resolved[embedder.name]}' and '{name}' are both '{embedder.name}'")
         resolved[embedder.name] = name

@@ -7,9 +7,11 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
     [split]       protocol, start_date, test_date, end_date, seed
     [embeddings]  names, fusions, offset_seconds, duration_seconds, batch_size,
                   engine ("local" or "ray"), ray_address, gpus_per_actor
+    [embeddings.options]  one table per embedder named in names: its options (checkpoint = "...", ...), and
+                  offset_seconds / duration_seconds: the audio window of that embedder alone
     [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
     [evaluation]  modes, ks, seeds
-    [report]      metric, k, gallery_tracks
+    [report]      metric, k, gallery_tracks, notes
 
 Reading checks shapes and types only: an unknown key or a value of the wrong type is a
 :class:`~sonic.errors.SonicError` naming the file, the table and the valid keys.
@@ -19,6 +21,7 @@ registries by :func:`sonic.study.check.check_study`, also before anything runs.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import tomllib
@@ -56,6 +59,10 @@ class SplitSection:
     seed: int | None = None
 
 
+#: Keys of an embedder's options that set the audio window it reads rather than the embedder itself.
+WINDOW_KEYS = ("offset_seconds", "duration_seconds")
+
+
 @dataclass(frozen=True)
 class EmbeddingsSection:
     """Embedders by registered name, fusions (``"a+b"``), and the audio window each embedder reads."""
@@ -68,6 +75,17 @@ class EmbeddingsSection:
     engine: str = "local"  # "ray": embed on a Ray cluster, and send the runs there (sonic.study.on_ray)
     ray_address: str | None = None  # the cluster (None: a local Ray for the study; "auto": this node's)
     gpus_per_actor: float = 0.0  # GPUs per model actor when embedding on Ray
+    options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # embedder (as in names) -> its options
+
+    def options_for(self, name: str) -> dict[str, Any]:
+        """The options the study gives embedder ``name`` (as written in ``names``), window keys aside: {} when none."""
+        return {key: value for key, value in dict(self.options).get(name, ()) if key not in WINDOW_KEYS}
+
+    def window_for(self, name: str) -> tuple[float, float | None]:
+        """``(offset_seconds, duration_seconds)`` of audio embedder ``name``: its options', else the section's."""
+        own = dict(dict(self.options).get(name, ()))
+        return (float(own.get("offset_seconds", self.offset_seconds)),
+                own.get("duration_seconds", self.duration_seconds))
 
 
 @dataclass(frozen=True)
@@ -96,11 +114,13 @@ class EvaluationSection:
 
 @dataclass(frozen=True)
 class ReportSection:
-    """The report's headline metric and list length, and how many tracks its picture gallery shows."""
+    """The report's headline metric and list length, how many tracks its picture gallery shows, and
+    ``notes``: sentences the report shows first (what the study left out and why, say)."""
 
     metric: str = "NDCG"
     k: int = 10
     gallery_tracks: int = 3
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,7 +152,7 @@ class Study:
             "title": self.title,
             "data": _plain(self.data),
             "split": _plain(self.split),
-            "embeddings": _plain(self.embeddings),
+            "embeddings": _embeddings_plain(self.embeddings),
             "recommenders": [
                 {"name": spec.name, "label": spec.label, **({"options": spec.option_dict} if spec.options else {}),
                  **({"shuffle": True} if spec.shuffle else {})}
@@ -177,6 +197,12 @@ def parse_study(document: dict[str, Any], *, base_dir: str | os.PathLike = ".", 
         table = document.get(key, {})
         if not isinstance(table, dict):
             raise SonicError(f"{where}: '{key}' must be a table ([{key}]), got {type(table).__name__}")
+        if key == "embeddings" and "options" in table:
+            options = _embedder_options(table["options"], where)
+            table = {name: value for name, value in table.items() if name != "options"}
+            sections[key] = dataclasses.replace(_build(section_type, table, where, f"[{key}]", base_dir),
+                                                options=options)
+            continue
         sections[key] = _build(section_type, table, where, f"[{key}]", base_dir)
     recommenders = document.get("recommenders", [])
     if not isinstance(recommenders, list) or not all(isinstance(item, dict) for item in recommenders):
@@ -186,6 +212,20 @@ def parse_study(document: dict[str, Any], *, base_dir: str | os.PathLike = ".", 
     if not isinstance(title, str):
         raise SonicError(f"{where}: title must be a string, got {title!r}")
     return Study(recommenders=specs, title=title, source=source, **sections)
+
+
+def _embedder_options(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """``[embeddings.options]``: a table of tables, embedder name -> its options (sorted, hashable)."""
+    example = 'e.g. [embeddings.options] dino_vits16 = { checkpoint = "dino/" }'
+    if not isinstance(table, dict) or not all(isinstance(value, dict) for value in table.values()):
+        raise SonicError(f"{where}: [embeddings] options must be a table of one table per embedder, {example}")
+    for name, values in table.items():
+        for key in WINDOW_KEYS:
+            value = values.get(key)
+            if key in values and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+                raise SonicError(f"{where}: [embeddings.options] {name} {key} must be a number of seconds >= 0, "
+                                 f"got {value!r}")
+    return tuple((name, tuple(sorted(values.items()))) for name, values in table.items())
 
 
 def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderSpec:
@@ -255,6 +295,14 @@ def _type_name(target: type) -> str:
 
 def _example(item_type: type) -> str:
     return {str: '"a", "b"', int: "10, 50", float: "0.5"}.get(item_type, "...")
+
+
+def _embeddings_plain(embeddings: EmbeddingsSection) -> dict[str, Any]:
+    """The [embeddings] table with its options as a table of tables (left out when there are none)."""
+    plain = {key: value for key, value in _plain(embeddings).items() if key != "options"}
+    if embeddings.options:
+        plain["options"] = {name: dict(values) for name, values in embeddings.options}
+    return plain
 
 
 def _plain(section: Any) -> dict[str, Any]:

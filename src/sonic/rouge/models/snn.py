@@ -45,6 +45,8 @@ from sonic.rouge.models.training import (
 from sonic.tails.table import EmbeddingTable
 
 _USERS_PER_BATCH = 512
+#: The most (users x tracks) cosines a training batch computes as one matrix (2^25 float32: 128 MB).
+_SCORE_MATRIX_CELLS = 1 << 25
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,31 @@ def _network(n_users: int, dim: int, hidden: int, users: Any, items: Any) -> Any
             self.register_buffer("items", torch.as_tensor(items, dtype=torch.float32).clone())  # (I, d)
             self.shared = torch.nn.Linear(dim, hidden)
 
-        def user_space(self, rows: Any) -> Any:  # (b,) -> (b, hidden), unit length
-            return torch.nn.functional.normalize(torch.relu(self.shared(self.users[rows])), dim=-1)
+        def user_space(self, rows: Any = None) -> Any:  # (b,) -> (b, hidden), unit length; None: every user
+            vectors = self.users if rows is None else self.users[rows]
+            return torch.nn.functional.normalize(torch.relu(self.shared(vectors)), dim=-1)
 
         def item_space(self, rows: Any = None) -> Any:  # (...,) -> (..., hidden), unit length
             items = self.items if rows is None else self.items[rows]
             return torch.nn.functional.normalize(torch.relu(self.shared(items)), dim=-1)
 
         def pair_loss(self, users: Any, positives: Any, negatives: Any, margin: float) -> Any:
-            u = self.user_space(users)  # (b, h)
-            pos = (u * self.item_space(positives)).sum(-1)  # (b,)
-            neg = torch.einsum("bh,bmh->bm", u, self.item_space(negatives))  # (b, m)
+            """:func:`hinge_loss` of users (b,) with their positives (b,) against negatives (b, m), all rows.
+
+            When the cosines of the batch's users (or of every user, when there are fewer users than pairs)
+            with every track fit in :data:`_SCORE_MATRIX_CELLS`, each user and track goes through the shared
+            layer once, one product scores them all, and the pairs pick their cosines from it: the same values
+            as mapping every sampled row, far less work. Otherwise every sampled row is mapped.
+            """
+            every_user = len(self.users) < len(users)
+            if (len(self.users) if every_user else len(users)) * len(self.items) <= _SCORE_MATRIX_CELLS:
+                scores = self.user_space(None if every_user else users) @ self.item_space().T  # (U or b, I)
+                at = users if every_user else torch.arange(len(users), device=users.device)
+                pos, neg = scores[at, positives], scores[at[:, None], negatives]  # (b,), (b, m)
+            else:
+                u = self.user_space(users)  # (b, h)
+                pos = (u * self.item_space(positives)).sum(-1)  # (b,)
+                neg = torch.einsum("bh,bmh->bm", u, self.item_space(negatives))  # (b, m)
             return hinge_loss(pos, neg, margin)
 
     return ShallowNet()

@@ -44,19 +44,27 @@ def save(figure, data: pd.DataFrame, report_dir: Path, name: str, caption: str) 
     return Figure(png.as_posix(), csv.as_posix(), caption)
 
 
-def bars(board: pd.DataFrame, *, label: str, title: str, ylabel: str):
+def bars(board: pd.DataFrame, *, label: str, title: str, ylabel: str, colour_by: str | None = None):
     """Horizontal bars of ``mean`` with ``ci_low``..``ci_high`` whiskers, one per row, best on top.
 
-    ``board`` needs the columns ``label`` (bar names), mean, ci_low, ci_high.
+    ``board`` needs the columns ``label`` (bar names), mean, ci_low, ci_high. ``colour_by``: a column
+    whose values (in order of first appearance) give the bars their colours and the legend its entries.
     """
     plt = _pyplot()
+    groups = list(dict.fromkeys(board[colour_by])) if colour_by else []
     board = board.sort_values("mean")
-    figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(board) + 1.4))
+    figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(board) + 1.4 + 0.25 * len(groups)))
     positions = np.arange(len(board))
     errors = _errors(board)
-    axes.barh(positions, board["mean"], xerr=errors, color=[_colour(i) for i in range(len(board))][::-1],
-              capsize=3, alpha=0.9)
+    colours = ([_colour(groups.index(group)) for group in board[colour_by]] if colour_by
+               else [_colour(i) for i in range(len(board))][::-1])
+    axes.barh(positions, board["mean"], xerr=errors, color=colours, capsize=3, alpha=0.9)
     axes.set_yticks(positions, board[label])
+    if colour_by:
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=_colour(number), label=group) for number, group in enumerate(groups)]
+        axes.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
     axes.set_xlabel(ylabel)
     axes.set_title(title)
     axes.grid(axis="x", alpha=0.3)

@@ -7,6 +7,7 @@ not have says so in one plain sentence.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ def label(frame: pd.DataFrame) -> pd.Series:
 def overview(data: ReportData) -> Section:
     study = data.study
     section = Section("overview", "Study")
+    for note in study.report.notes:
+        section.parts.append(f'<p class="answer">{html.escape(note)}</p>')
     section.text(f"Study file: {study.source}. Protocol '{study.split.protocol}'; evaluated on "
                  f"{', '.join(data.splits)}; k = {', '.join(map(str, study.evaluation.ks))}; seeds "
                  f"{', '.join(map(str, data.seeds))}.")
@@ -117,19 +120,25 @@ def leaderboards(data: ReportData, report_dir: Path) -> Section:
 def backends(data: ReportData, report_dir: Path) -> Section:
     section = Section("q1", "Question 1: how do the backends compare?")
     split = data.main_split
-    rows = _at(data.board, split, data.k, data.metric).assign(label=lambda f: label(f))
+    board = _at(data.board, split, data.k, data.metric)
+    rows = board[(board["embedding"] == NO_EMBEDDING) | _single(board)].assign(label=lambda f: label(f))
     embeddings = sorted(set(rows["embedding"]) - {NO_EMBEDDING})
     if not embeddings:
         section.absent("No embedding in this study: only content-free recommenders ran.")
         return section
+    rows = rows.assign(recommender=rows["model"].where(rows["embedding"] != NO_EMBEDDING, "content-free baseline"))
     figure = figures.bars(rows, label="label", title=f"Backends: {data.metric}@{data.k} on {split}",
-                          ylabel=f"{data.metric}@{data.k}")
+                          ylabel=f"{data.metric}@{data.k}", colour_by="recommender")
     section.figure(figures.save(figure, rows, report_dir, "q1-backends",
-                                f"Each backend's content recommenders against the content-free baselines ({split})."))
+                                f"Each backend (one embedding, no fusion) under each content recommender, against "
+                                f"the content-free baselines ({split}); colours: recommenders."))
     best = rows.sort_values("mean", ascending=False).iloc[0]
     baseline = rows[rows["embedding"] == NO_EMBEDDING].sort_values("mean", ascending=False)
     answer = f"Best on {split}: {best['label']} with {data.metric}@{data.k} = {best['mean']:.4f} " \
              f"[{best['ci_low']:.4f}, {best['ci_high']:.4f}]."
+    for model, group in rows[rows["embedding"] != NO_EMBEDDING].groupby("model", sort=False):
+        order = group.sort_values("mean", ascending=False)
+        answer += f" With {model}: " + ", ".join(f"{r.embedding} {r.mean:.4f}" for r in order.itertuples()) + "."
     if len(baseline):
         top = baseline.iloc[0]
         answer += f" Best content-free baseline: {top['label']} = {top['mean']:.4f}."
@@ -139,12 +148,16 @@ def backends(data: ReportData, report_dir: Path) -> Section:
     return section
 
 
+def is_random_control(embedding: str) -> bool:
+    """An embedding of random weights (a control, named so: ``dino_vits16_random``)."""
+    return "random" in embedding.split("_")
+
+
 def dino(data: ReportData, report_dir: Path) -> Section:
     section = Section("q2", "Question 2: DINO on spectrograms against audio models")
     split = data.main_split
-    rows = _at(data.board, split, data.k, data.metric)
-    single = (rows["embedding"] != NO_EMBEDDING) & ~rows["embedding"].str.contains("+", regex=False)
-    rows = rows[single & ~rows["embedding"].isin(NOT_AUDIO)].assign(label=lambda f: label(f))
+    board = _at(data.board, split, data.k, data.metric)
+    rows = board[_single(board) & ~board["embedding"].isin(NOT_AUDIO)].assign(label=lambda f: label(f))
     is_dino = rows["embedding"].str.startswith("dino")
     if not is_dino.any():
         section.absent("No DINO embedding in this study: add a dino_* embedder to [embeddings] names to answer it.")
@@ -152,14 +165,31 @@ def dino(data: ReportData, report_dir: Path) -> Section:
     if is_dino.all():
         section.absent("Only DINO embeddings in this study: add an audio model to compare against.")
         return section
-    rows = rows.assign(family=np.where(is_dino, "DINO (vision)", "audio"))
+    is_random = rows["embedding"].map(is_random_control)
+    controls = sorted(set(rows.loc[is_dino & is_random, "embedding"]))
+    for name in controls:
+        published = name.removesuffix("_random")
+        section.text(f"{name} has random weights, not the published DINO: put timm's checkpoint folder of "
+                     f"{published} in the local Hugging Face cache, or name {published} in [embeddings] names with "
+                     f"[embeddings.options] {published} = {{ checkpoint = \"PATH\" }} (the demo: sonic demo "
+                     f"--dino-checkpoint PATH), to run the real one.")
+    rows = rows.assign(family=np.select([is_dino & is_random, is_dino], ["DINO, random weights (a control)",
+                                                                          "DINO (vision)"], "audio"))
     figure = figures.bars(rows, label="label", title=f"DINO against audio models: {data.metric}@{data.k} on {split}",
-                          ylabel=f"{data.metric}@{data.k}")
+                          ylabel=f"{data.metric}@{data.k}", colour_by="family")
     section.figure(figures.save(figure, rows, report_dir, "q2-dino",
-                                "Vision-model (DINO) embeddings of spectrogram images against audio embeddings."))
-    best = rows.groupby("family")["mean"].max()
-    section.parts.append(f'<p class="answer">Best DINO: {best["DINO (vision)"]:.4f}; best audio: {best["audio"]:.4f} '
-                         f"({data.metric}@{data.k}, {split}).</p>")
+                                "Vision-model (DINO) embeddings of spectrogram pictures against audio embeddings, "
+                                "per content recommender; colours: the kind of embedding."))
+    answers = []
+    for model, group in rows.groupby("model", sort=False):
+        best = group.sort_values("mean", ascending=False).groupby("family", sort=False).head(1)
+        answers.append(f"with {model}, " + "; ".join(f"best {r.family}: {r.embedding} {r.mean:.4f}"
+                                                     for r in best.itertuples()))
+    answer = f"{data.metric}@{data.k} on {split}: " + ". ".join(answers) + "."
+    if controls:
+        answer += (" A random-weights control measures what the architecture and the pictures give without "
+                   "training; it says nothing about the published DINO's score.")
+    section.parts.append(f'<p class="answer">{answer}</p>')
     return section
 
 
@@ -219,11 +249,23 @@ def by_k(data: ReportData, report_dir: Path) -> Section:
     for split in data.splits:
         rows = data.board[(data.board["split"] == split) & data.board["metric"].isin(ACCURACY)]
         rows = rows.assign(series=lambda f: label(f))
+        shown = _best_per_recommender(rows, data.metric, data.k)
+        rows = rows[rows["series"].isin(shown)]
         figure = figures.curves(rows, x="k", series="series", metrics=list(ACCURACY),
                                 title=f"Metrics against k on {split}", x_log=max(ks) / min(ks) >= 10)
         section.figure(figures.save(figure, rows, report_dir, f"q5-k-{split}",
-                                    f"Every accuracy metric against k on {split}; bands: 95% intervals."))
+                                    f"Every accuracy metric against k on {split}: the content-free baselines and, "
+                                    f"per content recommender, its best embedding by {data.metric}@{data.k} "
+                                    "(every run is in the leaderboards' CSV); bands: 95% intervals."))
     return section
+
+
+def _best_per_recommender(rows: pd.DataFrame, metric: str, k: int) -> list[str]:
+    """Series to draw: each content-free model, and each content model on its best embedding at ``metric@k``."""
+    at = rows[(rows["metric"] == metric) & (rows["k"] == k)].sort_values("mean", ascending=False)
+    free = list(dict.fromkeys(at.loc[at["embedding"] == NO_EMBEDDING, "series"]))
+    best = at[at["embedding"] != NO_EMBEDDING].groupby("model", sort=False).head(1)
+    return [*best["series"], *free]
 
 
 def hot_cold(data: ReportData, report_dir: Path) -> Section:
@@ -275,8 +317,12 @@ def training(data: ReportData, report_dir: Path) -> Section:
         return section
     curves = pd.concat(frames, ignore_index=True)
     columns = [c for c in curves.columns if c not in ("epoch", "run", "seconds") and curves[c].notna().any()]
-    figure = figures.lines(curves, x="epoch", columns=columns, series="run", title="Training curves")
-    section.figure(figures.save(figure, curves, report_dir, "training", "Loss and validation metric by epoch."))
+    seed = data.seeds[0]
+    shown = curves[curves["run"].str.endswith(f"-seed{seed}")]
+    figure = figures.lines(shown, x="epoch", columns=columns, series="run", title=f"Training curves (seed {seed})")
+    others = "; the other seeds' curves are in its CSV" if len(data.seeds) > 1 else ""
+    section.figure(figures.save(figure, curves, report_dir, "training",
+                                f"Loss (and learning rate) by epoch of every trained run of seed {seed}{others}."))
     return section
 
 
@@ -301,6 +347,11 @@ def gallery(data: ReportData, report_dir: Path, *, num_workers: int | None) -> S
                         for p in result.written)
         section.parts.append(f"<h3>{path.stem}</h3><div class=\"gallery\">{cells}</div>")
     return section
+
+
+def _single(board: pd.DataFrame) -> pd.Series:
+    """Rows of one embedding (not a fusion, not content-free)."""
+    return (board["embedding"] != NO_EMBEDDING) & ~board["embedding"].str.contains("+", regex=False)
 
 
 def _at(board: pd.DataFrame, split: str, k: int, metric: str) -> pd.DataFrame:

@@ -16,6 +16,9 @@ ViT's final LayerNorm, as DINO's own evaluation does with ``get_intermediate_lay
 Checkpoints: by default timm's copy of the DINO weights for the name (``timm/vit_small_patch16_224.dino``
 ...), taken from the local Hugging Face cache; or ``checkpoint=`` a local folder in timm's layout, or the
 original release's ``.pth`` (``dino_deitsmall16_pretrain.pth``), or another hub name.
+
+``dino_vits16_random`` is the control: ViT-S/16 with random weights, not the published DINO
+(:mod:`sonic.tails.models.dino_random`); it takes every option but ``checkpoint``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sonic.errors import SonicError, UnknownNameError
-from sonic.tails.models.vit import Checkpoint, import_torch, load_vit, read_checkpoint
+from sonic.tails.models.dino_random import RANDOM_CONTROLS, SEED, random_checkpoint
+from sonic.tails.models.vit import Checkpoint, ViTShape, import_torch, load_vit, read_checkpoint
 from sonic.tails.neural import check_layer, pick_device, resolve_checkpoint
 from sonic.tails.vision import ImageConfig, spectrogram_images
 
@@ -90,13 +94,28 @@ class DinoEmbedder:
     modality: ClassVar[str] = "image"
     runs_in_workers: ClassVar[bool] = False
 
-    def __init__(self, name: str, options: DinoOptions = DinoOptions()) -> None:
-        if name not in MODELS:
-            raise UnknownNameError(f"unknown embedder {name!r}; known DINO names: {', '.join(MODELS)}")
-        hub_name, patch_size = MODELS[name]
+    def __init__(self, name: str, options: DinoOptions = DinoOptions(), *, random_shape: ViTShape | None = None,
+                 random_folder: Path | None = None) -> None:
+        """``random_shape`` and ``random_folder``: a random-weights control's architecture and weights folder
+        (default: the published model's shape, in the cache; the tests draw a tiny one into their own folder)."""
+        if name not in MODELS and name not in RANDOM_CONTROLS:
+            known = ", ".join([*MODELS, *RANDOM_CONTROLS])
+            raise UnknownNameError(f"unknown embedder {name!r}; known DINO names: {known}")
+        self.random_weights = name in RANDOM_CONTROLS
+        hub_name, patch_size = MODELS[RANDOM_CONTROLS.get(name, name)]
         self.name, self.options = name, options
-        self.checkpoint_name = options.checkpoint or hub_name
-        self._checkpoint: Checkpoint = read_checkpoint(resolve_checkpoint(self.checkpoint_name))
+        if self.random_weights:
+            if options.checkpoint is not None:
+                raise SonicError(
+                    f"{name} is the random-weights control and takes no checkpoint; to run the published DINO, "
+                    f"name {RANDOM_CONTROLS[name]} with checkpoint={options.checkpoint!r} instead"
+                )
+            location = random_checkpoint(name, shape=random_shape, folder=random_folder)
+            self.checkpoint_name = f"random weights drawn with seed {SEED}, not the published DINO"
+        else:
+            self.checkpoint_name = options.checkpoint or hub_name
+            location = resolve_checkpoint(self.checkpoint_name)
+        self._checkpoint: Checkpoint = read_checkpoint(location)
         shape = self._checkpoint.shape
         if shape.patch_size != patch_size:
             raise SonicError(
@@ -162,8 +181,10 @@ class DinoEmbedder:
     def describe(self) -> dict[str, Any]:
         """Manifest entry: model, checkpoint (name, format, sha256), architecture, layer, tokens, pictures."""
         config = self.image_config
+        control = {"weights": "random (a control, not the published DINO)"} if self.random_weights else {}
         return {
             "model": self.name,
+            **control,
             "checkpoint": {
                 "name": self.checkpoint_name,
                 "file": self._checkpoint.path.name,
@@ -213,5 +234,9 @@ def tiny_embedder(name: str, folder: Path) -> DinoEmbedder:
     ``folder`` in timm's checkpoint layout and loaded as a published checkpoint is (for the contract tests)."""
     from sonic.tails.models.vit import write_timm_checkpoint
 
+    if name in RANDOM_CONTROLS:
+        tiny = ViTShape(embed_dim=64, depth=2, num_heads=1, patch_size=MODELS[RANDOM_CONTROLS[name]][1], img_size=32,
+                        mlp_hidden=256)
+        return DinoEmbedder(name, DinoOptions(device="cpu"), random_shape=tiny, random_folder=folder / "weights")
     write_timm_checkpoint(folder, patch_size=MODELS[name][1], embed_dim=64, depth=2, img_size=32)
     return DinoEmbedder(name, DinoOptions(checkpoint=str(folder), device="cpu"))

@@ -63,6 +63,19 @@ def test_mask_batch_windows_pads_left_and_masks_at_least_one():
             assert np.array_equal(window, np.sort(window)) and np.all(np.diff(window) == 1)  # a contiguous window
 
 
+def test_mask_batch_prefixes_end_at_earlier_tracks():
+    rng = np.random.default_rng(0)
+    sequence = np.arange(10)
+    ends = set()
+    for _ in range(200):
+        tokens, labels = mask_batch([sequence], 6, 0.2, 0.0, rng, prefix_prob=1.0)
+        window = np.where(tokens[0] == MASK, labels[0], tokens[0] - 2)[tokens[0] != PAD]
+        assert window[0] == max(0, window[-1] - 5) and np.all(np.diff(window) == 1)  # a window of the prefix
+        assert len(window) >= 2
+        ends.add(int(window[-1]))
+    assert ends == set(range(1, 10))  # every prefix of 2 .. 10 tracks is drawn
+
+
 def test_prediction_appends_the_mask_to_the_newest_tracks():
     tokens = prediction_tokens([np.array([5, 6, 7, 8]), np.array([1])], 4)
     assert tokens.tolist() == [[6 + 2, 7 + 2, 8 + 2, MASK], [PAD, PAD, 1 + 2, MASK]]

@@ -78,9 +78,10 @@ class BERT4RecConfig:
     layers: int = 2
     heads: int = 2
     max_len: int = 300
-    dropout: float = 0.1
+    dropout: float = 0.2
     mask_prob: float = 0.2
     last_mask_prob: float = 0.1
+    prefix_prob: float = 0.5
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 64
@@ -101,6 +102,8 @@ class BERT4RecConfig:
             raise SonicError(f"bert4rec hidden {self.hidden} must be a multiple of heads {self.heads}")
         if isinstance(self.max_len, bool) or not isinstance(self.max_len, int) or self.max_len < 2:
             raise SonicError(f"bert4rec max_len must be an integer of at least 2, got {self.max_len!r}")
+        if not 0.0 <= float(self.prefix_prob) <= 1.0:
+            raise SonicError(f"bert4rec prefix_prob must lie in [0, 1], got {self.prefix_prob!r}")
         for name in ("mask_prob", "last_mask_prob", "dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise SonicError(f"bert4rec {name} must lie in [0, 1), got {getattr(self, name)!r}")
@@ -131,17 +134,27 @@ def visible_items(tokens: Any, n_items: int) -> Any:
 
 
 def mask_batch(
-    sequences: list[np.ndarray], max_len: int, mask_prob: float, last_mask_prob: float, rng: np.random.Generator
+    sequences: list[np.ndarray],
+    max_len: int,
+    mask_prob: float,
+    last_mask_prob: float,
+    rng: np.random.Generator,
+    prefix_prob: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Training tokens and labels for a batch of catalogue-row sequences.
 
-    Each sequence is cut to a window of at most ``max_len`` (the newest, or for a longer history a
-    random window), left-padded to the batch's longest window. Returns ``tokens`` (B, T) int64 and
-    ``labels`` (B, T) int64: the catalogue row at masked positions, -1 elsewhere.
+    Each sequence is cut to a window of at most ``max_len``: with probability ``prefix_prob`` one that
+    ends at a random earlier track (a prefix of the history, as if the user were seen then), otherwise
+    the newest window, or for a longer history a random window. Windows are left-padded to the batch's
+    longest. Returns ``tokens`` (B, T) int64 and ``labels`` (B, T) int64: the catalogue row at masked
+    positions, -1 elsewhere.
     """
     windows = []
     for sequence in sequences:
-        if len(sequence) > max_len:
+        if prefix_prob and len(sequence) > 1 and rng.random() < prefix_prob:
+            end = int(rng.integers(2, len(sequence) + 1))  # a prefix of 2 .. len tracks
+            sequence = sequence[max(0, end - max_len) : end]
+        elif len(sequence) > max_len:
             end = int(rng.integers(max_len, len(sequence) + 1))
             sequence = sequence[end - max_len : end]
         windows.append(sequence)
@@ -232,7 +245,12 @@ class BERT4RecRecommender(TorchTraining):
             total, steps = 0.0, 0
             for users in _length_batches(trainable, histories.lengths, config.batch_size, rng):
                 tokens, labels = mask_batch(
-                    [histories.of(u) for u in users], config.max_len, config.mask_prob, config.last_mask_prob, rng
+                    [histories.of(u) for u in users],
+                    config.max_len,
+                    config.mask_prob,
+                    config.last_mask_prob,
+                    rng,
+                    config.prefix_prob,
                 )
                 tokens_t = torch.as_tensor(tokens, device=chosen)
                 labels_t = torch.as_tensor(labels, device=chosen)

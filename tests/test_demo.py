@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -79,7 +78,7 @@ def test_generation_is_deterministic(tmp_path, small_catalogue):
 @pytest.mark.slow
 def test_study_on_small_demo_data_ranks_knn_far_above_random(tmp_path):
     catalogue = CatalogueConfig(tracks_per_style=12, n_users=150, clip_seconds=8.0, seed=3)
-    study = demo_study(tmp_path, evaluation=EvaluationSection(ks=(10, 50), seeds=(42,)))
+    study = demo_study(tmp_path, with_torch=False, evaluation=EvaluationSection(ks=(10, 50), seeds=(42,)))
     result = run_demo(tmp_path, catalogue=catalogue, study=study, num_workers=2, progress=False)
     results = pd.read_csv(result.results_path)
     assert tuple(results.columns) == RESULT_COLUMNS
@@ -165,8 +164,7 @@ def test_the_demo_with_torch_draws_q1_q2_and_training_curves(tmp_path, monkeypat
     """The demo study as shipped, on small data: MusiCNN (a tiny random checkpoint in TF's format, since tests
     fetch nothing), the random DINO control at full ViT-S/16 size and the shallow net."""
     pytest.importorskip("torch")
-    sys.path.insert(0, str(Path(__file__).parent))
-    from musicnn_checkpoints import tiny_musicnn, write_tf_checkpoint
+    from sonic.tails.models.musicnn_tiny import tiny_musicnn, write_tf_checkpoint
 
     monkeypatch.setenv("SONIC_DINO_RANDOM_CACHE", str(tmp_path / "dino-cache"))
     write_tf_checkpoint(tmp_path / "musicnn" / "model", tiny_musicnn(seed=0))

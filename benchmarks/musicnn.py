@@ -152,7 +152,7 @@ def main() -> None:
 
     n = len(paths)
     print(f"{n} clips of 30 s, model {args.model}, torch {torch.__version__}, TensorFlow {tf['tensorflow']} "
-          f"(its default threads); other jobs were running on this machine")
+          f"(its default threads); load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'':62}{'clips/s':>9}{'cpu s/clip':>12}")
     ours = {key: min(values) for key, values in rounds.items()}  # (wall, cpu) of the faster round
     rows = [(f"ours {p}, {k} torch thread(s): decode + embed, {args.batch_size} a call", ours[p, k])

@@ -18,6 +18,7 @@ into 3-second patches and run through the published model twice, ``precision="fl
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -64,7 +65,7 @@ def main() -> None:
     n_patches = sum(len(clip) for clip in patches)
     print(f"{len(paths)} files in {len(set(albums))} albums, first {args.duration_seconds:g} s each, {n_patches} "
           f"patches; model {embedders['float32'].model}, torch {torch.__version__} with {torch.get_num_threads()} "
-          "thread(s); other jobs were running on this machine")
+          f"thread(s); load average {os.getloadavg()[0]:.1f}")
     print("bfloat16 against float32, penultimate layer:")
     for label, vectors in (("per patch", per_patch), ("per clip (mean)", per_clip)):
         difference = np.abs(vectors["bfloat16"] - vectors["float32"])

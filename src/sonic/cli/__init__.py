@@ -1,7 +1,8 @@
 """The ``sonic`` command line: a thin skin over the library.
 
 Each command parses options, calls one library function and prints. A user's mistake
-(:class:`sonic.errors.SonicError`) is printed as one line on stderr, exit status 2.
+(:class:`sonic.errors.SonicError`), and an operating-system error a user can mend (a full or
+read-only disk, no permission), is printed as one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from sonic.cli import cream, demo, rouge, study, tails  # noqa: F401, I001  (commands register in this order)
 from sonic.cli.app import app
 from sonic.errors import SonicError
+from sonic.files import is_user_os_error, os_error_message
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,6 +21,11 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="sonic")
     except SonicError as error:
         print(f"sonic: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        if not is_user_os_error(error):
+            raise
+        print(f"sonic: error: {os_error_message(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("sonic: interrupted", file=sys.stderr)

@@ -134,3 +134,55 @@ def test_workers_are_killed_when_their_parent_dies():
     results = [value for _, values in run_tasks(_death_signal, [[1], [2]], workers=2) for value in values]
 
     assert results == [(signal.SIGKILL, os.getpid())] * 2
+
+
+def _fake_cgroup(tmp_path, cgroup_line: str, files: dict[str, str]):
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "cgroup").write_text(cgroup_line + "\n")
+    root = tmp_path / "cgroup"
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return str(proc), str(root)
+
+
+def test_available_cpus_follows_cgroup_v2_quota(tmp_path):
+    import os
+
+    from sonic.parallel import available_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    proc, root = _fake_cgroup(tmp_path, "0::/job", {"job/cpu.max": "150000 100000\n"})
+    assert available_cpus(proc=proc, cgroup_root=root) == min(affinity, 2)  # ceil(1.5)
+    proc, root = _fake_cgroup(tmp_path / "b", "0::/job/inner", {"job/cpu.max": "100000 100000\n",
+                                                                "job/inner/cpu.max": "max 100000\n"})
+    assert available_cpus(proc=proc, cgroup_root=root) == 1  # the enclosing cgroup's quota
+    proc, root = _fake_cgroup(tmp_path / "c", "0::/", {"cpu.max": "max 100000\n"})
+    assert available_cpus(proc=proc, cgroup_root=root) == affinity
+
+
+def test_available_cpus_follows_cgroup_v1_quota_and_affinity(tmp_path):
+    import os
+
+    from sonic.parallel import available_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    proc, root = _fake_cgroup(tmp_path, "4:cpu,cpuacct:/docker/x", {
+        "cpu,cpuacct/docker/x/cpu.cfs_quota_us": "100000\n", "cpu,cpuacct/docker/x/cpu.cfs_period_us": "100000\n"})
+    assert available_cpus(proc=proc, cgroup_root=root) == 1
+    proc, root = _fake_cgroup(tmp_path / "b", "4:cpu,cpuacct:/", {
+        "cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"})
+    assert available_cpus(proc=proc, cgroup_root=root) == affinity
+    assert available_cpus(proc=str(tmp_path / "missing"), cgroup_root=root) == affinity
+
+
+def test_worker_count_uses_the_affinity(monkeypatch):
+    import os
+
+    from sonic import parallel
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(parallel, "_cgroup_cpu_quota", lambda proc, root: None)
+    assert parallel.available_cpus() == 1
+    assert parallel.worker_count(None) == 0  # one CPU: work in this process

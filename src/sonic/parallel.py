@@ -74,11 +74,83 @@ class FileResult(NamedTuple):
 
 
 def worker_count(num_workers: int | None) -> int:
-    """Worker processes for ``num_workers`` (None: one per CPU); 0 means work in this process."""
+    """Worker processes for ``num_workers`` (None: one per CPU this process may use,
+    :func:`available_cpus`); 0 means work in this process."""
     if num_workers is not None and not (isinstance(num_workers, int) and num_workers >= 0):
         raise SonicError(f"number of workers must be an integer >= 0, got {num_workers!r}")
-    workers = (os.cpu_count() or 1) if num_workers is None else num_workers
+    workers = available_cpus() if num_workers is None else num_workers
     return workers if workers > 1 else 0
+
+
+def available_cpus(*, proc: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """The CPUs this process may use: those of its CPU affinity, capped by its cgroup's CPU quota.
+
+    ``os.cpu_count()`` counts the machine's CPUs; a container limited by a quota (cgroup v2
+    ``cpu.max``, v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``) or pinned by ``taskset`` has fewer.
+    A quota of q microseconds per period p allows ceil(q / p) CPUs. At least 1.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(proc, cgroup_root)
+    if quota is not None:
+        cpus = min(cpus, quota)
+    return max(1, cpus)
+
+
+def _cgroup_cpu_quota(proc: str, cgroup_root: str) -> int | None:
+    """ceil(quota / period) of this process's cgroup (v2 or v1), or None when unlimited or unknown."""
+    try:
+        with open(os.path.join(proc, "self", "cgroup"), encoding="utf-8") as stream:
+            lines = stream.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.count(":") < 2:
+            continue
+        _, controllers, path = line.split(":", 2)
+        path = path.lstrip("/")
+        if controllers == "":  # cgroup v2: "0::/path" -> cpu.max = "<quota|max> <period>"
+            for folder in _parents(os.path.join(cgroup_root, path), cgroup_root):
+                words = _read_words(os.path.join(folder, "cpu.max"))
+                if words and len(words) == 2 and words[0] != "max":
+                    return _ceil_ratio(words[0], words[1])
+        elif "cpu" in controllers.split(","):  # cgroup v1: cpu.cfs_quota_us (-1: none) / cpu.cfs_period_us
+            for mount in (controllers, "cpu", "cpu,cpuacct"):
+                for folder in _parents(os.path.join(cgroup_root, mount, path), os.path.join(cgroup_root, mount)):
+                    quota = _read_words(os.path.join(folder, "cpu.cfs_quota_us"))
+                    period = _read_words(os.path.join(folder, "cpu.cfs_period_us"))
+                    if quota and period and quota[0] != "-1":
+                        return _ceil_ratio(quota[0], period[0])
+    return None
+
+
+def _parents(folder: str, root: str) -> list[str]:
+    """``folder`` and its parents up to ``root`` (a quota may be set on an enclosing cgroup)."""
+    found, root = [], os.path.normpath(root)
+    folder = os.path.normpath(folder)
+    while True:
+        found.append(folder)
+        if folder == root or len(folder) <= len(root):
+            return found
+        folder = os.path.dirname(folder)
+
+
+def _read_words(path: str) -> list[str] | None:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.read().split()
+    except OSError:
+        return None
+
+
+def _ceil_ratio(quota: str, period: str) -> int | None:
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:
+        return None
+    return max(1, math.ceil(quota_us / period_us)) if quota_us > 0 and period_us > 0 else None
 
 
 def task_size(n_items: int, workers: int, most: int) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.demo.listeners import simulate_listening
+from sonic.parallel import available_cpus
 from sonic.demo.lyrics import WORDS, make_lyrics
 from sonic.demo.styles import STYLES, Style
 from sonic.demo.synth import render_track
@@ -109,7 +110,7 @@ def _render_audio(tracks: pd.DataFrame, audio_dir: Path, config: CatalogueConfig
         for row in tracks.itertuples()
         if not (audio_dir / f"{row.track_id}.mp3").is_file()
     ]
-    workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
+    workers = num_workers if num_workers is not None else available_cpus()
     if workers <= 1 or len(jobs) < 2:
         for job in jobs:
             _render_one(*job)

@@ -139,12 +139,18 @@ class EASERecommender:
 
 def _symmetric_inverse(matrix: np.ndarray) -> np.ndarray:
     """The inverse of a symmetric positive definite float64 ``matrix`` (n, n), computed in its place
-    (LAPACK Cholesky ``potrf`` then ``potri``: half the work of a general inverse, no second n x n array)."""
+    (LAPACK Cholesky ``potrf`` then ``potri``: half the work of a general inverse, no second n x n array).
+
+    The factorisation runs on one BLAS thread (:func:`_one_blas_thread`): OpenBLAS 0.3.31's
+    multithreaded ``dpotrf`` in its SkylakeX kernels (AVX-512 CPUs) crashes the process with a
+    segmentation fault from about 16,000 x 16,000 (REFERENCE section 12). ``potri`` keeps every thread.
+    """
     from scipy.linalg import lapack
 
     # A C-ordered symmetric matrix is its own transpose, a Fortran-ordered view LAPACK can overwrite.
     matrix = matrix.T if matrix.flags.c_contiguous else matrix
-    factor, info = lapack.dpotrf(matrix, lower=False, overwrite_a=True, clean=False)
+    with _one_blas_thread():
+        factor, info = lapack.dpotrf(matrix, lower=False, overwrite_a=True, clean=False)
     if info != 0:
         raise SonicError(f"ease: X^T X + l2 I is not positive definite (LAPACK info {info}); raise l2")
     inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
@@ -157,3 +163,10 @@ def _symmetric_inverse(matrix: np.ndarray) -> np.ndarray:
         part = inverse[start:stop, start:stop]
         part[np.tril_indices(stop - start, -1)] = part.T[np.tril_indices(stop - start, -1)]
     return inverse
+
+
+def _one_blas_thread():
+    """A context in which every BLAS library loaded in this process uses one thread."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -34,7 +34,7 @@ import numpy as np
 
 from sonic.errors import DataError, SonicError, UnknownNameError
 from sonic.manifest import base_manifest, package_versions
-from sonic.parallel import worker_count
+from sonic.parallel import available_cpus, worker_count
 from sonic.tails.table import EmbeddingTable
 
 #: The default model: its PyPI package name.
@@ -84,7 +84,7 @@ class LyricsOptions:
         """``threads``, or the CPUs shared out among the worker processes (at least 1)."""
         if self.threads is not None:
             return self.threads
-        return max(1, (os.cpu_count() or 1) // max(1, worker_count(self.num_workers)))
+        return max(1, available_cpus() // max(1, worker_count(self.num_workers)))
 
 
 @dataclass

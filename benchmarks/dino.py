@@ -30,8 +30,8 @@ import torch
 from timing import timed
 
 from sonic.tails.models.dino import DinoEmbedder, DinoOptions
-from sonic.tails.models.vit import write_timm_checkpoint
-from sonic.tails.runner import inference_context
+from sonic.testing.vit_tiny import write_timm_checkpoint
+from sonic.tails.shard_work import inference_context
 from sonic.tails.vision import ImageConfig, spectrogram_images
 
 

@@ -39,7 +39,8 @@ from timing import timed
 from sonic.cream.audio import decode
 from sonic.errors import SonicError
 from sonic.tails.base import EMBEDDERS
-from sonic.tails.runner import embed_folder, inference_context
+from sonic.tails.runner import embed_folder
+from sonic.tails.shard_work import inference_context
 from sonic.tails.table import read_embeddings
 
 SAMPLE_RATE = 44100

@@ -35,8 +35,9 @@ from timing import timed
 
 from sonic.cream.audio import decode
 from sonic.tails.base import EMBEDDERS
-from sonic.tails.models.tiny import tiny_mert
-from sonic.tails.runner import embed_folder, inference_context
+from sonic.testing.tiny import tiny_mert
+from sonic.tails.runner import embed_folder
+from sonic.tails.shard_work import inference_context
 from sonic.tails.table import read_embeddings
 
 #: MERT-v1-95M's published architecture (config.json), beside the keys tiny_mert writes.

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sonic.rouge import beyond
-from sonic.rouge.base import rows_in, sorted_codes
+from sonic.rouge.shared import rows_in, sorted_codes
 from sonic.rouge.scoring import Catalogue, over_seeds, score_lists, sorted_unique
 from sonic.tails.table import EmbeddingTable
 

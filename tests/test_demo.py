@@ -164,7 +164,7 @@ def test_the_demo_with_torch_draws_q1_q2_and_training_curves(tmp_path, monkeypat
     """The demo study as shipped, on small data: MusiCNN (a tiny random checkpoint in TF's format, since tests
     fetch nothing), the random DINO control at full ViT-S/16 size and the shallow net."""
     pytest.importorskip("torch")
-    from sonic.tails.models.musicnn_tiny import tiny_musicnn, write_tf_checkpoint
+    from sonic.testing.musicnn_tiny import tiny_musicnn, write_tf_checkpoint
 
     monkeypatch.setenv("SONIC_DINO_RANDOM_CACHE", str(tmp_path / "dino-cache"))
     write_tf_checkpoint(tmp_path / "musicnn" / "model", tiny_musicnn(seed=0))

@@ -213,7 +213,7 @@ def test_equals_timms_own_forward_in_both_formats(tmp_path):
 def test_sonic_embed_with_a_tiny_checkpoint_writes_a_complete_table(tmp_path):
     from audio_fixtures import write
 
-    from sonic.tails.models.vit import write_timm_checkpoint
+    from sonic.testing.vit_tiny import write_timm_checkpoint
     from sonic.tails.table import read_embeddings
 
     audio = tmp_path / "audios"
@@ -242,7 +242,7 @@ def test_sonic_embed_with_a_tiny_checkpoint_writes_a_complete_table(tmp_path):
 def test_a_name_alone_loads_timms_dino_weights_from_the_local_hub_cache(tmp_path):
     import os
 
-    from sonic.tails.models.vit import write_timm_checkpoint
+    from sonic.testing.vit_tiny import write_timm_checkpoint
 
     revision = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "hub" / "models--timm--vit_small_patch16_224.dino"

@@ -1,23 +1,21 @@
 """The contract every registered embedder keeps, on inputs with a known answer.
 
-Every catalogue entry whose module exists in this tree is built and checked here. A neural model
-module gives the test a tiny random-weight checkpoint through an optional hook,
-``tiny_embedder(name, folder) -> Embedder`` (written in the real checkpoint format under ``folder``
-and loaded through the same code path as the published weights); without the hook the name is
-built as a user would build it, and must then work offline.
+Every catalogue entry is built and checked here. Its fixture comes from :mod:`sonic.testing`: a neural
+model on tiny random weights (written in the real checkpoint format and loaded through the same code path
+as the published weights), or, for a name in ``NEEDS_NO_FIXTURE``, the name built as a user would build
+it, which must then work offline. A registered name with neither fails.
 """
 
 from __future__ import annotations
-
-import importlib
-import importlib.util
 
 import numpy as np
 import pytest
 from audio_fixtures import noise, tone
 
 from sonic.errors import SonicError, UnknownNameError
+from sonic.registry import Registry
 from sonic.tails.base import CATALOGUE, EMBEDDERS, MODALITIES, Embedder, _FromModule, _not_available, info
+from sonic.testing import EMBEDDER_FIXTURES, NEEDS_NO_FIXTURE, embedder_fixture
 
 #: Names built for a family of numbered names.
 FAMILY_EXAMPLES = {"mfcc_<N>": ["mfcc_104", "mfcc_20"]}
@@ -32,17 +30,8 @@ METADATA_ROW = {
 }
 
 
-def _available() -> list[tuple[str, object]]:
-    names = []
-    for entry in CATALOGUE:
-        if importlib.util.find_spec(entry.module) is None:
-            continue
-        for name in FAMILY_EXAMPLES.get(entry.name, [entry.name]):
-            names.append((name, entry))
-    return names
-
-
-AVAILABLE = _available()
+#: Every registered name, with a family's examples in place of its pattern.
+AVAILABLE = [(name, entry) for entry in CATALOGUE for name in FAMILY_EXAMPLES.get(entry.name, [entry.name])]
 
 
 @pytest.fixture(scope="module", params=[name for name, _ in AVAILABLE])
@@ -50,9 +39,9 @@ def built(request, tmp_path_factory) -> tuple[Embedder, object, bool]:
     """(embedder, its catalogue line, whether it is the real model rather than a tiny random one)."""
     name = request.param
     entry = info(name)
-    module = importlib.import_module(entry.module)
-    if hasattr(module, "tiny_embedder"):
-        return module.tiny_embedder(name, tmp_path_factory.mktemp(name.replace("<", "").replace(">", ""))), entry, False
+    fixture = embedder_fixture(name)
+    if fixture is not None:
+        return fixture(tmp_path_factory.mktemp(name)), entry, False
     embedder = EMBEDDERS.create(name)
     if callable(getattr(embedder, "fit", None)):  # as the runner does: fitted on the whole table first
         embedder.fit(_payloads(embedder, 8, seed=11))
@@ -81,6 +70,31 @@ def test_the_catalogue_and_the_registry_name_the_same_embedders():
         assert (entry.sample_rate > 0) == (entry.modality in ("audio", "image")), entry.name
         assert entry.module.startswith("sonic.tails.models."), entry.name
     assert any(name == "mfcc_104" for name, _ in AVAILABLE)
+
+
+def _missing_fixtures(registry: Registry) -> list[str]:
+    """The lookup's sentence for each name of ``registry`` that has no fixture in sonic.testing."""
+    missing = []
+    for name in registry.names():
+        try:
+            embedder_fixture(name)
+        except LookupError as error:
+            missing.append(str(error))
+    return missing
+
+
+def test_every_registered_embedder_has_a_fixture_or_needs_none():
+    assert _missing_fixtures(EMBEDDERS) == []
+    assert sorted({*EMBEDDER_FIXTURES, *NEEDS_NO_FIXTURE}) == EMBEDDERS.names(), "a fixture of no registered name"
+
+
+def test_a_registered_embedder_without_a_fixture_fails_the_lookup():
+    registry = Registry("embedder", {name: EMBEDDERS.create for name in EMBEDDERS.names()})
+    registry.add("brand-new-model", _FromModule("sonic.tails.models.brand_new_model", "brand-new-model"))
+
+    missing = _missing_fixtures(registry)
+
+    assert len(missing) == 1 and missing[0].startswith("embedder 'brand-new-model' has no fixture in sonic.testing")
 
 
 def test_an_unknown_name_lists_the_known_ones():

@@ -20,7 +20,7 @@ from audio_fixtures import noise, tone  # noqa: E402
 from sonic.errors import SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
 from sonic.tails.models import encodecmae  # noqa: E402
-from sonic.tails.models.tiny import tiny_encodecmae  # noqa: E402
+from sonic.testing.tiny import tiny_encodecmae  # noqa: E402
 
 RATE = 24_000
 F = torch.nn.functional

@@ -12,7 +12,8 @@ from cli_runner import sonic
 
 from sonic.cream.audio.corrupt import COLUMNS, PROBLEMS, find_corrupt, inspect_file
 from sonic.cream.data.events import load_track_ids
-from sonic.cream.data.splits import SplitConfig, split_events
+from sonic.cream.data.splits import SplitConfig
+from sonic.cream.data.splitting import split_events
 from sonic.tails.runner import embed_folder
 from sonic.tails.table import read_embeddings
 

@@ -1,4 +1,4 @@
-"""What every folder job shares (sonic.folder_jobs): the walk, duplicates, atomic outputs, failures file."""
+"""What every folder job shares (sonic.cream.audio.folder_jobs): the walk, duplicates, atomic outputs, failures file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from audio_fixtures import tone, write
 
 from sonic.errors import AudioError, SonicError
-from sonic.folder_jobs import atomic_output, audio_folder, check_window, write_failures
+from sonic.cream.audio.folder_jobs import atomic_output, audio_folder, check_window, write_failures
 
 
 def test_audio_folder_lists_files_ids_and_duplicates(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from sonic.errors import DataError, SonicError
 from sonic.rouge.base import RECOMMENDERS
-from sonic.rouge.knn import KNNRecommender
+from sonic.rouge.models.knn import KNNRecommender
 from sonic.tails.table import EmbeddingTable
 
 # Heard tracks a = e1 and b = e2; candidates c = (1, 0, 1), d = (0, 1, 1).

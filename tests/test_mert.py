@@ -16,7 +16,7 @@ from audio_fixtures import noise, tone  # noqa: E402
 from sonic.errors import AudioError, SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS, Embedder  # noqa: E402
 from sonic.tails.models import mert  # noqa: E402
-from sonic.tails.models.tiny import PREPROCESSOR, tiny_mert  # noqa: E402
+from sonic.testing.tiny import PREPROCESSOR, tiny_mert  # noqa: E402
 from sonic.tails.models.windowed import normalize_windows  # noqa: E402
 
 RATE = 24_000

@@ -19,7 +19,7 @@ from audio_fixtures import noise, tone  # noqa: E402
 from sonic.errors import SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
 from sonic.tails.models.mel_conformer import htk_mel_filterbank  # noqa: E402
-from sonic.tails.models.tiny import MUQ_CONFIG, tiny_muq  # noqa: E402
+from sonic.testing.tiny import MUQ_CONFIG, tiny_muq  # noqa: E402
 
 RATE = 24_000
 F = torch.nn.functional
@@ -125,7 +125,7 @@ def reference_mulan_head(head: dict, states: torch.Tensor) -> np.ndarray:
 
 
 def test_muq_mulan_latent_equals_its_equations(checkpoint, tmp_path):
-    from sonic.tails.models.tiny import tiny_muq_mulan
+    from sonic.testing.tiny import tiny_muq_mulan
 
     backbone, backbone_state = checkpoint
     folder, head = tiny_muq_mulan(tmp_path / "MuQ-MuLan-large", backbone, backbone_state)

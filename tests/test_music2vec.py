@@ -12,7 +12,7 @@ from audio_fixtures import noise, tone  # noqa: E402
 
 from sonic.errors import SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
-from sonic.tails.models.tiny import tiny_music2vec  # noqa: E402
+from sonic.testing.tiny import tiny_music2vec  # noqa: E402
 from sonic.tails.models.windowed import normalize_windows  # noqa: E402
 
 RATE = 16_000

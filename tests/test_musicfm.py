@@ -19,7 +19,7 @@ from sonic.errors import SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
 from sonic.tails.models import musicfm  # noqa: E402
 from sonic.tails.models.mel_conformer import build_mel_conformer  # noqa: E402
-from sonic.tails.models.tiny import MUSICFM_STATS, tiny_musicfm  # noqa: E402
+from sonic.testing.tiny import MUSICFM_STATS, tiny_musicfm  # noqa: E402
 
 RATE = 24_000
 

@@ -16,7 +16,7 @@ import pytest
 from sonic.errors import SonicError, UnknownNameError
 from sonic.tails.base import EMBEDDERS
 from sonic.tails.models.musicnn import MusiCNNEmbedder, from_name, patch_frames
-from sonic.tails.models.musicnn_tiny import tiny_musicnn, tiny_vgg, write_tf_checkpoint
+from sonic.testing.musicnn_tiny import tiny_musicnn, tiny_vgg, write_tf_checkpoint
 
 SR = 16000
 EPS = 1e-3

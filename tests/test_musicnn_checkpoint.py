@@ -1,4 +1,4 @@
-"""The TF checkpoint reader, on checkpoints written by the independent writer in sonic.tails.models.musicnn_tiny."""
+"""The TF checkpoint reader, on checkpoints written by the independent writer in sonic.testing.musicnn_tiny."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sonic.errors import SonicError
-from sonic.tails.models.musicnn_tiny import tiny_musicnn, write_tf_checkpoint
+from sonic.testing.musicnn_tiny import tiny_musicnn, write_tf_checkpoint
 from sonic.tails.models.tf_checkpoint import index_path, read_tf_checkpoint
 
 

@@ -83,7 +83,7 @@ def test_ray_gives_the_local_runners_table(cluster, folder, tmp_path, embedder):
 
 def test_a_ray_run_reuses_the_local_runners_shards(cluster, folder, tmp_path):
     """Shards are the same files whichever engine writes them: a ray rerun skips the local ones."""
-    from sonic.tails.runner import _ShardPlan  # noqa: F401  (the one plan both engines use)
+    from sonic.tails.shard_work import ShardPlan  # noqa: F401  (the one plan both engines use)
 
     first = embed_folder(folder, "mfcc_20", tmp_path, shard_size=4, num_workers=0, progress=False)
     shards = tmp_path / "mfcc_20.shards"

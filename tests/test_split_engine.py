@@ -12,7 +12,8 @@ import pytest
 import sonic.cream.data.split_files as split_files
 from sonic.cream.data.events import compress, normalise_events
 from sonic.cream.data.split_files import read_split, split_file, split_statistics, write_split
-from sonic.cream.data.splits import PROTOCOLS, SplitConfig, split_events
+from sonic.cream.data.splits import PROTOCOLS, SplitConfig
+from sonic.cream.data.splitting import split_events
 from sonic.errors import DataError, SonicError
 
 

@@ -13,7 +13,8 @@ from cli_runner import sonic
 
 from sonic.cream.data.events import compress, normalise_events
 from sonic.cream.data.split_files import read_split, split_statistics, write_split
-from sonic.cream.data.splits import PROTOCOLS, Split, SplitConfig, draw_users, split_events
+from sonic.cream.data.splits import PROTOCOLS, Split, SplitConfig, draw_users
+from sonic.cream.data.splitting import split_events
 from sonic.errors import DataError, SonicError, UnknownNameError
 
 

@@ -18,8 +18,8 @@ from audio_fixtures import noise, tone, write  # noqa: E402
 from sonic.cli import main  # noqa: E402
 from sonic.cream.audio import decode  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
-from sonic.tails.models import tiny  # noqa: E402
-from sonic.tails.models.mert import PUBLISHED_CONVOLUTIONS  # noqa: E402
+from sonic.testing import tiny  # noqa: E402
+from sonic.testing.tiny import PUBLISHED_CONVOLUTIONS  # noqa: E402
 from sonic.tails.runner import embed_folder  # noqa: E402
 from sonic.tails.table import read_embeddings  # noqa: E402
 

@@ -35,7 +35,7 @@ _EXPORTS = {
     "visualize": "sonic.cream.spectra.render",
     "spectrogram_images": "sonic.tails.vision.images",
     "ImageConfig": "sonic.tails.vision.images",
-    "split_events": "sonic.cream.data.splits",
+    "split_events": "sonic.cream.data.splitting",
     "SplitConfig": "sonic.cream.data.splits",
     "PROTOCOLS": "sonic.cream.data.splits",
     "write_split": "sonic.cream.data.split_files",

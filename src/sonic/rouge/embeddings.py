@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sonic.errors import DataError, SonicError
+from sonic.errors import DataError
 from sonic.tails.table import EmbeddingTable
 
 
@@ -50,13 +50,7 @@ def resolve_embedding(embedding: str | os.PathLike, embeddings_dir: str | os.Pat
 
 
 def _fuse(name: str, embeddings_dir: str | os.PathLike | None) -> EmbeddingTable:
-    try:
-        from sonic.tails.fusion import fuse_tables
-    except ImportError:
-        raise SonicError(
-            f"embedding '{name}' is a fusion, and this installation has no sonic.tails.fusion to build it; "
-            "pass one table, or a fused table's .parquet path"
-        ) from None
+    from sonic.tails.fusion import fuse_tables
     from sonic.tails.table import read_embeddings
 
     fused = fuse_tables(name, embeddings_dir)

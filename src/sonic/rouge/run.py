@@ -28,12 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sonic.cream.data import read_split_folder
 from sonic.errors import DataError, SonicError
 from sonic.manifest import base_manifest, write_json
-from sonic.rouge.base import RECOMMENDERS
+from sonic.rouge.base import RECOMMENDERS, shuffled
 from sonic.rouge.embeddings import load_embedding
 from sonic.rouge.evaluate import MetricsReport, check_ks
 from sonic.rouge.scoring import Catalogue, Scores, long_frame, over_seeds, score_lists
+from sonic.rouge.shared import empty_lists
 
 #: Users recommended for at once: a model's dense score block is (chunk, n_tracks).
 CHUNK_USERS = 4096
@@ -116,8 +118,8 @@ def run_model(
         train, parts, split_settings = reading.result()
 
         fit_validation = parts.get("val")
-        if fit_validation is None and (Path(split_dir) / "val.parquet").is_file():
-            fit_validation = _read_part(Path(split_dir), "val")
+        if fit_validation is None and "val" in (folder := read_split_folder(split_dir)).paths:
+            fit_validation = folder.read("val")
         counting = background.submit(Catalogue.from_split, train, list(parts.values()))
         model.fit(train, validation=fit_validation, item_embeddings=table, device=device, seed=seed)
         catalogue = counting.result()
@@ -227,36 +229,20 @@ def read_run(run_dir: str | os.PathLike) -> RunResult:
 def read_split_parts(
     split_dir: str | os.PathLike, modes: Sequence[str]
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, Any]]:
-    """(train events, {mode: events}, the split's ``split.json``) of a split folder.
+    """(train events, {mode: events}, the split's ``split.json``) of a split folder
+    (:func:`sonic.cream.data.read_split_folder`).
 
     Any split file but train can be evaluated (``cold_test`` included); an absent one is a
     :class:`DataError` naming the files the folder holds.
     """
-    directory = Path(split_dir)
-    if not directory.is_dir():
-        raise DataError(f"split folder '{directory}' does not exist; write one with `sonic data-split`")
-    present = split_parts_present(directory)
-    if "train" not in present:
-        raise DataError(f"split folder '{directory}' has no train.parquet; write it with `sonic data-split`")
+    folder = read_split_folder(split_dir)
+    if "train" not in folder.paths:
+        raise DataError(f"split folder '{folder.directory}' has no train.parquet; write it with `sonic data-split`")
     for mode in modes:
-        if mode == "train" or mode not in present:
-            choices = ", ".join(name for name in present if name != "train") or "none"
-            raise DataError(f"split folder '{directory}' has no {mode} events to evaluate; it holds: {choices}")
-    settings_path = directory / "split.json"
-    settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
-    return _read_part(directory, "train"), {mode: _read_part(directory, mode) for mode in modes}, settings
-
-
-def split_parts_present(directory: Path) -> list[str]:
-    """Stems of the event files of a split folder (``.parquet`` or ``.pqt``), sorted."""
-    return sorted({p.name.split(".")[0] for p in directory.iterdir() if p.suffix in (".parquet", ".pqt")})
-
-
-def _read_part(directory: Path, name: str) -> pd.DataFrame:
-    from sonic.cream.data import load_events
-
-    path = directory / f"{name}.parquet"
-    return load_events(path if path.is_file() else directory / f"{name}.pqt")
+        if mode == "train" or mode not in folder.paths:
+            choices = ", ".join(name for name in folder.parts if name != "train") or "none"
+            raise DataError(f"split folder '{folder.directory}' has no {mode} events to evaluate; it holds: {choices}")
+    return folder.read("train"), {mode: folder.read(mode) for mode in modes}, folder.settings
 
 
 def _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle, device,
@@ -309,11 +295,6 @@ def _shuffle(model_name: str, model: Any, table: Any, seed: int) -> Any:
         raise SonicError(f"--shuffle permutes embeddings across tracks; {model_name} was given no --embedding")
     if not getattr(model, "content", False):
         raise SonicError(f"--shuffle is a control for content models; {model_name} does not use embeddings")
-    from sonic.rouge import base
-
-    shuffled = getattr(base, "shuffled", None)
-    if shuffled is None:
-        raise SonicError("--shuffle needs sonic.rouge.base.shuffled, which this installation lacks")
     return shuffled(table, seed)
 
 
@@ -335,8 +316,6 @@ def _recommend(
     model: Any, users: np.ndarray, known: np.ndarray, k: int, history: pd.DataFrame | None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Lists for ``users`` (n,) in chunks of :data:`CHUNK_USERS`; users absent from train get empty lists."""
-    from sonic.rouge.base import empty_lists
-
     ids, scores = empty_lists(len(users), k)
     rows = np.flatnonzero(known)
     extra = {} if history is None else {"history": history}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.rouge import beyond, metrics
-from sonic.rouge.base import sorted_unique
+from sonic.rouge.shared import sorted_unique
 from sonic.rouge.evaluate import MetricsReport, evaluate
 from sonic.tails.table import EmbeddingTable
 

@@ -10,7 +10,6 @@ list lengths, the seeds and that the data files exist. Every problem is a
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +18,6 @@ from sonic.study.config import Study
 
 #: Split files a run may be evaluated on.
 MODES = ("val", "test", "cold_test")
-#: Recommenders that use no item embedding when a model does not say (``content`` attribute).
-CONTENT_FREE = frozenset({"random", "pop"})
 #: Embedder modalities the study embeds from the audio folder; the others read [data] music4all.
 AUDIO_MODALITIES = ("audio", "image")
 
@@ -123,7 +120,7 @@ def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[
             raise SonicError(f"{where}: embedders '{resolved[embedder.name]}' and '{name}' are both '{embedder.name}'")
         resolved[embedder.name] = name
         descriptions[embedder.name] = embedder.describe()
-        modalities[embedder.name] = getattr(embedder, "modality", "audio")
+        modalities[embedder.name] = embedder.modality
     return tuple(resolved), descriptions, modalities
 
 
@@ -145,8 +142,6 @@ def _resolve_fusions(study: Study, embedders: tuple[str, ...], where: str) -> tu
             )
         names = tuple(resolved[part] for part in parts)
         fusions.append(("+".join(names), names))
-    if fusions and importlib.util.find_spec("sonic.tails.fusion") is None:
-        raise SonicError(f"{where}: fusions need sonic.tails.fusion, which this installation of sonic lacks")
     return tuple(fusions)
 
 
@@ -161,19 +156,8 @@ def _check_recommenders(study: Study, where: str) -> dict[str, bool]:
         if spec.label in content:
             raise SonicError(f"{where}: two recommenders have the label '{spec.label}'; give each a unique label")
         model = RECOMMENDERS.create(spec.name, **spec.option_dict)  # unknown names and options raise here
-        uses = getattr(model, "content", None)
-        content[spec.label] = bool(uses) if uses is not None else spec.name not in CONTENT_FREE
-    if any(spec.options for spec in study.recommenders) and not _run_model_takes_options():
-        raise SonicError(f"{where}: recommender options need a run_model that takes options; this build's does not")
+        content[spec.label] = bool(model.content)
     return content
-
-
-def _run_model_takes_options() -> bool:
-    import inspect
-
-    from sonic.rouge.run import run_model
-
-    return "options" in inspect.signature(run_model).parameters
 
 
 def _check_data(study: Study, where: str, *, needs_audio: bool, needs_music4all: bool) -> None:

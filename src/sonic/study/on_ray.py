@@ -3,7 +3,7 @@
 The runs of a study (recommenders x embeddings x seeds) need nothing from each other, only their split
 and embedding tables, so once those steps are done here every run that is not already finished goes to
 the cluster as one task. Each task runs the very step the local engine runs
-(:func:`sonic.study.execute._run_step`: the run folder, the step record and the results store, all
+(:func:`sonic.study.step_runner.run_step`: the run folder, the step record and the results store, all
 written atomically into the study's output folder, which every node must see under the same path), so
 results are the same and a rerun skips what finished. A task holds ``cpus_per_run`` CPUs, and
 ``gpus_per_run`` GPUs when its recommender trains a neural model (:data:`GPU_RECOMMENDERS`); inside it
@@ -18,6 +18,7 @@ from typing import Any
 
 from sonic.cluster import cluster_resources, connected
 from sonic.errors import SonicError
+from sonic.study.step_runner import run_step
 
 #: Recommenders that train a neural model, and so take the GPUs asked for per run.
 GPU_RECOMMENDERS = frozenset({"snn", "bert4rec"})
@@ -50,8 +51,6 @@ def run_steps_on_ray(context: Any, jobs: Sequence[tuple[Any, str]], options: Run
     called here as each finishes (in the order they finish)."""
     if not jobs:
         return
-    from sonic.study.execute import _run_step
-
     remote_context = replace(context, warn=_no_warning, progress=False)  # warnings come back in the outcome
     with connected(options.address) as ray:
         if options.gpus_per_run and any(step.settings["recommender"] in GPU_RECOMMENDERS for step, _ in jobs):
@@ -59,7 +58,7 @@ def run_steps_on_ray(context: Any, jobs: Sequence[tuple[Any, str]], options: Run
             if options.gpus_per_run > available:
                 raise SonicError(f"each neural run asks for {options.gpus_per_run:g} GPU but the Ray cluster has "
                                  f"{available:g}; give fewer GPUs per run (0 trains on CPU)")
-        task = ray.remote(_run_step)
+        task = ray.remote(run_step)
         context_ref = ray.put(remote_context)
         pending = {
             task.options(**options.resources(step.settings["recommender"])).remote(context_ref, step, digest): step

@@ -31,6 +31,7 @@ from sonic.cluster import cluster_resources, connected
 from sonic.errors import SonicError
 from sonic.parallel import QUEUED_PER_WORKER
 from sonic.tails.base import EMBEDDERS, Embedder
+from sonic.tails.shard_work import LoadJob, ShardBuilder, inference_context, items_per_task, start_worker
 from sonic.tails.shards import Shard, ShardStore
 from sonic.tails.sources import Source
 
@@ -65,8 +66,6 @@ class ModelActor:
     """One copy of the embedder on a Ray worker (a GPU when the actor holds one); embeds shards."""
 
     def __init__(self, spec: tuple[str, dict[str, Any]] | Embedder) -> None:
-        from sonic.tails.runner import inference_context
-
         self.embedder = EMBEDDERS.create(spec[0], **spec[1]) if isinstance(spec, tuple) else spec
         self.context = inference_context(self.embedder)
 
@@ -79,9 +78,7 @@ class ModelActor:
 
 
 def _assemble(index, start, stop, embedder, batch_size, tasks, *, embedded: bool, context) -> Shard:
-    from sonic.tails.runner import _ShardBuilder
-
-    builder = _ShardBuilder(index, start, stop, embedder.dim)
+    builder = ShardBuilder(index, start, stop, embedder.dim)
     for outcomes in tasks:
         builder.add(outcomes, embedder, batch_size, embedded=embedded, context=context)
     builder.flush(embedder, context)
@@ -92,10 +89,8 @@ def _assemble(index, start, stop, embedder, batch_size, tasks, *, embedded: bool
 
 def _load_task(load: Any, embedder: Embedder | None, task: list[tuple[int, Any]]) -> list:
     """Load a task's inputs (and embed them when ``embedder`` is given): the local runner's worker job."""
-    from sonic.tails.runner import _LoadJob, _start_worker
-
-    _start_worker(embedder)
-    return _LoadJob(load, embedder is not None)(task)
+    start_worker(embedder)
+    return LoadJob(load, embedder is not None)(task)
 
 
 def _gather_shard(index: int, start: int, stop: int, embedder: Embedder, *tasks: list) -> Shard:
@@ -131,8 +126,6 @@ class _Scheduler:
     """Submits the shards' tasks, bounds the shards in flight, writes the shards that come back."""
 
     def __init__(self, ray, spec, embedder, source, store, plan, batch_size, seconds, options) -> None:
-        from sonic.tails.runner import _items_per_task
-
         self.ray, self.embedder, self.source, self.store, self.plan = ray, embedder, source, store, plan
         self.batch_size, self.options = batch_size, options
         resources = cluster_resources(ray)
@@ -144,7 +137,7 @@ class _Scheduler:
         self.in_worker = bool(getattr(embedder, "runs_in_workers", False))
         cpus = max(1, int(resources["CPU"]))
         n_items = sum(plan.size(index) for index in range(len(plan.ranges)))
-        self.size = _items_per_task(embedder, source, n_items, workers=cpus, batch_size=batch_size,
+        self.size = items_per_task(embedder, source, n_items, workers=cpus, batch_size=batch_size,
                                     in_worker=self.in_worker, seconds=seconds)
         self.load = ray.remote(_load_task).options(num_cpus=options.cpus_per_loader)
         self.load_arguments = (ray.put(source.load), ray.put(embedder) if self.in_worker else None)

@@ -31,17 +31,26 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sonic.cluster import check_engine, import_ray
 from sonic.errors import AudioError, SonicError
-from sonic.folder_jobs import check_window, write_failures
+from sonic.cream.audio import check_window, write_failures
 from sonic.manifest import base_manifest
-from sonic.parallel import RESULT_SLOT_BYTES, progress_bar, run_tasks, task_size, worker_count
+from sonic.parallel import progress_bar, run_tasks, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
-from sonic.tails.shards import Shard, ShardStore, shard_key
+from sonic.tails.shard_work import (
+    LoadJob,
+    Outcome,
+    ShardBuilder,
+    ShardPlan,
+    inference_context,
+    items_per_task,
+    start_worker,
+)
+from sonic.tails.shards import ShardStore
 from sonic.tails.sources import AudioLoader, Source, open_source
 from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
 
@@ -52,8 +61,6 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 16
 #: Inputs per shard written to disk.
 DEFAULT_SHARD_SIZE = 256
-#: Length of a clip assumed when sizing tasks for whole files (Music4All's clips last 30 s).
-TYPICAL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,7 @@ def embed_folder(
     out_dir = Path(out_dir)
     store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
     run = {"embedder": embedder.describe(), "dim": embedder.dim, "window": window, "inputs": source.what}
-    plan = _ShardPlan.of(source, run, shard_size)
+    plan = ShardPlan.of(source, run, shard_size)
     todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]
     n_reused = len(source.items) - sum(plan.size(index) for index in todo)
 
@@ -190,71 +197,11 @@ def _resampler(embedder: Embedder) -> dict[str, Any]:
     return {"resampler": f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}", "channels": "mono (mean)"}
 
 
-@dataclass(frozen=True)
-class _ShardPlan:
-    """Which inputs go in which shard, and each shard's key."""
-
-    ranges: list[tuple[int, int]]  # [start, stop) positions in source.items
-    keys: list[str]
-
-    @classmethod
-    def of(cls, source: Source, run: dict[str, Any], shard_size: int) -> _ShardPlan:
-        n = len(source.items)
-        ranges = [(start, min(start + shard_size, n)) for start in range(0, n, shard_size)]
-        keys = [
-            shard_key(run, [(item.track_id, item.fingerprint) for item in source.items[start:stop]])
-            for start, stop in ranges
-        ]
-        return cls(ranges, keys)
-
-    def size(self, index: int) -> int:
-        start, stop = self.ranges[index]
-        return stop - start
-
-
-class _Outcome(NamedTuple):
-    """One input's result from a worker: its payload (or its vector), or why it cannot be used."""
-
-    position: int
-    payload: Any
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class _LoadJob:
-    """What a worker does with a task of ``(position, ref)`` items (picklable)."""
-
-    load: Any
-    embed_in_worker: bool
-
-    def __call__(self, task: list[tuple[int, Any]]) -> list[_Outcome]:
-        outcomes, ready = [], []
-        for position, ref in task:
-            try:
-                ready.append((position, self.load(ref)))
-            except SonicError as error:
-                outcomes.append(_Outcome(position, None, str(error)))
-        if self.embed_in_worker and ready:
-            vectors = _worker_embedder.embed([payload for _, payload in ready])
-            ready = [(position, vector) for (position, _), vector in zip(ready, vectors)]
-        outcomes.extend(_Outcome(position, payload, None) for position, payload in ready)
-        return sorted(outcomes, key=lambda outcome: outcome.position)
-
-
-#: The embedder of a worker process that embeds where it loads (set by :func:`_start_worker`).
-_worker_embedder: Embedder | None = None
-
-
-def _start_worker(embedder: Embedder | None) -> None:
-    global _worker_embedder
-    _worker_embedder = embedder
-
-
 def _compute(
     embedder: Embedder,
     source: Source,
     store: ShardStore,
-    plan: _ShardPlan,
+    plan: ShardPlan,
     todo: list[int],
     *,
     workers: int,
@@ -268,7 +215,7 @@ def _compute(
     if not todo:
         return
     in_worker = workers > 0 and bool(getattr(embedder, "runs_in_workers", False))
-    size = _items_per_task(embedder, source, sum(plan.size(index) for index in todo), workers=workers,
+    size = items_per_task(embedder, source, sum(plan.size(index) for index in todo), workers=workers,
                            batch_size=batch_size, in_worker=in_worker, seconds=seconds)
     tasks, shard_of = [], {}  # shard_of: first position of a task -> its shard
     for index in todo:
@@ -280,16 +227,16 @@ def _compute(
         from sonic.cream.audio import load_decoders
 
         load_decoders(task_items[1] for task in tasks for task_items in task)
-    shards = {index: _ShardBuilder(index, *plan.ranges[index], embedder.dim) for index in todo}
-    finished: dict[int, list[_Outcome]] = {}  # first position of a task -> its outcomes, until its turn
+    shards = {index: ShardBuilder(index, *plan.ranges[index], embedder.dim) for index in todo}
+    finished: dict[int, list[Outcome]] = {}  # first position of a task -> its outcomes, until its turn
     order = iter(task[0][0] for task in tasks)
     turn = next(order)
     context = inference_context(embedder)
     for task, outcomes in run_tasks(
-        _LoadJob(source.load, in_worker),
+        LoadJob(source.load, in_worker),
         tasks,
         workers=workers,
-        initializer=_start_worker,
+        initializer=start_worker,
         initargs=(embedder if in_worker else None,),
         describe=lambda item: str(item[1]),
         activity=source.activity,
@@ -306,83 +253,11 @@ def _compute(
             turn = next(order, None)
 
 
-def _items_per_task(
-    embedder: Embedder, source: Source, n_items: int, *, workers: int, batch_size: int, in_worker: bool,
-    seconds: float | None,
-) -> int:
-    """Inputs per task sent to a worker: at most a batch, enough tasks to share among the workers, and
-    for waveforms sent back, what fits in one task's slot of shared memory (:mod:`sonic.parallel`)."""
-    if not workers:
-        return batch_size
-    size = task_size(n_items, workers, batch_size)
-    if source.in_workers and not in_worker and embedder.sample_rate:
-        waveform_bytes = int((seconds or TYPICAL_SECONDS) * embedder.sample_rate * 4)
-        size = min(size, max(1, RESULT_SLOT_BYTES // waveform_bytes))
-    return size
-
-
-def inference_context(embedder: Embedder):
-    """The context each forward pass runs in: :func:`sonic.tails.neural.inference` for a torch embedder
-    (bf16 autocast on CUDA), nothing for others."""
-    device = getattr(embedder, "device", None)
-    if device is None:
-        return contextlib.nullcontext
-    from sonic.tails.neural import inference
-
-    return lambda: inference(device)
-
-
-class _ShardBuilder:
-    """The results of one shard as they arrive in order; batches are embedded as soon as they are full."""
-
-    def __init__(self, index: int, start: int, stop: int, dim: int) -> None:
-        self.index, self.start, self.stop = index, start, stop
-        self.vectors = np.zeros((stop - start, dim), dtype=np.float32)
-        self.reasons: list[str | None] = [None] * (stop - start)
-        self.waiting: list[tuple[int, Any]] = []  # (position, payload) loaded, not embedded yet
-        self.seen = 0
-
-    @property
-    def complete(self) -> bool:
-        return self.seen == self.stop - self.start
-
-    def add(self, outcomes: list[_Outcome], embedder: Embedder, batch_size: int, *, embedded: bool, context) -> None:
-        for outcome in outcomes:
-            self.seen += 1
-            if outcome.reason is not None:
-                self.reasons[outcome.position - self.start] = outcome.reason
-            elif embedded:
-                self.vectors[outcome.position - self.start] = outcome.payload
-            else:
-                self.waiting.append((outcome.position, outcome.payload))
-        while len(self.waiting) >= batch_size:
-            self._embed(self.waiting[:batch_size], embedder, context)
-            self.waiting = self.waiting[batch_size:]
-
-    def flush(self, embedder: Embedder, context) -> None:
-        if self.waiting:
-            self._embed(self.waiting, embedder, context)
-            self.waiting = []
-
-    def _embed(self, batch: list[tuple[int, Any]], embedder: Embedder, context) -> None:
-        with context():
-            vectors = np.asarray(embedder.embed([payload for _, payload in batch]))
-        if vectors.shape != (len(batch), embedder.dim):
-            raise ValueError(
-                f"embedder {embedder.name!r} returned shape {vectors.shape} for a batch of {len(batch)}; "
-                f"the protocol wants ({len(batch)}, {embedder.dim})"
-            )
-        self.vectors[[position - self.start for position, _ in batch]] = vectors
-
-    def result(self) -> Shard:
-        return Shard(np.arange(self.start, self.stop, dtype=np.int64), self.vectors, self.reasons)
-
-
 def _write_outputs(
     embedder: Embedder,
     source: Source,
     store: ShardStore,
-    plan: _ShardPlan,
+    plan: ShardPlan,
     out_dir: Path,
     *,
     manifest: dict[str, Any],

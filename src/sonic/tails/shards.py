@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sonic.folder_jobs import atomic_output
+from sonic.cream.audio import atomic_output
 
 _KEY = b"sonic.shard_key"
 

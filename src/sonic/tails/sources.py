@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from sonic.errors import AudioError, DataError, SonicError
-from sonic.folder_jobs import audio_folder, read_exclude
+from sonic.cream.audio import audio_folder, read_exclude
 
 #: Folder of lyrics inside a Music4All release, and the tables a tabular embedder's rows come from.
 MUSIC4ALL_LYRICS = "lyrics"
@@ -149,7 +149,7 @@ def _one_of(name: str, what: str, **given: str | os.PathLike | None) -> tuple[st
 
 
 def _file_source(folder, excluded: set[str], what: str, load, activity: str, key: str) -> Source:
-    """A source of one file per track (audio or lyrics) from an :class:`~sonic.folder_jobs.AudioFolder`-like."""
+    """A source of one file per track (audio or lyrics) from an :class:`~sonic.cream.audio.AudioFolder`-like."""
     kept, duplicates = folder.unique()
     items, n_excluded, inputs = [], 0, []
     for index in kept:
@@ -172,7 +172,7 @@ def _file_source(folder, excluded: set[str], what: str, load, activity: str, key
 
 @dataclass(frozen=True)
 class _TextFolder:
-    """The ``.txt`` files under a folder, in the shape of :class:`~sonic.folder_jobs.AudioFolder`."""
+    """The ``.txt`` files under a folder, in the shape of :class:`~sonic.cream.audio.AudioFolder`."""
 
     root: Path
     paths: tuple[Path, ...]

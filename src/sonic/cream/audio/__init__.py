@@ -1,4 +1,4 @@
-"""Audio I/O: decoding any format, streaming windows, resampling, conversion and corrupt-file detection."""
+"""Audio I/O: decoding any format, streaming windows, resampling, conversion, corrupt files, folder jobs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ _EXPORTS = {
     "load_decoders": "sonic.cream.audio.decoders",
     "convert_folder": "sonic.cream.audio.convert",
     "find_corrupt": "sonic.cream.audio.corrupt",
+    "FAILURE_COLUMNS": "sonic.cream.audio.folder_jobs",
+    "AudioFolder": "sonic.cream.audio.folder_jobs",
+    "atomic_output": "sonic.cream.audio.folder_jobs",
+    "audio_folder": "sonic.cream.audio.folder_jobs",
+    "check_window": "sonic.cream.audio.folder_jobs",
+    "read_exclude": "sonic.cream.audio.folder_jobs",
+    "temporary_path": "sonic.cream.audio.folder_jobs",
+    "write_failures": "sonic.cream.audio.folder_jobs",
 }
 
 __all__ = sorted(_EXPORTS)

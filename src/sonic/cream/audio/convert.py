@@ -32,7 +32,7 @@ import soxr
 from sonic.cream.audio.decoders import load_decoders
 from sonic.cream.audio.load import RESAMPLE_QUALITY, length_slack, open_audio
 from sonic.errors import AudioError, SonicError
-from sonic.folder_jobs import atomic_output, audio_folder, write_failures
+from sonic.cream.audio.folder_jobs import atomic_output, audio_folder, write_failures
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files
 

@@ -34,7 +34,7 @@ import numpy as np
 from sonic.cream.audio.decoders import load_decoders
 from sonic.cream.audio.load import MIN_SECONDS, open_audio
 from sonic.errors import AudioError, BrokenAudioError, SonicError
-from sonic.folder_jobs import atomic_output, audio_folder
+from sonic.cream.audio.folder_jobs import atomic_output, audio_folder
 from sonic.manifest import base_manifest, write_json
 from sonic.parallel import map_files
 

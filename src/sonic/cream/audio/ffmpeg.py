@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.audio.decoders import AudioInfo, Blocks, first_line
+from sonic.cream.audio.decoded import AudioInfo, Blocks, first_line
 from sonic.errors import AudioError, BrokenAudioError
 
 #: Seek this many frames before a window's start and decode up to it, so that its first frame decodes

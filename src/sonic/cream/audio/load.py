@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from sonic.cream.audio.decoders import FFMPEG_EXTENSIONS, SNDFILE_EXTENSIONS, AudioInfo, load_decoders, open_decoder
+from sonic.cream.audio.decoded import AudioInfo
+from sonic.cream.audio.decoders import FFMPEG_EXTENSIONS, SNDFILE_EXTENSIONS, load_decoders, open_decoder
 from sonic.errors import AudioError, BrokenAudioError
 from sonic.parallel import FileResult, map_files
 

@@ -51,7 +51,7 @@ def plan_split(con: Any, events: EventSource, config: SplitConfig, *, excluded: 
     """Build the split of the view ``events`` by ``config`` in ``con`` (tables ``pairs``, ``train``, ...).
 
     With ``excluded``, the tracks of the table ``excluded(track_id)`` are dropped first. Raises the
-    :class:`DataError` of :func:`sonic.cream.data.splits.split_events` when a part would be empty.
+    :class:`DataError` of :func:`sonic.cream.data.splitting.split_events` when a part would be empty.
     """
     source = "events ANTI JOIN excluded USING (track_id)" if excluded else "events"
     test = _timestamp(config.test_date)
@@ -129,7 +129,7 @@ def plan_split(con: Any, events: EventSource, config: SplitConfig, *, excluded: 
 
 
 def split_frame(events: pd.DataFrame, config: SplitConfig, *, exclude_tracks: Iterable[Any] | None = None) -> Split:
-    """:func:`sonic.cream.data.splits.split_events` on a frame in memory: the same plan, fetched as frames."""
+    """:func:`sonic.cream.data.splitting.split_events` on a frame in memory: the same plan, fetched as frames."""
     events = normalise_events(events, source="the listening events")
     con = connect()
     try:

@@ -1,9 +1,11 @@
 """Split folders: writing a :class:`~sonic.cream.data.splits.Split` to disk, reading it back, and its statistics.
 
-A split folder holds ``train.parquet``, ``val.parquet``, ``test.parquet`` (and ``cold_test.parquet``
-for protocols with a cold test), each with the columns ``user_id, track_id, timestamp, count``;
-``stats.csv``, the journal's statistics table; and ``split.json``, the manifest (protocol, dates,
-seed, input file). A folder is always written whole: into a hidden sibling, then renamed into place
+This module owns the split folder's layout. A split folder holds ``train.parquet``, ``val.parquet``,
+``test.parquet`` (and ``cold_test.parquet`` for protocols with a cold test), each with the columns
+``user_id, track_id, timestamp, count`` (a part may also be a ``.pqt`` file); ``stats.csv``, the
+journal's statistics table; and ``split.json``, the manifest (protocol, dates, seed, input file).
+:func:`read_split_folder` is the one reader of that layout: every part's file and the manifest;
+:func:`read_split` builds the :class:`~sonic.cream.data.splits.Split` from it. A folder is always written whole: into a hidden sibling, then renamed into place
 (:mod:`sonic.cream.data.folders`), so a crash never leaves new Parquet files beside an old ``split.json``.
 
 :func:`split_file` splits a file of any size without loading it into pandas: DuckDB reads it
@@ -17,16 +19,17 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sonic.cream.data.events import load_events, load_track_ids
 from sonic.cream.data.folders import check_replaceable, staged_folder
-from sonic.cream.data.splits import PART_NAMES, PROTOCOLS, Split, SplitConfig, split_events
+from sonic.cream.data.splits import PART_NAMES, PROTOCOLS, Split, SplitConfig
+from sonic.cream.data.splitting import split_events
 from sonic.cream.data.stream import DEFAULT_MEMORY_LIMIT
 from sonic.errors import DataError
 from sonic.manifest import base_manifest, write_json
@@ -39,6 +42,8 @@ STATISTICS_COLUMNS = (
     "Rows", "Users", "Items", "TracksMedian", "TracksMin", "TracksMax", "PlaysMedian", "PlaysMin", "PlaysMax",
 )  # fmt: skip
 MANIFEST_NAME = "split.json"
+#: Suffixes of a part's events file, in the order looked for.
+PART_SUFFIXES = (".parquet", ".pqt")
 STATISTICS_NAME = "stats.csv"
 SPLIT_FILES = frozenset({*(f"{name}.parquet" for name in PART_NAMES), MANIFEST_NAME, STATISTICS_NAME})
 
@@ -145,26 +150,75 @@ def _write_summary(
     write_json(directory / MANIFEST_NAME, manifest)
 
 
-def read_split(directory: str | os.PathLike) -> Split:
-    """Read a split written by :func:`write_split`; a missing folder or file is a :class:`DataError`."""
+@dataclass(frozen=True)
+class SplitFolder:
+    """A split folder as found on disk: each part's events file and the manifest ``split.json``.
+
+    ``paths`` maps a part's name (the file's stem: ``train``, ``val``, ``test``, ``cold_test``, or any
+    other events file) to its ``.parquet`` (or ``.pqt``) file, sorted by name; ``settings`` is the
+    manifest ({} when the folder has none).
+    """
+
+    directory: Path
+    paths: dict[str, Path]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parts(self) -> list[str]:
+        """The names of the parts present, sorted."""
+        return list(self.paths)
+
+    def read(self, name: str) -> pd.DataFrame:
+        """The events of part ``name`` (:func:`~sonic.cream.data.events.load_events`); a part the folder
+        lacks is a :class:`DataError`."""
+        if name not in self.paths:
+            raise DataError(f"split folder '{self.directory}' has no {name}.parquet; write it with `sonic data-split`")
+        return load_events(self.paths[name])
+
+    @property
+    def config(self) -> SplitConfig:
+        """The :class:`SplitConfig` of the manifest; a folder without one, or a damaged one, is a :class:`DataError`."""
+        manifest_path = self.directory / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise DataError(f"split folder '{self.directory}' has no {MANIFEST_NAME}; write it with `sonic data-split`")
+        try:
+            return SplitConfig.from_dict(self.settings["config"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise DataError(f"'{manifest_path}' is not a split manifest ({type(error).__name__}: {error})") from None
+
+
+def read_split_folder(directory: str | os.PathLike) -> SplitFolder:
+    """Find the parts and read the manifest of the split folder ``directory`` (no events are loaded).
+
+    A missing folder, or a ``split.json`` that is not JSON, is a :class:`DataError`.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"split folder '{directory}' does not exist; write one with `sonic data-split`")
+    paths: dict[str, Path] = {}
+    for suffix in reversed(PART_SUFFIXES):  # a .parquet file wins over a .pqt file of the same part
+        paths |= {path.name.split(".")[0]: path for path in directory.iterdir() if path.suffix == suffix}
     manifest_path = directory / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise DataError(f"split folder '{directory}' has no {MANIFEST_NAME}; write it with `sonic data-split`")
-    try:
-        config = SplitConfig.from_dict(json.loads(manifest_path.read_text())["config"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise DataError(f"'{manifest_path}' is not a split manifest ({type(error).__name__}: {error})") from None
+    settings = {}
+    if manifest_path.is_file():
+        try:
+            settings = json.loads(manifest_path.read_text())
+        except ValueError as error:
+            raise DataError(f"'{manifest_path}' is not a split manifest ({type(error).__name__}: {error})") from None
+    return SplitFolder(directory, dict(sorted(paths.items())), settings)
+
+
+def read_split(directory: str | os.PathLike) -> Split:
+    """Read a split written by :func:`write_split`; a missing folder or file is a :class:`DataError`."""
+    folder = read_split_folder(directory)
+    config = folder.config
     names = PART_NAMES if config.keep_cold else PART_NAMES[:-1]
-    frames = {}
     for name in names:
-        path = directory / f"{name}.parquet"
-        if not path.is_file():
-            raise DataError(f"split folder '{directory}' has no {path.name}, which {config.protocol} splits need")
-        frames[name] = load_events(path)
-    return Split(config=config, **frames)
+        if name not in folder.paths:
+            raise DataError(
+                f"split folder '{folder.directory}' has no {name}.parquet, which {config.protocol} splits need"
+            )
+    return Split(config=config, **{name: folder.read(name) for name in names})
 
 
 def split_file(
@@ -179,7 +233,7 @@ def split_file(
 
     The file is streamed by DuckDB, capped at ``memory_limit`` (a DuckDB size such as ``"4GB"``; it
     spills to a work folder beside ``out_dir`` beyond that), and each part is copied straight to
-    Parquet: the same rows, in the same order, as :func:`~sonic.cream.data.splits.split_events` on the
+    Parquet: the same rows, in the same order, as :func:`~sonic.cream.data.splitting.split_events` on the
     loaded frame. The folder is replaced atomically; nothing is written when a check fails.
     """
     from sonic.cream.data.engine import plan_split, register_excluded

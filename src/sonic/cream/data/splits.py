@@ -35,7 +35,6 @@ into train, even if some of those plays happened later; with raw events that can
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -61,7 +60,7 @@ class Protocol:
     val_fraction: float
     keep_cold: bool
     source: str
-    splitter: str | None = None  # "module:function" splitting (events, config, exclude_tracks=...) its own way
+    splitter: str | None = None  # not a time split: its splitter in :data:`sonic.cream.data.splitting.SPLITTERS`
 
 
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
@@ -80,7 +79,7 @@ PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
         ),
         "leave-last-out": Protocol(
             "leave-last-out", None, None, None, 0.5, False, "sequential standard (BERT4Rec, RecBole)",
-            splitter="sonic.cream.data.leave_last_out:split_leave_last_out",
+            splitter="leave-last-out",
         ),
     }
 )  # fmt: skip
@@ -208,29 +207,6 @@ class Split:
         """The frames by file name stem, in order, leaving out an absent cold test."""
         frames = {name: getattr(self, name) for name in PART_NAMES}
         return {name: frame for name, frame in frames.items() if frame is not None}
-
-
-def split_events(
-    events: pd.DataFrame,
-    config: SplitConfig,
-    *,
-    exclude_tracks: Iterable[Any] | None = None,
-) -> Split:
-    """Split listening ``events`` by ``config`` (the steps in this module's docstring).
-
-    ``events`` is any frame :func:`sonic.cream.data.events.normalise_events` accepts, raw or compressed.
-    ``exclude_tracks`` (track ids) are removed everywhere before splitting. Every returned frame is
-    sorted by user, first listen, track. Raises :class:`DataError` naming the empty split and the
-    dates used when a split would hold no rows. Runs the SQL plan of :mod:`sonic.cream.data.engine`
-    (the one that splits files of any size) on the frame.
-    """
-    splitter = PROTOCOLS[config.protocol].splitter if config.protocol in PROTOCOLS else None
-    if splitter is not None:
-        module, _, function = splitter.partition(":")
-        return getattr(importlib.import_module(module), function)(events, config, exclude_tracks=exclude_tracks)
-    from sonic.cream.data.engine import split_frame
-
-    return split_frame(events, config, exclude_tracks=exclude_tracks)
 
 
 def draw_users(users: Iterable[Any], fraction: float, *, seed: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from sonic.cream.audio import decode, load_decoders
 from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
 from sonic.errors import AudioError, SonicError, UnknownNameError
-from sonic.folder_jobs import audio_folder, check_window
+from sonic.cream.audio import audio_folder, check_window
 from sonic.parallel import map_files, worker_count
 
 #: Picture kind -> function of ``(waveform, sample_rate)`` computing it with its default options.

@@ -11,7 +11,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from sonic.rouge.base import (
+from sonic.rouge.shared import (
     SeenTracks,
     batches_by_history,
     check_k,

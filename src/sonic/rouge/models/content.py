@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import DataError
-from sonic.rouge.base import SeenTracks
+from sonic.rouge.shared import SeenTracks
 from sonic.tails.table import EmbeddingTable
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import SonicError
-from sonic.rouge.base import SeenTracks, check_k, empty_lists, make_config, top_k_unseen
+from sonic.rouge.shared import SeenTracks, check_k, empty_lists, make_config, top_k_unseen
 from sonic.rouge.models.history import ordered_histories
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (

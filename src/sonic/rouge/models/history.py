@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sonic.rouge.base import SeenTracks, check_events, rows_in
+from sonic.rouge.shared import SeenTracks, check_events, rows_in
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import DataError, SonicError
-from sonic.rouge.base import (
+from sonic.rouge.shared import (
     SeenTracks,
     check_k,
     check_train,

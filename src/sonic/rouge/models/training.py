@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import SonicError
-from sonic.rouge.base import SeenTracks
+from sonic.rouge.shared import SeenTracks
 from sonic.rouge.models.history import Histories
 
 if TYPE_CHECKING:

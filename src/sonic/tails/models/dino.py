@@ -227,16 +227,3 @@ def _sha256(path: Path) -> str:
 def from_name(name: str, **options: Any) -> DinoEmbedder:
     """The registry's factory: ``dino_vits16`` etc. with :class:`DinoOptions` as keywords."""
     return DinoEmbedder.from_name(name, **options)
-
-
-def tiny_embedder(name: str, folder: Path) -> DinoEmbedder:
-    """A DINO embedder ``name`` on a tiny random ViT (width 64, 2 blocks, 32-pixel pictures) written under
-    ``folder`` in timm's checkpoint layout and loaded as a published checkpoint is (for the contract tests)."""
-    from sonic.tails.models.vit import write_timm_checkpoint
-
-    if name in RANDOM_CONTROLS:
-        tiny = ViTShape(embed_dim=64, depth=2, num_heads=1, patch_size=MODELS[RANDOM_CONTROLS[name]][1], img_size=32,
-                        mlp_hidden=256)
-        return DinoEmbedder(name, DinoOptions(device="cpu"), random_shape=tiny, random_folder=folder / "weights")
-    write_timm_checkpoint(folder, patch_size=MODELS[name][1], embed_dim=64, depth=2, img_size=32)
-    return DinoEmbedder(name, DinoOptions(checkpoint=str(folder), device="cpu"))

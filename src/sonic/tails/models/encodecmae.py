@@ -246,11 +246,3 @@ def build_encodecmae(config: EncodecMAEConfig) -> torch.nn.Module:
             return tuple(states)
 
     return EncodecMAE().eval()
-
-
-def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
-    """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``."""
-    from sonic.tails.models.tiny import tiny_encodecmae
-
-    tiny_encodecmae(folder / name, model_dim=768)
-    return from_name(name, checkpoint=str(folder / name), device="cpu")

@@ -19,7 +19,6 @@ the encoder's input after the positional convolution.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sonic.errors import SonicError
@@ -89,25 +88,3 @@ def deep_norm_layer_class() -> type:
             return self.final_layer_norm(hidden_states * self.residual_alpha + self.feed_forward(hidden_states))
 
     return DeepNormLayer
-
-
-#: MERT-v1's feature encoder strides (320 samples per frame: 75 frames/s at 24 kHz), at a tiny width.
-PUBLISHED_CONVOLUTIONS = {
-    "conv_dim": [16] * 7,
-    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
-    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
-    "num_feat_extract_layers": 7,
-}
-
-
-def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
-    """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``
-    (the published width, one layer; the 330M one in the pre-norm layout)."""
-    from sonic.tails.models.tiny import tiny_mert
-
-    if name == "mert-v1-330m":
-        layout = {"hidden_size": 1024, "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True}
-    else:
-        layout = {"hidden_size": 768}
-    tiny_mert(folder / name, num_hidden_layers=1, **PUBLISHED_CONVOLUTIONS, **layout)
-    return from_name(name, checkpoint=str(folder / name), device="cpu")

@@ -23,7 +23,7 @@ from sonic.tails.models.checkpoints import find_weights, load_parameters, read_j
 from sonic.tails.models.huggingface import require_transformers
 from sonic.tails.models.mel_conformer import SAMPLE_RATE, build_mel_conformer, min_samples
 from sonic.tails.models.mulan_head import MulanHeadConfig, build_mulan_head
-from sonic.tails.models.muq import muq_config
+from sonic.tails.models.muq_backbone import muq_config
 from sonic.tails.models.windowed import WaveformModel
 from sonic.tails.neural import resolve_checkpoint, select_layer, sha256_file
 

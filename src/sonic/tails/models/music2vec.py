@@ -7,7 +7,6 @@ the weights are copied in by name. 13 hidden states (the encoder's input and 12 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sonic.errors import SonicError
@@ -45,12 +44,3 @@ def build_data2vec_audio(config: dict[str, Any]) -> torch.nn.Module:
     if config.get("model_type") != "data2vec-audio":
         raise SonicError(f"a Music2Vec config.json has model_type 'data2vec-audio', got {config.get('model_type')!r}")
     return Data2VecAudioModel(Data2VecAudioConfig(**config_values(config))).eval()
-
-
-def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
-    """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``."""
-    from sonic.tails.models.mert import PUBLISHED_CONVOLUTIONS  # data2vec-audio has the same feature encoder
-    from sonic.tails.models.tiny import tiny_music2vec
-
-    tiny_music2vec(folder / name, hidden_size=768, num_hidden_layers=1, **PUBLISHED_CONVOLUTIONS)
-    return from_name(name, checkpoint=str(folder / name), device="cpu")

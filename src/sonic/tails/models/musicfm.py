@@ -16,7 +16,6 @@ channels and kept a 750-long time profile).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
@@ -89,11 +88,3 @@ def load_musicfm(checkpoint: str) -> WaveformModel:
     state = modern_names(read_state_dict(weights), strip_prefixes=("model.",))
     config = musicfm_config(read_json(stats), state, source=str(weights))
     return loaded_mel_conformer(config, state, weights=weights, checkpoint=str(checkpoint))
-
-
-def tiny_embedder(name: str, folder: Path) -> WindowedEmbedder:
-    """For the embedder contract: ``name`` on a tiny random checkpoint in the published format under ``folder``."""
-    from sonic.tails.models.tiny import tiny_musicfm
-
-    tiny_musicfm(folder / "MusicFM", encoder_dim=1024, encoder_depth=1, conv_dim=4)
-    return from_name(name, checkpoint=str(folder / "MusicFM"), device="cpu")

@@ -243,14 +243,3 @@ class MusiCNNEmbedder:
             "precision": self.options.precision,
             "batch_size": self.batch_size,
         }
-
-
-
-def tiny_embedder(name: str, folder: Path) -> MusiCNNEmbedder:
-    """``name`` on tiny random weights, written under ``folder`` as the wheel stores its checkpoints (the
-    hidden ``.index`` / ``.data-00000-of-00001`` names of TF's format) and loaded as the published ones are."""
-    from sonic.tails.models.musicnn_tiny import tiny_musicnn, tiny_vgg, write_tf_checkpoint
-
-    weights = tiny_vgg() if "vgg" in VARIANTS[name] else tiny_musicnn()
-    write_tf_checkpoint(f"{Path(folder)}/", weights)
-    return from_name(name, checkpoint=str(folder), device="cpu")

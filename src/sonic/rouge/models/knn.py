@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import DataError, SonicError
-from sonic.rouge.base import (
+from sonic.rouge.shared import (
     SeenTracks,
     batches_by_history,
     check_k,

@@ -70,7 +70,7 @@ def audio_folder(root: str | os.PathLike, *, skip_under: str | os.PathLike | Non
     Files under ``skip_under`` (an output folder inside ``root``) are left out. Raises
     :class:`AudioError` when ``root`` is not a folder or holds no audio file.
     """
-    from sonic.cream.audio import AUDIO_EXTENSIONS, find_audio_files, track_id
+    from sonic.cream.audio.load import AUDIO_EXTENSIONS, find_audio_files, track_id
 
     root = Path(root)
     paths = find_audio_files(root)

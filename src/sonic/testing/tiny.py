@@ -1,5 +1,5 @@
 """Tiny random-weight checkpoints written in each model's published format (files, config keys,
-parameter names, file type), for the tests and the embedder contract (``tiny_embedder`` hooks).
+parameter names, file type), for the tests and the embedder contract (:mod:`sonic.testing.embedders`).
 
 Each writer builds the model at a small depth (and any width), saves its weights the way the
 published checkpoint stores them, and returns the folder with the model or state it wrote (the
@@ -13,6 +13,14 @@ import json
 from pathlib import Path
 
 import torch
+
+#: MERT-v1's feature encoder strides (320 samples per frame: 75 frames/s at 24 kHz), at a tiny width.
+PUBLISHED_CONVOLUTIONS = {
+    "conv_dim": [16] * 7,
+    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "num_feat_extract_layers": 7,
+}
 
 #: MERT-v1-95M's published config.json keys, with the sizes cut down (conv strides keep 75 frames/s at 24 kHz
 #: only in the real model; here two conv layers of stride 5 and 2 give 2400 frames/s).
@@ -226,7 +234,7 @@ def tiny_muq(folder: Path, *, seed: int = 0, **overrides) -> tuple[Path, dict[st
     pre-training heads) and its state (names without the prefix)."""
     from safetensors.torch import save_file
 
-    from sonic.tails.models.muq import muq_config
+    from sonic.tails.models.muq_backbone import muq_config
 
     values = {**MUQ_CONFIG, **overrides}
     dim = values["encoder_dim"]

@@ -1,12 +1,12 @@
 """Tiny random-weight MusiCNN / VGG checkpoints written in TensorFlow's real checkpoint format.
 
-For the tests and the embedder contract (:func:`sonic.tails.models.musicnn.tiny_embedder`).
+For the tests and the embedder contract (:mod:`sonic.testing.embedders`).
 :func:`write_tf_checkpoint` writes ``<prefix>.index`` (a leveldb-format table: prefix-compressed keys,
 restart points, several data blocks, an index block, an empty metaindex block, CRC32C block trailers
 and the 48-byte footer with the table magic) and ``<prefix>.data-00000-of-00001`` (raw little-endian
 tensor bytes), with a BundleHeaderProto under the empty key and a BundleEntryProto per tensor, as
 TensorFlow's tensor bundle writer lays them out. It is written from the format's description, apart
-from the reader (:mod:`~sonic.tails.models.tf_checkpoint`), so that each checks the other.
+from the reader (:mod:`sonic.tails.models.tf_checkpoint`), so that each checks the other.
 """
 
 from __future__ import annotations

@@ -1,0 +1,173 @@
+"""One step of a study run: split, embed or run a recommender, and write the step's record.
+
+:func:`run_step` is what both engines run: the local one in :mod:`sonic.study.execute`, and Ray tasks
+in :mod:`sonic.study.on_ray`. Every output is written under a temporary name and renamed, and the
+step's record last, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sonic.errors import SonicError
+from sonic.manifest import base_manifest, write_json
+from sonic.study import store
+from sonic.study.check import AUDIO_MODALITIES, Resolved
+from sonic.study.steps import NO_EMBEDDING, Step
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """How a step went: ``status`` is done, skipped (done earlier), failed or blocked (a step it needs failed)."""
+
+    key: str
+    status: str
+    seconds: float = 0.0
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What every step of one study run needs: the checked study, the output folder and how to run."""
+
+    resolved: Resolved
+    out_dir: Path
+    num_workers: int | None
+    progress: bool
+    warn: Echo
+    engine: str = "local"  # of the embed steps
+    ray_address: str | None = None
+
+    def split_dir(self, key: str) -> Path:
+        return self.out_dir / "split" / key.removeprefix("split/")
+
+    def table_path(self, name: str) -> Path:
+        return self.out_dir / "embeddings" / f"{name}.parquet"
+
+
+def run_step(context: StepContext, step: Step, digest: str) -> StepOutcome:
+    """Run one step into the study's output folder and write its record (done or failed); never raises
+    for a failed step. The local engine and the Ray tasks (:mod:`sonic.study.on_ray`) both run this."""
+    started = time.perf_counter()
+    try:
+        warnings = _RUNNERS[step.kind](context, step, digest)
+    except Exception as error:  # noqa: BLE001  one failed step must not stop the others; it is recorded
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if not isinstance(error, SonicError):
+            message = f"{type(error).__name__}: {message}"
+        record = {"key": step.key, "hash": digest, "status": "failed", "error": message,
+                  "traceback": traceback.format_exc()}  # fmt: skip
+        write_json(step.record_path(context.out_dir), base_manifest("study step", **record))
+        return StepOutcome(step.key, "failed", time.perf_counter() - started, message)
+    seconds = time.perf_counter() - started
+    record = {"key": step.key, "hash": digest, "status": "done", "seconds": round(seconds, 3),
+              "settings": step.settings, "warnings": list(warnings)}  # fmt: skip
+    write_json(step.record_path(context.out_dir), base_manifest("study step", **record))
+    return StepOutcome(step.key, "done", seconds, warnings=tuple(warnings))
+
+
+def _split(context: StepContext, step: Step, digest: str) -> list[str]:
+    from sonic.cream.data import SplitConfig, split_file
+
+    study = context.resolved.study
+    config = SplitConfig.for_protocol(
+        study.split.protocol, start_date=study.split.start_date, test_date=study.split.test_date,
+        end_date=study.split.end_date, seed=step.settings["seed"],
+    )  # fmt: skip
+    final = context.split_dir(step.key)
+    tmp = _fresh_tmp(final)
+    split_file(study.data.events, config, tmp, exclude_file=study.data.exclude)
+    _replace_dir(tmp, final)
+    return []
+
+
+def _embed(context: StepContext, step: Step, digest: str) -> list[str]:
+    """Embed with one embedder: audio and image embedders read the audio folder, the others Music4All."""
+    from sonic.tails.runner import embed_folder
+    from sonic.tails.ray_engine import RayOptions
+
+    study = context.resolved.study
+    embeddings = study.embeddings
+    if context.resolved.modalities[step.name] in AUDIO_MODALITIES:
+        source: dict[str, Any] = {"audio_dir": study.data.audio, "offset_seconds": step.settings["offset_seconds"],
+                                  "duration_seconds": step.settings["duration_seconds"]}
+    else:
+        source = {"audio_dir": None, "music4all_root": study.data.music4all}
+    result = embed_folder(
+        model_type=step.name, model_options=step.settings.get("options"), out_dir=context.out_dir / "embeddings",
+        batch_size=embeddings.batch_size,
+        num_workers=context.num_workers, exclude=study.data.exclude, progress=context.progress, **source,
+        engine=context.engine, ray=RayOptions(address=context.ray_address, gpus_per_actor=embeddings.gpus_per_actor),
+    )  # fmt: skip
+    if result.table_path != context.table_path(step.name):
+        raise SonicError(f"embedder '{step.name}' wrote '{result.table_path.name}', not '{step.name}.parquet'")
+    if result.n_failed:
+        return [f"{result.n_failed} inputs could not be embedded; see {result.failures_path}"]
+    return []
+
+
+def _run(context: StepContext, step: Step, digest: str) -> list[str]:
+    """Fit one recommender and evaluate it on every mode (:func:`sonic.rouge.run.run_model`); store it."""
+    from sonic.rouge.run import run_model
+
+    settings = step.settings
+    split_key = step.needs[0]
+    embedding = None if settings["embedding"] == NO_EMBEDDING else settings["embedding"]
+    final = context.out_dir / "runs" / step.name
+    tmp = _fresh_tmp(final)
+    result = run_model(
+        settings["recommender"], context.split_dir(split_key), embedding=embedding,
+        embeddings_dir=context.out_dir / "embeddings", mode=settings["modes"], ks=settings["ks"], out_dir=tmp,
+        seed=settings["seed"], options=settings["options"], shuffle=settings["shuffle"],
+    )  # fmt: skip
+    warnings = [str(line) for line in result.warnings]
+    _replace_dir(tmp, final)
+    for line in warnings:
+        context.warn(f"{step.name}: {line}")
+    manifests = [context.table_path(key.removeprefix("embed/")) for key in step.needs[1:]]
+    record = {
+        "label": settings["label"], "recommender": settings["recommender"], "options": settings["options"],
+        "shuffle": settings["shuffle"], "embedding": settings["embedding"],
+        "embedding_manifest": ";".join(str(path.with_name(f"{path.stem}.manifest.json")) for path in manifests),
+        "split_dir": str(context.split_dir(split_key)), "split_seed": int(split_key.rpartition("-")[2]),
+        "modes": settings["modes"], "seed": settings["seed"], "ks": settings["ks"], "run_dir": str(final),
+        "hash": digest, "warnings": warnings,
+    }  # fmt: skip
+    store.write_run(context.out_dir / store.STORE_DIR, step.name, record, result.per_user, result.metrics)
+    return warnings
+
+
+_RUNNERS: dict[str, Callable[[StepContext, Step, str], list[str]]] = {
+    "split": _split, "embed": _embed, "run": _run,
+}  # fmt: skip
+
+
+def _fresh_tmp(final: Path) -> Path:
+    tmp = final.with_name(f".{final.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    return tmp
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Move the finished folder ``tmp`` to ``final``, replacing an older one."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)

@@ -120,3 +120,122 @@ def test_mean_interval_of_one_value_has_nan_bounds():
     assert mean == 0.4 and np.isnan(low) and np.isnan(high)
     with pytest.raises(ValueError, match="confidence"):
         mean_interval(np.array([1.0, 2.0]), confidence=95)
+
+
+# --- the user as the unit, across seeds ------------------------------------------------------------
+
+
+def _seed_rows(seed, users, values):
+    return pd.DataFrame({"seed": seed, "user_id": users, "value": np.asarray(values, dtype=np.float64)})
+
+
+def test_a_user_under_two_seeds_counts_once_and_p_matches_scipy_on_per_user_means():
+    from sonic.rouge.significance import paired_tests_over_seeds
+
+    rng = np.random.default_rng(11)
+    pool = [f"u{i}" for i in range(60)]
+    first, second = pool[:40], pool[20:]  # users u20..u39 are drawn by both seeds
+    a = pd.concat([_seed_rows(1, first, rng.random(40)), _seed_rows(2, second, rng.random(40))])
+    b = a.assign(value=a["value"] - 0.03 + rng.normal(0, 0.1, len(a)))
+    result = paired_tests_over_seeds(a, b)
+    assert result.n_users == 60  # 80 (seed, user) pairs, 60 users
+
+    # the reference: each user's mean over the seeds, computed here with plain pandas, then scipy
+    mean_a = a.groupby("user_id")["value"].mean().sort_index()
+    mean_b = b.groupby("user_id")["value"].mean().sort_index()
+    t = scipy.stats.ttest_rel(mean_a.to_numpy(), mean_b.to_numpy())
+    w = scipy.stats.wilcoxon(mean_a.to_numpy(), mean_b.to_numpy(), zero_method="wilcox", correction=False)
+    np.testing.assert_allclose([result.t_statistic, result.t_p], [t.statistic, t.pvalue], rtol=1e-10)
+    np.testing.assert_allclose([result.wilcoxon_statistic, result.wilcoxon_p], [w.statistic, w.pvalue], rtol=1e-10)
+    np.testing.assert_allclose([result.mean_a, result.mean_b], [mean_a.mean(), mean_b.mean()])
+
+    pooled = scipy.stats.ttest_rel(a["value"].to_numpy(), b["value"].to_numpy())  # the old, pooled way
+    assert pooled.pvalue != pytest.approx(t.pvalue)
+
+
+def test_pairs_match_on_seed_and_user():
+    from sonic.rouge.significance import paired_tests_over_seeds
+
+    a = pd.concat([_seed_rows(1, ["x", "y", "z"], [0.5, 0.2, 0.9]), _seed_rows(2, ["x"], [0.7])])
+    b = pd.concat([_seed_rows(1, ["x", "y", "z"], [0.1, 0.3, 0.4]), _seed_rows(3, ["x"], [0.0])])
+    result = paired_tests_over_seeds(a, b)  # seed 2 of a and seed 3 of b have no partner
+    assert result.n_users == 3
+    assert result.mean_a == pytest.approx((0.5 + 0.2 + 0.9) / 3)
+    with pytest.raises(DataError, match="share no"):
+        paired_tests_over_seeds(_seed_rows(1, ["x"], [1.0]), _seed_rows(2, ["x"], [1.0]))
+    with pytest.raises(DataError, match="twice under seed 1"):
+        paired_tests_over_seeds(_seed_rows(1, ["x", "x"], [1.0, 0.0]), _seed_rows(1, ["x"], [1.0]))
+
+
+def test_user_means_average_each_user_over_seeds():
+    from sonic.rouge.significance import user_means
+
+    rows = pd.concat([_seed_rows(1, ["a", "b"], [1.0, 0.0]), _seed_rows(2, ["a", "c"], [0.0, np.nan])])
+    means = user_means(rows)
+    assert means.to_dict() == {"a": 0.5, "b": 0.0}  # c has no value
+
+
+# --- intervals over users ----------------------------------------------------------------------------
+
+
+def test_bootstrap_keeps_a_bounded_metric_inside_0_1_where_t_over_two_seeds_does_not():
+    from sonic.rouge.significance import bootstrap_intervals
+
+    rng = np.random.default_rng(5)
+    users = 300
+    hits = (rng.random((users, 2)) < [0.02, 0.10]).astype(np.float64)  # HitRate per user under two seeds
+    seed_means = hits.mean(axis=0)
+    _, t_low, _ = mean_interval(seed_means)  # the t-interval over 2 seeds (df 1)
+    assert t_low < 0  # the data where the old interval left [0, 1]
+    low, high = bootstrap_intervals(hits.mean(axis=1)[:, None])
+    assert 0.0 <= low[0] <= hits.mean() <= high[0] <= 1.0
+    # near the lower bound: one hit among many users
+    rare = np.zeros((500, 1))
+    rare[7] = 1.0
+    low, high = bootstrap_intervals(rare)
+    assert low[0] >= 0.0 and high[0] <= 1.0 and high[0] > 0
+
+
+def test_bootstrap_matches_scipy_percentile_bootstrap():
+    from sonic.rouge.significance import bootstrap_intervals
+
+    values = np.random.default_rng(2).beta(0.5, 3.0, size=(400, 1))
+    low, high = bootstrap_intervals(values, resamples=4000, seed=1)
+    reference = scipy.stats.bootstrap((values[:, 0],), np.mean, n_resamples=4000, method="percentile",
+                                      random_state=np.random.default_rng(9)).confidence_interval
+    # two independent bootstraps of the same mean agree to within their Monte-Carlo error
+    width = reference.high - reference.low
+    assert low[0] == pytest.approx(reference.low, abs=0.05 * width)
+    assert high[0] == pytest.approx(reference.high, abs=0.05 * width)
+    again = bootstrap_intervals(values, resamples=4000, seed=1)
+    np.testing.assert_array_equal(again[0], low)  # seeded: the same draws
+
+
+def test_bootstrap_resamples_users_alike_across_columns_and_skips_nan():
+    from sonic.rouge.significance import bootstrap_intervals
+
+    values = np.array([[0.1, np.nan], [0.5, 0.5], [0.9, 0.9], [0.3, np.nan]])
+    low, high = bootstrap_intervals(values, resamples=500)
+    assert 0.1 <= low[0] <= high[0] <= 0.9 and 0.5 <= low[1] <= high[1] <= 0.9
+    low, high = bootstrap_intervals(np.full((3, 1), np.nan))
+    assert np.isnan(low[0]) and np.isnan(high[0])
+
+
+# --- Holm against another hand -------------------------------------------------------------------------
+
+
+def test_holm_on_the_worked_example_of_the_holm_bonferroni_article():
+    # Wikipedia, "Holm-Bonferroni method", its example: four null hypotheses at alpha = 0.05 with unadjusted
+    # p-values 0.01, 0.03, 0.04 and 0.005; "hypotheses one and four are rejected while hypotheses two and three
+    # are not". Adjusted by hand: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 (running max 0.06).
+    adjusted = holm([0.01, 0.03, 0.04, 0.005])
+    assert list(adjusted < 0.05) == [True, False, False, True]
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_matches_statsmodels():
+    multitest = pytest.importorskip("statsmodels.stats.multitest", reason="statsmodels is not installed")
+    p = np.random.default_rng(4).random(25) ** 3
+    reject, expected, _, _ = multitest.multipletests(p, alpha=0.05, method="holm")
+    np.testing.assert_allclose(holm(p), expected, rtol=1e-12)
+    assert list(holm(p) < 0.05) == list(reject)

@@ -3,69 +3,84 @@
 :func:`write_report` reads a study's output folder (its ``study.toml``, results store and step
 records) and writes ``OUT/index.html`` with every figure beside it as PNG (``figures/``), the data
 behind each figure and table as CSV (``data/``) and the spectral picture gallery (``gallery/``).
-The folder is built under a temporary name and renamed, so a report is never half written.
+
+The package's parts: :mod:`~sonic.study.report.data` reads the study (gaps become sentences),
+:mod:`~sonic.study.report.statistics` computes each number, interval and test (pure functions over
+frames), :mod:`~sonic.study.report.sections` and :mod:`~sonic.study.report.questions` assemble what
+each section shows, :mod:`~sonic.study.report.figures` draws, and :mod:`~sonic.study.report.page`
+renders the Jinja2 templates under ``templates/`` with autoescaping.
+
+``OUT`` must be new, empty, or a report sonic wrote (:func:`sonic.files.output_folder`, kind
+``report``): a folder holding anything else is refused in one sentence and left as it was. The new
+report is built in a temporary folder that then takes ``OUT``'s place whole, so a report is never
+half written and nothing of the old one lingers.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
-from sonic.errors import SonicError
+__all__ = ["REPORT_KIND", "write_report"]
 
-__all__ = ["write_report"]
+#: The kind of sonic output a report folder is marked with.
+REPORT_KIND = "report"
+#: What an older sonic's report folder held (adopted as sonic's own when its page says it is one).
+_REPORT_ENTRIES = frozenset({"index.html", "figures", "data", "gallery"})
 
 
 def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike, *, num_workers: int | None = None) -> Path:
-    """Write the report of the study run in ``study_dir`` into ``out_dir``; return ``out_dir/index.html``."""
-    from sonic.study import store
-    from sonic.study.config import read_study
-    from sonic.study.report import sections
-    from sonic.study.report.page import page
+    """Write the report of the study run in ``study_dir`` into ``out_dir``; return ``out_dir/index.html``.
 
-    study_dir, out_dir = Path(study_dir), Path(out_dir)
-    study_file = study_dir / "study.toml"
-    if not study_file.is_file():
-        raise SonicError(f"'{study_dir}' is not a study's output folder (no study.toml); run `sonic experiment` first")
-    study = read_study(study_file)
-    store_dir = study_dir / store.STORE_DIR
-    results = store.query(store_dir)
-    data = sections.ReportData(
-        study=study, out_dir=study_dir, results=results, board=store.leaderboard(results),
-        runs=store.runs(store_dir), failed_steps=_failed_steps(study_dir), store_dir=store_dir,
-    )  # fmt: skip
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    for folder in ("figures", "data", "gallery"):
-        (tmp / folder).mkdir(parents=True)
-    parts = [
-        sections.overview(data),
-        sections.leaderboards(data, tmp),
-        sections.backends(data, tmp),
-        sections.dino(data, tmp),
-        sections.gain(data, tmp, "lyrics", 3),
-        sections.gain(data, tmp, "metadata", 4),
-        sections.by_k(data, tmp),
-        sections.hot_cold(data, tmp),
-        sections.beyond(data, tmp),
-        sections.training(data, tmp),
-        sections.gallery(data, tmp, num_workers=num_workers),
-    ]
-    subtitle = f"{len(data.runs)} runs; seeds {', '.join(map(str, data.seeds))}; study file {study.source}"
-    (tmp / "index.html").write_text(page(study.title, subtitle, parts), encoding="utf-8")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    ``num_workers``: worker processes for the picture gallery. Raises :class:`~sonic.errors.SonicError`
+    (one sentence) for a folder that is not a study, or an ``out_dir`` holding files sonic did not write.
+    """
+    from sonic import files
+    from sonic.study.report.data import load
+
+    data = load(study_dir)
+    out_dir = Path(out_dir)
+    with files.output_folder(out_dir, REPORT_KIND, adopt=_older_report) as folder:
+        marker = folder.marker()
+        with files.atomic_folder(folder.path) as staging:
+            _build(data, staging, num_workers=num_workers)
+            files.write_json(staging / files.MARKER_NAME, marker)
     return out_dir / "index.html"
 
 
-def _failed_steps(study_dir: Path) -> list[dict]:
-    failed = []
-    for path in sorted((study_dir / "steps").glob("*.json")):
-        record = json.loads(path.read_text())
-        if record.get("status") == "failed":
-            failed.append({"step": record.get("key", path.stem), "error": record.get("error", "")})
-    return failed
+def _build(data, report_dir: Path, *, num_workers: int | None) -> None:
+    from sonic import files
+    from sonic.study.report import questions, sections
+    from sonic.study.report.figures import DATA_DIR, FIGURES_DIR
+    from sonic.study.report.page import render
+
+    for folder in (FIGURES_DIR, DATA_DIR, "gallery"):
+        (report_dir / folder).mkdir(parents=True, exist_ok=True)
+    parts = [
+        sections.overview(data),
+        sections.leaderboards(data, report_dir),
+        questions.backends(data, report_dir),
+        questions.dino(data, report_dir),
+        questions.gain(data, report_dir, "lyrics", 3),
+        questions.gain(data, report_dir, "metadata", 4),
+        questions.by_k(data, report_dir),
+        sections.hot_cold(data, report_dir),
+        sections.beyond(data, report_dir),
+        sections.training(data, report_dir),
+        sections.gallery(data, report_dir, num_workers=num_workers),
+    ]
+    study = data.study
+    subtitle = f"{len(data.runs)} runs; seeds {', '.join(map(str, data.seeds))}; study file {study.source}"
+    files.write_text(report_dir / "index.html", render(study.title, subtitle, parts))
+
+
+def _older_report(entry: Path) -> bool:
+    """Whether ``entry`` belongs to a report an older sonic wrote (before report folders were marked)."""
+    if entry.name not in _REPORT_ENTRIES:
+        return False
+    try:
+        with open(entry.parent / "index.html", encoding="utf-8", errors="replace") as page:
+            head = page.read(4096)
+    except OSError:
+        return False
+    return "window.sonicErrors" in head or 'content="sonic report"' in head

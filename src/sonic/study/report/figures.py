@@ -32,16 +32,37 @@ def _pyplot():
 
 
 def save(figure, data: pd.DataFrame, report_dir: Path, name: str, caption: str) -> Figure:
-    """Write ``figure`` as ``figures/<name>.png`` and ``data`` as ``data/<name>.csv``; close the figure."""
+    """Write ``figure`` as ``figures/<name>.png`` and ``data`` as ``data/<name>.csv``; close the figure.
+
+    A name is written once per report: a second figure of the same name would overwrite the first's
+    data, so it is a ``ValueError`` (a bug in the report, not a user's mistake).
+    """
+    from sonic import files
+
     plt = _pyplot()
     png = Path(FIGURES_DIR) / f"{name}.png"
     csv = Path(DATA_DIR) / f"{name}.csv"
-    for relative in (png, csv):
-        (report_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(report_dir / png, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    data.to_csv(report_dir / csv, index=False)
+    try:
+        for relative in (png, csv):
+            if (report_dir / relative).exists():
+                raise ValueError(f"the report writes {relative.as_posix()} twice")
+        with files.atomic_path(report_dir / png) as temporary:
+            figure.savefig(temporary, dpi=110, bbox_inches="tight", format="png")
+    finally:
+        plt.close(figure)
+    write_csv(data, report_dir / csv)
     return Figure(png.as_posix(), csv.as_posix(), caption)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as CSV (no index) atomically; a path already written is a ``ValueError`` (see :func:`save`)."""
+    from sonic import files
+
+    if path.exists():
+        raise ValueError(f"the report writes {path.name} twice")
+    with files.atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False)
+    return path
 
 
 def bars(board: pd.DataFrame, *, label: str, title: str, ylabel: str, colour_by: str | None = None):

@@ -106,7 +106,8 @@ def results(
 @app.command()
 def report(
     study_dir: Annotated[Path, typer.Argument(help="A study's output folder.")] = Path("sonic-demo"),
-    out: Annotated[Optional[Path], typer.Option(help="Report folder (default: STUDY_DIR/report).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Report folder: new, empty or a report sonic wrote, which is "
+                                                     "replaced (default: STUDY_DIR/report).")] = None,
     num_workers: Annotated[Optional[int], typer.Option(help="Worker processes for the picture gallery.")] = None,
 ) -> None:
     """Write the study's static HTML report (index.html with PNG figures and CSV data beside it)."""

@@ -1,5 +1,5 @@
-// Records what the page saw after loading (images that failed, script errors) as attributes of
-// <body>, so a headless browser's DOM dump shows them; the report's browser tests read them.
+// Records what the page saw after loading (images that failed, script errors) as attributes of the
+// body element, so a headless browser's DOM dump shows them; the report's browser tests read them.
 window.sonicErrors = [];
 window.addEventListener('error', function (e) { window.sonicErrors.push(String(e.message || 'resource')); }, true);
 window.addEventListener('load', function () {

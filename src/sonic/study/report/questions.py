@@ -18,7 +18,6 @@ from sonic.study.report.data import ReportData
 from sonic.study.report.page import Section
 from sonic.study.report.sections import ACCURACY, interval_axis, split_title
 from sonic.study.report.statistics import (
-    ALPHA,
     VALIDATION,
     Ranking,
     UserValues,

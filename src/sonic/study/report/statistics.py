@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sonic.errors import DataError
 from sonic.rouge.metrics import mean_interval
 from sonic.rouge.significance import bootstrap_intervals, holm, paired_tests_over_seeds
-from sonic.errors import DataError
 from sonic.study.steps import NO_EMBEDDING
 
 #: Seeds needed before an interval is taken over seeds rather than over users.

@@ -24,6 +24,9 @@ _EXPORTS = {
     "compare_runs": "sonic.rouge.compare",
     "paired_tests": "sonic.rouge.significance",
     "holm": "sonic.rouge.significance",
+    "paired_tests_over_seeds": "sonic.rouge.significance",
+    "user_means": "sonic.rouge.significance",
+    "bootstrap_intervals": "sonic.rouge.significance",
     "mean_interval": "sonic.rouge.metrics",
 }
 

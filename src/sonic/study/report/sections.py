@@ -26,6 +26,7 @@ from sonic.study.report.statistics import (
     VALIDATION,
     describe_interval,
     describe_tests,
+    evidence_splits,
     labels,
 )
 
@@ -102,7 +103,8 @@ def leaderboards(data: ReportData, report_dir: Path) -> Section:
                  "cell is the mean with its interval in brackets. The table's CSV holds every run, metric, k and "
                  "split with each interval's method (ci_method, ci_df); runs.csv holds each seed's own means. "
                  "A leaderboard ranks means: which differences are told apart is tested in the questions below.")
-    for split in data.splits:
+    evidence = evidence_splits(data.splits)
+    for split in [*evidence, *(split for split in data.splits if split not in evidence)]:  # validation last
         rows = data.board[(data.board["split"] == split) & (data.board["k"] == k)]
         rows = rows[rows["metric"].isin(ACCURACY)]
         section.heading(split_title(split))

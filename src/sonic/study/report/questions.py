@@ -263,8 +263,9 @@ def gain(data: ReportData, report_dir: Path, addition: str, number: int) -> Sect
             for split in evidence_splits(data.splits):
                 row = paired(values, split, (model, fused), (model, base), f"q{number}")
                 rows.append({**row, "model": model, "base": base, "with": fused})
-    extra = pd.DataFrame([{key: row[key] for key in ("model", "base", "with")} for row in rows])
-    tests = pd.concat([extra, adjust(rows)], axis=1)
+    extra = pd.DataFrame([{key: row[key] for key in ("split", "a", "b", "model", "base", "with")} for row in rows])
+    tests = adjust(rows).merge(extra.drop_duplicates(["split", "a", "b"]), on=["split", "a", "b"], how="left")
+    tests = tests.loc[:, ["model", "base", "with", *tests.columns[:-3]]]
     tests["mark"] = [mark(p) if not gap else "" for p, gap in zip(tests["t_p_holm"], tests["gap"])]
     for gap in tests.loc[tests["gap"] != "", "gap"]:
         section.absent(f"Not tested: {gap}.")

@@ -218,8 +218,12 @@ def paired(values: UserValues, split: str, a: tuple[str, str], b: tuple[str, str
 
 
 def adjust(rows: Sequence[dict]) -> pd.DataFrame:
-    """The tests of one family as a frame (:data:`TEST_COLUMNS`), with Holm-adjusted p-values over all of them."""
+    """The tests of one family as a frame (:data:`TEST_COLUMNS`), with Holm-adjusted p-values over all of them.
+
+    A test asked for twice (the same split, ``a`` and ``b``: two rankings sharing a pair) counts once.
+    """
     frame = pd.DataFrame(list(rows), columns=[c for c in TEST_COLUMNS if not c.endswith("_holm")])
+    frame = frame.drop_duplicates(["split", "a", "b"]).reset_index(drop=True)
     frame["t_p_holm"] = holm(frame["t_p"].to_numpy(np.float64)) if len(frame) else []
     frame["wilcoxon_p_holm"] = holm(frame["wilcoxon_p"].to_numpy(np.float64)) if len(frame) else []
     frame["n_users"] = frame["n_users"].astype(int)
@@ -284,8 +288,7 @@ def rank(values: UserValues, split: str, entries: Iterable[tuple[str, str]], fam
 
 def verdict(ranking: Ranking, tests: pd.DataFrame, alpha: float = ALPHA) -> Verdict:
     """Read a ranking's rows of the adjusted family ``tests`` (see :class:`Verdict`)."""
-    mine = tests[(tests["family"] == ranking.family) & (tests["split"] == ranking.split)
-                 & (tests["a"] == ranking.top)].set_index("b")  # fmt: skip
+    mine = tests[(tests["split"] == ranking.split) & (tests["a"] == ranking.top)].set_index("b")
     others = list(ranking.order["label"].iloc[1:])
     gaps = tuple(mine.loc[b, "gap"] for b in others if b in mine.index and mine.loc[b, "gap"])
     beaten = [b for b in others if b in mine.index and significant(mine.loc[b, "t_p_holm"], alpha)

@@ -93,8 +93,10 @@ def leaderboard(
     seeds = results.groupby(CELL, sort=False).agg(n_seeds=("seed", "nunique"), seed_mean=("mean", "mean"))
     seed_means = {key: group["mean"].to_numpy(np.float64) for key, group in results.groupby(CELL, sort=False)}
     users = _per_user_means(per_user)
+    few = seeds.index[seeds["n_seeds"] < min_seeds]  # cells whose interval is over users
+    wanted = users.set_index(CELL).index.isin(few) if len(users) else np.zeros(0, dtype=bool)
+    boot = _bootstrap_by_split(users[wanted], confidence=confidence, resamples=resamples, seed=seed)
     rows = []
-    boot = _bootstrap_by_split(users, confidence=confidence, resamples=resamples, seed=seed)
     user_stats = (users.groupby(CELL, sort=False)["value"].agg(user_mean="mean", n_users="count")
                   if len(users) else pd.DataFrame(columns=["user_mean", "n_users"]))  # fmt: skip
     for key, row in seeds.iterrows():

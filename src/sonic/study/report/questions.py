@@ -18,6 +18,7 @@ from sonic.study.report.data import ReportData
 from sonic.study.report.page import Section
 from sonic.study.report.sections import ACCURACY, interval_axis, split_title
 from sonic.study.report.statistics import (
+    ALPHA,
     VALIDATION,
     Ranking,
     UserValues,
@@ -149,7 +150,7 @@ def _ranking_sentences(ranking: Ranking, tests: pd.DataFrame, scope: str, metric
                 f"{against}."]
     tied = ", ".join(f"{label} ({means[label]:.4f})" for label in result.tied)
     rest = len(ranking.order) - len(result.tied)
-    behind = f"; the other {rest} are behind the top" if rest else ""
+    behind = f"; the other {rest} are behind the top (Holm-adjusted p < {ALPHA} each)" if rest else ""
     return [f"{where}: the top {len(result.tied)} are not told apart: {tied}; {against}{behind}."]
 
 
@@ -283,13 +284,13 @@ def gain(data: ReportData, report_dir: Path, addition: str, number: int) -> Sect
                          "paired t-test p < 0.05 *, < 0.01 **, < 0.001 ***, n.s. otherwise.")
     section.figure(saved)
     for row in tested.to_dict("records"):
+        change = f"{metric}@{k} from {row['mean_b']:.4f} to {row['mean_a']:.4f} ({row['mean_diff']:+.4f})"
         if significant(row["t_p_holm"]):
-            outcome = "gains" if row["mean_diff"] > 0 else "loses"
-            what = f"{outcome} {abs(row['mean_diff']):.4f}"
+            what = f"{'gains' if row['mean_diff'] > 0 else 'loses'}: {change}"
         else:
-            what = f"changes by {row['mean_diff']:+.4f}, not told apart from no change"
-        section.answer(f"{row['model']} / {row['base']} on {split_title(row['split'])}: adding {addition} {what} "
-                       f"{metric}@{k} ({row['mean_b']:.4f} to {row['mean_a']:.4f}); {test_words(row)}.")
+            what = f"moves {change}, not told apart from no change"
+        section.answer(f"{row['model']} / {row['base']} on {split_title(row['split'])}: adding {addition} {what}; "
+                       f"{test_words(row)}.")
     shown = tested.loc[:, ["model", "split", "base", "with", "n_users", "mean_b", "mean_a", "mean_diff", "t_p_holm",
                            "wilcoxon_p_holm", "mark"]].rename(columns={"mean_b": "mean_base", "mean_a": "mean_with"})
     for column in ("t_p_holm", "wilcoxon_p_holm"):

@@ -172,7 +172,7 @@ def test_bad_requests_are_one_sentence(formats, tmp_path):
     (tmp_path / "code.pth").write_bytes(b"not a torch file")
     with pytest.raises(SonicError, match="cannot read checkpoint .* as tensors only"):
         DinoEmbedder("dino_vits16", DinoOptions(checkpoint=str(tmp_path / "code.pth"), device="cpu"))
-    with pytest.raises(SonicError, match="not in the local Hugging Face cache"):
+    with pytest.raises(SonicError, match="not in the Hugging Face cache .*HF_HUB_OFFLINE is set; run `sonic fetch dino_vits16`.*--checkpoint"):
         DinoEmbedder("dino_vits16", DinoOptions(checkpoint="nobody/no-such-dino", device="cpu"))
 
 

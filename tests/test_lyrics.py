@@ -109,7 +109,7 @@ def test_bad_requests_are_one_sentence(tmp_path):
         read_lyrics(tmp_path / "nope")
     with pytest.raises(DataError, match="none of the 2 tracks has lyrics"):
         embed_lyrics({"a": None, "b": " "}, missing="zero")
-    with pytest.raises(SonicError, match="not in the local Hugging Face cache"):
+    with pytest.raises(SonicError, match="not in the Hugging Face cache .*HF_HUB_OFFLINE is set; run `hf download nobody/no-such-model`.*--checkpoint"):
         LyricsEmbedder(LyricsOptions(model="nobody/no-such-model"))
     assert LyricsOptions(num_workers=2).blas_threads >= 1
 

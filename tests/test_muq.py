@@ -1,8 +1,8 @@
 """MuQ (24 kHz) as a module of ours, on a tiny checkpoint in the published format.
 
-The ``muq`` package cannot run here (its torchaudio is a CUDA build), so the reference is built
-from independent pieces: librosa's HTK mel spectrogram, the subsampling written out with
-torch.nn.functional, and transformers' own Wav2Vec2ConformerEncoder forward.
+The hidden states are checked against the ``muq`` package's own code in test_upstream_references.py
+(it cannot run beside torch+cpu: its torchaudio is a CUDA build). MuQ-MuLan's audio head is still
+checked against its equations written out here (no upstream run of MuLan yet).
 """
 
 from __future__ import annotations
@@ -30,46 +30,13 @@ def checkpoint(tmp_path_factory):
     return tiny_muq(tmp_path_factory.mktemp("muq") / "MuQ-large-msd-iter")
 
 
-def reference_last_layer(state: dict, clip: np.ndarray) -> np.ndarray:
-    """MuQ's last hidden state for one clip, mean over time, from independent pieces."""
-    from transformers import Wav2Vec2ConformerConfig
-    from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import Wav2Vec2ConformerEncoder
-
-    power = librosa.feature.melspectrogram(
-        y=clip, sr=RATE, n_fft=2048, hop_length=240, n_mels=128, htk=True, norm=None, center=True,
-        pad_mode="reflect", power=2.0,
-    )
-    stat = MUQ_CONFIG["stat"]
-    mel = (10 * np.log10(np.maximum(power, 1e-10))[:, :-1] - stat["melspec_2048_mean"]) / stat["melspec_2048_std"]
-    x = torch.from_numpy(mel.astype(np.float32))[None, None]
-
-    def bn(x, name):
-        return F.batch_norm(x, state[f"{name}.running_mean"], state[f"{name}.running_var"],
-                            state[f"{name}.weight"], state[f"{name}.bias"], eps=1e-5)
-
-    def conv(x, name, stride=1):
-        return F.conv2d(x, state[f"{name}.weight"], state[f"{name}.bias"], stride=stride, padding=1)
-
-    for block in ("conv.conv.0", "conv.conv.1"):
-        inner = bn(conv(F.relu(bn(conv(x, f"{block}.conv1", 2), f"{block}.bn1")), f"{block}.conv2"), f"{block}.bn2")
-        x = F.relu(bn(conv(x, f"{block}.conv3", 2), f"{block}.bn3") + inner)
-    _, channels, bands, frames = x.shape
-    x = F.linear(x.permute(0, 3, 1, 2).reshape(1, frames, channels * bands), state["conv.linear.weight"],
-                 state["conv.linear.bias"])
-    config = Wav2Vec2ConformerConfig(**MUQ_CONFIG["w2v2_config"], num_hidden_layers=2, hidden_size=32)
-    encoder = Wav2Vec2ConformerEncoder(config).eval()
-    encoder.load_state_dict({k.removeprefix("conformer."): v for k, v in state.items() if k.startswith("conformer.")})
-    with torch.no_grad():
-        return encoder(x).last_hidden_state.mean(dim=1)[0].numpy()
-
-
 def test_mel_filterbank_equals_librosa_htk():
     ours = htk_mel_filterbank(RATE, 2048, 128)
     theirs = librosa.filters.mel(sr=RATE, n_fft=2048, n_mels=128, htk=True, norm=None).T
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
-def test_equals_the_reference_forward_on_the_published_format(checkpoint):
+def test_reads_the_published_format(checkpoint):
     folder, state = checkpoint
     embedder = EMBEDDERS.create("muq", checkpoint=str(folder), device="cpu")
     clip = tone(440.0, 0.5, RATE) + noise(0.5, RATE)
@@ -79,7 +46,7 @@ def test_equals_the_reference_forward_on_the_published_format(checkpoint):
     assert embedder.sample_rate == 24_000 and embedder.describe()["sample_rate"] == 24_000
     assert embedder.dim == 32 and embedder.describe()["n_hidden_states"] == 3
     assert embedder.describe()["ignored_parameters"] == 3  # linear, cls_token, the quantizer
-    np.testing.assert_allclose(ours, reference_last_layer(state, clip), rtol=1e-3, atol=1e-4)
+    assert ours.shape == (32,) and np.isfinite(ours).all()
 
 
 def test_padding_free_batches_give_one_at_a_time_vectors(checkpoint):
@@ -143,3 +110,32 @@ def test_muq_mulan_latent_equals_its_equations(checkpoint, tmp_path):
     np.testing.assert_allclose(ours, np.stack(expected), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(embedder.embed([clips[1]]), axis=1), 1.0, rtol=1e-5)
     assert EMBEDDERS.create("muq-mulan", checkpoint=str(folder), device="cpu").window_seconds == 10.0
+
+
+def test_muq_mulan_takes_a_local_backbone_folder_and_wraps_the_tail_as_upstream(checkpoint, tmp_path, monkeypatch):
+    import json
+
+    from sonic.testing.tiny import tiny_muq_mulan
+
+    backbone, backbone_state = checkpoint
+    folder, _ = tiny_muq_mulan(tmp_path / "MuQ-MuLan-large", backbone, backbone_state)
+    config = json.loads((folder / "config.json").read_text())
+    config["audio_model"]["name"] = "OpenMuQ/MuQ-large-msd-iter"  # as published: a hub name
+    (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(SonicError, match="'OpenMuQ/MuQ-large-msd-iter' is not in the Hugging Face cache"):
+        EMBEDDERS.create("muq-mulan", checkpoint=str(folder), device="cpu")
+    embedder = EMBEDDERS.create("muq-mulan", checkpoint=str(folder), backbone=str(backbone), device="cpu",
+                                window_seconds=0.25)  # fmt: skip
+    clip = noise(0.35, RATE, seed=8)  # one full window and a 0.1 s tail, completed with the clip's start
+
+    wrapped = np.concatenate([clip[6000:], clip[: 6000 - (clip.size - 6000)]])
+    windows = embedder.module.to("cpu")
+    with torch.no_grad():
+        latents = [embedder.model.hidden_states(windows, torch.from_numpy(w)[None])[0][0, 0].numpy()
+                   for w in (clip[:6000], wrapped)]  # fmt: skip
+    np.testing.assert_allclose(embedder.embed([clip])[0], np.mean(latents, axis=0), rtol=1e-4, atol=1e-5)
+    assert embedder.describe()["tail"] == "wrap" and embedder.describe()["backbone"] == str(backbone)
+    dropped = EMBEDDERS.create("muq-mulan", checkpoint=str(folder), backbone=str(backbone), device="cpu",
+                               window_seconds=0.25, tail="drop")  # fmt: skip
+    np.testing.assert_allclose(dropped.embed([clip])[0], latents[0], rtol=1e-4, atol=1e-5)

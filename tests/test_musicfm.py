@@ -1,8 +1,8 @@
 """MusicFM (24 kHz) on a tiny checkpoint written as the published pretrained_msd.pt + msd_stats.json.
 
-The network is the one MuQ shares (its forward is checked against an independent reference in
-test_muq.py); here: the file format, sizes read from the tensors, the published conformer settings,
-the rate, and that the vector is a mean over time (one value per channel), not over channels.
+Its hidden states are checked against upstream MusicFM's own code in test_upstream_references.py; here:
+the file format, sizes read from the tensors, the published conformer settings, the rate, and that the
+vector is a mean over time (one value per channel), not over channels.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from audio_fixtures import noise, tone  # noqa: E402
 from sonic.errors import SonicError  # noqa: E402
 from sonic.tails.base import EMBEDDERS  # noqa: E402
 from sonic.tails.models import musicfm  # noqa: E402
-from sonic.tails.models.mel_conformer import build_mel_conformer  # noqa: E402
 from sonic.testing.tiny import MUSICFM_STATS, tiny_musicfm  # noqa: E402
 
 RATE = 24_000
@@ -33,13 +32,11 @@ def test_reads_the_published_files_and_averages_over_time(checkpoint):
     folder, state = checkpoint
     embedder = EMBEDDERS.create("musicfm", checkpoint=str(folder), device="cpu")
     config = musicfm.musicfm_config(MUSICFM_STATS, state, source="test")
-    module = build_mel_conformer(config)
-    module.load_state_dict({k: v for k, v in state.items() if k.startswith(("conv.", "conformer."))})
     clip = tone(440.0, 0.6, RATE) + noise(0.6, RATE)
 
     ours = embedder.embed([clip])[0]
     with torch.no_grad():
-        last = module.eval()(torch.from_numpy(clip[None, :]))[-1]  # (1, frames, channels)
+        last = embedder.module(torch.from_numpy(clip[None, :]))[-1]  # (1, frames, channels)
 
     assert (config.encoder_dim, config.encoder_depth, config.conv_dim) == (32, 2, 4)
     assert config.conformer["position_embeddings_type"] == "rotary" and config.conformer["num_attention_heads"] == 16

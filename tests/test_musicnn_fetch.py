@@ -11,7 +11,8 @@ import pytest
 
 from sonic.errors import SonicError
 from sonic.tails.models import musicnn_weights
-from sonic.tails.models.musicnn_weights import MODELS, cached_model, extract_checkpoints, fetch_weights
+from sonic.tails.models.fetch import fetch_weights
+from sonic.tails.models.musicnn_weights import MODELS, cached_model, extract_checkpoints
 
 
 def fake_wheel(path):
@@ -46,7 +47,7 @@ def test_a_wheel_with_another_sha256_is_refused(tmp_path, monkeypatch):
     with pytest.raises(SonicError, match="not the pinned musicnn-0.1.0-py3-none-any.whl's f38a4890"):
         fetch_weights("musicnn", wheel=fake_wheel(tmp_path / "w.whl"))
     assert cached_model("MSD_musicnn") is None
-    with pytest.raises(SonicError, match="unknown weights 'vggish'; known: musicnn"):
+    with pytest.raises(SonicError, match="nothing to fetch for .vggish.; fetchable: musicnn, MSD_musicnn.*mert-v1-95m"):
         fetch_weights("vggish")
 
 

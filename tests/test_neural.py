@@ -46,7 +46,7 @@ def test_checkpoint_folder_must_hold_its_files_and_an_uncached_hub_name_is_one_s
         resolve_checkpoint(tmp_path, needs=("config.json", "model.safetensors"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(SonicError, match="not in the local Hugging Face cache.*pass its folder"):
+    with pytest.raises(SonicError, match="not in the Hugging Face cache .*HF_HUB_OFFLINE is set; run `hf download m-a-p/MERT-v1-95M`.*--checkpoint"):
         resolve_checkpoint("m-a-p/MERT-v1-95M")
     with pytest.raises(SonicError, match="neither an existing folder nor a hub name"):
         resolve_checkpoint(str(tmp_path / "missing" / "folder"))
@@ -66,17 +66,17 @@ def test_inference_runs_without_autograd_in_float32_on_the_cpu():
     assert autocast_dtype("cpu") is None and not pins_memory("cpu")
 
 
-def test_cuda_batches_use_bf16_autocast_and_pinned_memory():
+def test_cuda_batches_autocast_only_when_asked_and_use_pinned_memory():
     torch = pytest.importorskip("torch")
     from sonic.tails.neural import autocast_dtype, pins_memory
 
-    assert autocast_dtype("cuda") is torch.bfloat16 and autocast_dtype("cuda:1") is torch.bfloat16
-    assert autocast_dtype("cuda", bf16=False) is None
+    assert autocast_dtype("cuda") is None and autocast_dtype("cuda:1") is None
+    assert autocast_dtype("cuda", bf16=True) is torch.bfloat16 and autocast_dtype("cpu", bf16=True) is None
     assert pins_memory("cuda:0")
 
 
 @pytest.mark.gpu
-def test_on_a_gpu_the_forward_pass_is_bf16_from_pinned_memory():
+def test_on_a_gpu_the_forward_pass_is_float32_unless_bf16_is_asked_for():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
@@ -84,8 +84,9 @@ def test_on_a_gpu_the_forward_pass_is_bf16_from_pinned_memory():
 
     layer = torch.nn.Linear(3, 2).cuda()
     with inference("cuda"):
-        out = layer(to_device(np.ones((2, 3), np.float32), "cuda"))
-    assert out.dtype == torch.bfloat16
+        assert layer(to_device(np.ones((2, 3), np.float32), "cuda")).dtype == torch.float32
+    with inference("cuda", bf16=True):
+        assert layer(to_device(np.ones((2, 3), np.float32), "cuda")).dtype == torch.bfloat16
 
 
 def test_sha256_of_a_weights_file(tmp_path):

@@ -117,15 +117,34 @@ def embed(
 
 @app.command()
 def fetch(
-    name: Annotated[str, typer.Argument(help="What to fetch: musicnn (its four checkpoints, from musicnn==0.1.0).")],
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Embedders whose weights to fetch, e.g. mert-v1-95m musicnn (see --list)."),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Say which fetchable weights are present, and where; fetch nothing.")
+    ] = False,
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Hub branch, tag or commit to fetch (hub models).")
+    ] = None,
     wheel: Annotated[
-        Path | None, typer.Option("--wheel", help="A local copy of the wheel, instead of pip download from PyPI.")
+        Path | None, typer.Option("--wheel", help="musicnn: a local copy of its wheel, instead of pip download.")
     ] = None,
 ) -> None:
-    """Fetch published model weights into the local cache (checked against a pinned sha256)."""
-    from sonic.tails.models.musicnn_weights import fetch_weights
+    """Fetch published weights into the local caches (Hugging Face cache; musicnn from its PyPI wheel)."""
+    from sonic.errors import SonicError
+    from sonic.tails.models.fetch import fetch_status, fetch_weights, fetchable
 
-    typer.echo(f"{name} weights in {fetch_weights(name, wheel=wheel)}")
+    if list_:
+        for entry in fetch_status():
+            where = entry.where if entry.present else f"missing (from {entry.source})"
+            typer.echo(f"{entry.name}\t{'present' if entry.present else 'absent'}\t{where}")
+        return
+    if not names:
+        raise SonicError(f"name the embedders to fetch (or --list); fetchable: {', '.join(fetchable())}")
+    for name in names:
+        folders = fetch_weights(name, revision=revision, wheel=wheel)
+        typer.echo(f"{name} weights in {', '.join(str(folder) for folder in folders)}")
 
 
 def embedder_options(pairs: list[str]) -> dict[str, object]:

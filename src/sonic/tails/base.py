@@ -80,7 +80,8 @@ _MUSICNN_LAYERS = ("output=penultimate (default, 200-d), mean_max_pool (1506-d) 
                    "3 s patches pooled by mean (default), max or mean+max")
 _VGG_LAYERS = "output=penultimate (default, 256-d) or taggram (50 tags); 3 s patches pooled by mean, max or mean+max"
 _DINO_LAYERS = "CLS token (or mean of patch tokens) of the last block (default), the mean of all, or block 0..11"
-_DINO_SOURCE = "`{hub}` (local Hugging Face cache), a local folder, or the original release's `{pth}`"
+_DINO_SOURCE = ("`{hub}` (Hugging Face cache, downloaded on first use), a local folder, or the original release's "
+                "`{pth}` or a training `checkpoint.pth`")
 
 #: Every embedder SONIC knows, in the order of the README's table.
 CATALOGUE: tuple[EmbedderInfo, ...] = (
@@ -99,9 +100,10 @@ CATALOGUE: tuple[EmbedderInfo, ...] = (
                  "`m-a-p/MERT-v1-330M` (as 95M); 30 s windows"),
     EmbedderInfo("music2vec-v1", _models("music2vec"), "audio", 768, 16000, _LAYERS.format(top=12),
                  "`m-a-p/music2vec-v1` (transformers' Data2VecAudioModel); 30 s windows"),
-    EmbedderInfo("encodecmae-base", _models("encodecmae"), "audio", 768, 24000, _LAYERS.format(top=11),
+    EmbedderInfo("encodecmae-base", _models("encodecmae"), "audio", 768, 24000,
+                 "last (default: upstream's output), mean of all, or block 0..9 (upstream's activations[k])",
                  "`lpepino/encodecmae-base` (model.pt read with weights_only, config.gin; a module of ours); "
-                 "4 s windows"),
+                 "4 s chunks, the last partial one kept"),
     EmbedderInfo("muq", _models("muq"), "audio", 1024, 24000, _LAYERS.format(top=12),
                  "`OpenMuQ/MuQ-large-msd-iter` (config.json, model.safetensors; a module of ours); 30 s windows"),
     EmbedderInfo("muq-mulan", _models("muq"), "audio", 512, 24000, "none: the joint music-text embedding",

@@ -5,13 +5,13 @@ model. The pieces here keep each model file down to its architecture and its che
 
 - :class:`NeuralOptions`: checkpoint (hub name or local folder), device, layer, window, pooling;
 - :func:`pick_device`: ``"auto"`` is CUDA when present, else CPU;
-- :func:`resolve_checkpoint`: a local folder as it is; a hub name from the local cache only, unless
-  the user allowed downloads; never code from a checkpoint (safetensors or ``weights_only``);
+- :func:`resolve_checkpoint`: a local folder as it is; a hub name downloaded into (then read from) the
+  Hugging Face cache (:mod:`sonic.tails.models.hub`); never code from a checkpoint;
 - :func:`equal_windows`: a clip cut into windows of one length (MERT-v1's group norm makes
   zero-padding change every vector, so a batch only ever holds windows of equal length);
 - :func:`select_layer`: the last hidden state, the mean of all, or one by index;
-- :func:`inference` and :func:`to_device`: a forward pass without autograd, in bf16 autocast on
-  CUDA, fed from pinned memory (float32 and shared memory on the CPU).
+- :func:`inference` and :func:`to_device`: a forward pass without autograd (in bf16 autocast on CUDA
+  only for an embedder that asks for it), fed from pinned memory (shared memory on the CPU).
 
 torch is imported inside the functions that need it: importing this module stays cheap.
 """
@@ -22,6 +22,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,8 +38,6 @@ LAYER_NAMES = ("last", "mean")
 POOLINGS = ("mean", "max", "mean+max")
 #: Modalities the runner dispatches on.
 MODALITIES = ("audio", "image", "text", "tabular")
-#: Set to 1 to let a hub name download a checkpoint that is not cached yet.
-ALLOW_DOWNLOAD_ENV = "SONIC_ALLOW_DOWNLOAD"
 
 
 @dataclass(frozen=True)
@@ -49,10 +48,12 @@ class NeuralOptions:
     published default). ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. ``layer``:
     ``"last"``, ``"mean"`` (mean of every hidden layer) or an index. ``window_seconds``: length of
     the equal windows a clip is cut into (None: the model's default). ``pooling``: how window
-    vectors become the clip vector. ``batch_size``: windows per forward pass.
+    vectors become the clip vector. ``batch_size``: windows per forward pass. ``revision``: a hub
+    branch, tag or commit to pin (None: ``main``; the manifest records the commit either way).
     """
 
     checkpoint: str | None = None
+    revision: str | None = None
     device: str = "auto"
     layer: str | int = "last"
     window_seconds: float | None = None
@@ -100,41 +101,36 @@ def pick_device(device: str = "auto") -> torch.device:
     return chosen
 
 
-def resolve_checkpoint(checkpoint: str | os.PathLike, *, needs: tuple[str, ...] = ()) -> Path:
-    """The local folder (or file) holding ``checkpoint``.
+def resolve_checkpoint(
+    checkpoint: str | os.PathLike,
+    *,
+    needs: tuple[str, ...] = (),
+    patterns: tuple[str, ...] = ("*.json", "*.txt", "*.model", "*.safetensors"),
+    name: str | None = None,
+    revision: str | None = None,
+) -> Path:
+    """The local folder holding ``checkpoint`` (for models whose file list is in the checkpoint itself).
 
-    A path that exists is used as it is; it must contain every file in ``needs``. Anything else
-    is a hub name: looked up in the local Hugging Face cache, and downloaded only when
-    ``SONIC_ALLOW_DOWNLOAD=1`` is set. A hub name that is neither cached nor allowed to download
-    is one sentence saying so and how to pass a local folder.
+    A path that exists is used as it is; it must contain every file in ``needs``. Anything else is a
+    hub name: the files matching ``patterns`` are downloaded into the Hugging Face cache on first use
+    (:func:`sonic.tails.models.hub.snapshot`; ``HF_HUB_OFFLINE=1``: from the cache only). A model that
+    knows its files uses :func:`sonic.tails.models.hub.checkpoint_files` instead.
     """
+    from sonic.tails.models import hub
+
     path = Path(checkpoint).expanduser()
     if path.exists():
-        missing = [name for name in needs if not (path / name).exists()] if path.is_dir() else []
+        missing = [file for file in needs if not (path / file).exists()] if path.is_dir() else []
         if missing:
             raise SonicError(
                 f"checkpoint folder {str(path)!r} lacks {', '.join(missing)}; "
                 f"a checkpoint folder holds {', '.join(needs)}"
             )
         return path
-    name = str(checkpoint)
-    if name.count("/") != 1 or name.startswith((".", "/")) or name.endswith("/"):
-        raise SonicError(f"checkpoint {name!r} is neither an existing folder nor a hub name of the form owner/model")
-    allow = os.environ.get(ALLOW_DOWNLOAD_ENV) == "1"
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        snapshot_download = None
-    if snapshot_download is not None:
-        try:
-            return Path(snapshot_download(name, local_files_only=not allow))
-        except Exception:  # noqa: BLE001 - any hub failure means: not available here
-            pass
-    how = "" if allow else f" (set {ALLOW_DOWNLOAD_ENV}=1 to let sonic download it)"
-    raise SonicError(
-        f"checkpoint {name!r} is not in the local Hugging Face cache and cannot be fetched here{how}; "
-        f"download it elsewhere and pass its folder instead, e.g. --checkpoint /models/{name.split('/')[-1]}"
-    )
+    text = str(checkpoint)
+    if not hub.is_hub_name(text):
+        raise SonicError(f"checkpoint {text!r} is neither an existing folder nor a hub name of the form owner/model")
+    return hub.snapshot(text, patterns, required=(needs or ("config.json",))[0], name=name or text, revision=revision)
 
 
 def equal_windows(waveform: np.ndarray, window_samples: int) -> np.ndarray:
@@ -175,21 +171,30 @@ def select_layer(hidden_states: Any, layer: str | int) -> torch.Tensor:
     return states[layer]
 
 
-def pool(vectors: np.ndarray, pooling: str = "mean") -> np.ndarray:
-    """Window vectors (n_windows, dim) into one clip vector (dim,) or (2 * dim,) for ``mean+max``."""
+def pool(vectors: np.ndarray, pooling: str = "mean", *, weights: np.ndarray | None = None) -> np.ndarray:
+    """Window vectors (n_windows, dim) into one clip vector (dim,) or (2 * dim,) for ``mean+max``.
+
+    ``weights`` (n_windows,): the mean is weighted by them (the frames behind each window vector, so
+    the mean over windows is the mean over every frame); None or equal weights: the plain mean.
+    """
+    if weights is not None and len(weights) > 1 and not np.all(weights == weights[0]):
+        mean = (np.average(vectors.astype(np.float64), axis=0, weights=weights)).astype(vectors.dtype)
+    else:
+        mean = vectors.mean(axis=0)
     if pooling == "mean":
-        return vectors.mean(axis=0)
+        return mean
     if pooling == "max":
         return vectors.max(axis=0)
     if pooling == "mean+max":
-        return np.concatenate([vectors.mean(axis=0), vectors.max(axis=0)])
+        return np.concatenate([mean, vectors.max(axis=0)])
     raise SonicError(f"unknown pooling {pooling!r}; known: {', '.join(POOLINGS)}")
 
 
-def inference(device: torch.device | str, *, bf16: bool = True) -> contextlib.AbstractContextManager:
-    """The context a forward pass runs in: no autograd, and on CUDA bf16 autocast (when ``bf16``).
+def inference(device: torch.device | str, *, bf16: bool = False) -> contextlib.AbstractContextManager:
+    """The context a forward pass runs in: no autograd, and bf16 autocast on CUDA only when ``bf16``.
 
-    On the CPU the model runs in float32 (CPU autocast would change the vectors, and is slower there).
+    float32 is the default on every device; the CPU never autocasts (it would change the vectors,
+    and is slower there).
     """
     import torch
 
@@ -201,11 +206,32 @@ def inference(device: torch.device | str, *, bf16: bool = True) -> contextlib.Ab
     return stack
 
 
-def autocast_dtype(device: torch.device | str, *, bf16: bool = True) -> torch.dtype | None:
-    """The autocast dtype :func:`inference` uses on ``device``: bfloat16 on CUDA (when ``bf16``), else None."""
+def autocast_dtype(device: torch.device | str, *, bf16: bool = False) -> torch.dtype | None:
+    """The autocast dtype :func:`inference` uses on ``device``: bfloat16 on CUDA when ``bf16``, else None."""
     import torch
 
     return torch.bfloat16 if bf16 and torch.device(device).type == "cuda" else None
+
+
+#: The precision an embedder declares when it says nothing: float32.
+DEFAULT_PRECISION = "float32"
+
+
+def declared_precision(embedder: Any) -> str:
+    """The arithmetic ``embedder`` declares safe for its forward pass (its ``precision`` attribute):
+    ``"bfloat16"`` or ``"float32"`` (the default, also for an embedder that declares nothing)."""
+    return str(getattr(embedder, "precision", DEFAULT_PRECISION) or DEFAULT_PRECISION)
+
+
+def embedder_context(embedder: Any) -> Callable[[], contextlib.AbstractContextManager]:
+    """A factory of the context the runner runs ``embedder``'s batches in: for a torch embedder (one
+    with a ``device``) no autograd, plus bf16 autocast on CUDA only when it declares ``bfloat16``;
+    nothing for others."""
+    device = getattr(embedder, "device", None)
+    if device is None:
+        return contextlib.nullcontext
+    bf16 = declared_precision(embedder) == "bfloat16"
+    return lambda: inference(device, bf16=bf16)
 
 
 def to_device(batch: np.ndarray, device: torch.device | str) -> torch.Tensor:

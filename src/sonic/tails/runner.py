@@ -8,7 +8,8 @@ files decoded and resampled to the embedder's own rate, lyrics files, metadata r
   put back in that order, so batches of ``batch_size`` inputs are formed in input order and the model
   runs in this process (an embedder that declares ``runs_in_workers = True``, such as MFCC, embeds in
   the workers instead, and only vectors travel back). Workers die with this process.
-- On CUDA the forward pass runs in bf16 autocast without autograd (:func:`sonic.tails.neural.inference`);
+- The forward pass runs without autograd, in float32 unless the embedder declares bfloat16 safe
+  (:func:`sonic.tails.neural.embedder_context`; bf16 autocast on CUDA only then, recorded in the manifest);
   neural embedders send their batches from pinned memory (:func:`sonic.tails.neural.to_device`).
 - Results are written in shards of ``shard_size`` inputs as they complete (:mod:`sonic.tails.shards`).
   Batches never straddle two shards, so a rerun after a crash or SIGKILL reuses the finished shards,
@@ -38,6 +39,7 @@ import numpy as np
 from sonic.cluster import check_engine, import_ray
 from sonic.errors import AudioError, SonicError
 from sonic.cream.audio import check_window, write_failures
+from sonic.tails.neural import declared_precision
 from sonic.manifest import base_manifest
 from sonic.parallel import progress_bar, run_tasks, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
@@ -162,8 +164,11 @@ def embed_folder(
         for index in compute:
             bar.update(plan.size(index))
 
+    described = embedder.describe()
     manifest = {
-        **embedder.describe(),
+        **described,
+        **({} if "precision" in described or getattr(embedder, "device", None) is None
+           else {"precision": declared_precision(embedder)}),  # fmt: skip
         "embedder": embedder.name,
         "modality": embedder.modality,
         "dim": embedder.dim,

@@ -7,7 +7,6 @@ batches (:class:`ShardBuilder`) and the context each forward pass runs in.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -99,14 +98,12 @@ def items_per_task(
 
 
 def inference_context(embedder: Embedder):
-    """The context each forward pass runs in: :func:`sonic.tails.neural.inference` for a torch embedder
-    (bf16 autocast on CUDA), nothing for others."""
-    device = getattr(embedder, "device", None)
-    if device is None:
-        return contextlib.nullcontext
-    from sonic.tails.neural import inference
+    """The context each forward pass runs in (:func:`sonic.tails.neural.embedder_context`): for a torch
+    embedder no autograd, in float32 unless it declares ``precision = "bfloat16"`` (then bf16 autocast
+    on CUDA); nothing for others."""
+    from sonic.tails.neural import embedder_context
 
-    return lambda: inference(device)
+    return embedder_context(embedder)
 
 
 class ShardBuilder:

@@ -22,12 +22,13 @@ EmbedderFixture = Callable[[Path], "Embedder"]
 
 
 def _mert(name: str, folder: Path) -> Embedder:
-    """The published width, one layer; the 330M one in the pre-norm layout."""
+    """The published width, one layer; the 330M one in its published layout (pre-norm, group norm, no conv bias)."""
     from sonic.tails.models.mert import from_name
     from sonic.testing.tiny import PUBLISHED_CONVOLUTIONS, tiny_mert
 
     if name == "mert-v1-330m":
-        layout = {"hidden_size": 1024, "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True}
+        layout = {"hidden_size": 1024, "do_stable_layer_norm": True, "feat_extract_norm": "group", "conv_bias": False,
+                  "attention_relax": 32.0}
     else:
         layout = {"hidden_size": 768}
     tiny_mert(folder / name, num_hidden_layers=1, **PUBLISHED_CONVOLUTIONS, **layout)

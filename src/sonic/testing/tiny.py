@@ -159,17 +159,39 @@ MUSIC2VEC_CONFIG = {
 }
 
 
-def tiny_music2vec(folder: Path, *, seed: int = 0, **overrides):
-    """A music2vec-v1 checkpoint folder (transformers' own format, ``pytorch_model.bin``) and its model."""
+#: Keys music2vec-v1's published config.json is reported to carry that transformers 5 rejects or does not
+#: know: the fairseq dictionary's path as ``vocab_size``, and wav2vec2 pre-training settings.
+MUSIC2VEC_PUBLISHED_EXTRAS = {
+    "vocab_size": "/path/to/fairseq/dict.ltr.txt",
+    "apply_spec_augment": True,
+    "codevector_dim": 256,
+    "contrastive_logits_temperature": 0.1,
+    "diversity_loss_weight": 0.1,
+    "do_stable_layer_norm": False,
+    "feat_extract_norm": "layer",
+    "feat_quantizer_dropout": 0.0,
+    "num_codevector_groups": 2,
+    "num_codevectors_per_group": 320,
+    "num_negatives": 100,
+    "proj_codevector_dim": 256,
+}
+
+
+def tiny_music2vec(folder: Path, *, seed: int = 0, preprocessor: bool = False, **overrides):
+    """A music2vec-v1 checkpoint folder (``config.json`` with the published fields, ``vocab_size`` a path
+    included, and ``pytorch_model.bin``; ``preprocessor_config.json`` only when ``preprocessor``, as the
+    model card points at data2vec's processor instead) and the transformers model of its weights."""
     from transformers import Data2VecAudioConfig, Data2VecAudioModel
 
-    values = {**MUSIC2VEC_CONFIG, **overrides}
-    drop = {"model_type", "architectures", "transformers_version", "torch_dtype"}
-    config = Data2VecAudioConfig(**{k: v for k, v in values.items() if k not in drop})
+    values = {**MUSIC2VEC_CONFIG, **MUSIC2VEC_PUBLISHED_EXTRAS, **overrides}
+    known = {"model_type", "architectures", "transformers_version", "torch_dtype", *MUSIC2VEC_PUBLISHED_EXTRAS}
+    config = Data2VecAudioConfig(**{k: v for k, v in values.items() if k not in known})
     reference = _randomise(Data2VecAudioModel(config), seed)
     state = {key: value.clone().contiguous() for key, value in reference.state_dict().items()}
-    preprocessor = {**PREPROCESSOR, "sampling_rate": 16000}
-    return write_folder(folder, values, preprocessor, state, "pytorch_model.bin"), reference
+    write_folder(folder, values, {**PREPROCESSOR, "sampling_rate": 16000}, state, "pytorch_model.bin")
+    if not preprocessor:
+        (folder / "preprocessor_config.json").unlink()
+    return folder, reference
 
 
 #: A MuQ config.json (the muq package's MuQConfig, as OpenMuQ/MuQ-large-msd-iter publishes it), sizes cut down.

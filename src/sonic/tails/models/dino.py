@@ -33,7 +33,8 @@ import numpy as np
 from sonic.errors import SonicError, UnknownNameError
 from sonic.tails.models.dino_random import RANDOM_CONTROLS, SEED, random_checkpoint
 from sonic.tails.models.vit import Checkpoint, ViTShape, import_torch, load_vit, read_checkpoint
-from sonic.tails.neural import check_layer, pick_device, resolve_checkpoint
+from sonic.tails.models.hub import HubFiles, checkpoint_files
+from sonic.tails.neural import check_layer, pick_device
 from sonic.tails.vision import ImageConfig, spectrogram_images
 
 #: Name -> (timm's copy of the published DINO weights, patch size in pixels).
@@ -43,6 +44,9 @@ MODELS = {
     "dino_vitb16": ("timm/vit_base_patch16_224.dino", 16),
     "dino_vitb8": ("timm/vit_base_patch8_224.dino", 8),
 }
+#: What a hub name downloads (and ``sonic fetch``): timm's config.json and one weights file.
+HUB_FILES = {name: (HubFiles(hub, required=("config.json",), weights=("model.safetensors", "pytorch_model.bin")),)
+             for name, (hub, _) in MODELS.items()}  # fmt: skip
 #: Token choices; ``cls+patch_mean`` doubles the width.
 TOKENS = ("cls", "patch_mean", "cls+patch_mean")
 
@@ -51,13 +55,15 @@ TOKENS = ("cls", "patch_mean", "cls+patch_mean")
 class DinoOptions:
     """Options of a DINO embedder (pictures: :class:`~sonic.tails.vision.ImageConfig`'s defaults otherwise).
 
-    ``checkpoint``: a folder, a ``.pth`` file or a hub name (None: the name's published weights).
+    ``checkpoint``: a folder, a ``.pth`` file or a hub name (None: the name's published weights);
+    ``revision``: the hub branch, tag or commit to pin.
     ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``. ``layer`` and ``tokens``: see the module
     docstring. ``fit``: ``tiles`` or ``resize``; ``tile_overlap``: fraction of a tile shared with the
     next. ``batch_size``: pictures per forward pass.
     """
 
     checkpoint: str | None = None
+    revision: str | None = None
     device: str = "auto"
     layer: str | int = "last"
     tokens: str = "cls"
@@ -93,6 +99,8 @@ class DinoEmbedder:
 
     modality: ClassVar[str] = "image"
     runs_in_workers: ClassVar[bool] = False
+    #: The ViT runs in float32 on every device (bf16 autocast moved its vectors by 0.03).
+    precision: ClassVar[str] = "float32"
 
     def __init__(self, name: str, options: DinoOptions = DinoOptions(), *, random_shape: ViTShape | None = None,
                  random_folder: Path | None = None) -> None:
@@ -102,6 +110,7 @@ class DinoEmbedder:
             known = ", ".join([*MODELS, *RANDOM_CONTROLS])
             raise UnknownNameError(f"unknown embedder {name!r}; known DINO names: {known}")
         self.random_weights = name in RANDOM_CONTROLS
+        self._source = None
         hub_name, patch_size = MODELS[RANDOM_CONTROLS.get(name, name)]
         self.name, self.options = name, options
         if self.random_weights:
@@ -114,7 +123,14 @@ class DinoEmbedder:
             self.checkpoint_name = f"random weights drawn with seed {SEED}, not the published DINO"
         else:
             self.checkpoint_name = options.checkpoint or hub_name
-            location = resolve_checkpoint(self.checkpoint_name)
+            location = Path(self.checkpoint_name).expanduser()
+            if not location.exists():  # a hub name: config.json and one weights file, through the cache
+                spec = HUB_FILES[name][0]
+                self._source = checkpoint_files(
+                    self.checkpoint_name, HubFiles(self.checkpoint_name, spec.required, spec.weights),
+                    name=name, revision=options.revision,
+                )
+                location = self._source.folder
         self._checkpoint: Checkpoint = read_checkpoint(location)
         shape = self._checkpoint.shape
         if shape.patch_size != patch_size:
@@ -165,10 +181,13 @@ class DinoEmbedder:
         return pictures.pool(vectors)
 
     def picture_vectors(self, images: Any) -> Any:
-        """Vectors (B, dim) of normalised pictures (B, 3, size, size), a torch tensor on :attr:`device`."""
-        states = self._model(images, upto=max(self._blocks))
-        chosen = [self._tokens(self._model.norm(states[block])) for block in self._blocks]
-        return chosen[0] if len(chosen) == 1 else sum(chosen) / len(chosen)
+        """Vectors (B, dim) of normalised pictures (B, 3, size, size), a torch tensor on :attr:`device`;
+        float32 even inside a caller's autocast region."""
+        torch = import_torch()
+        with torch.autocast(self.device.type, enabled=False):
+            states = self._model(images.float(), upto=max(self._blocks))
+            chosen = [self._tokens(self._model.norm(states[block])) for block in self._blocks]
+            return chosen[0] if len(chosen) == 1 else sum(chosen) / len(chosen)
 
     def _tokens(self, tokens: Any) -> Any:  # (B, 1 + n_patches, C) -> (B, dim)
         torch = import_torch()
@@ -190,7 +209,10 @@ class DinoEmbedder:
                 "file": self._checkpoint.path.name,
                 "format": self._checkpoint.format,
                 "sha256": self.weights_sha256(),
+                "revision": self._source.revision if self._source is not None else None,
+                **({"files": self._source.describe()["files"]} if self._source is not None else {}),
             },
+            "precision": "float32",
             "architecture": asdict(self._checkpoint.shape),
             "layer": self.options.layer,
             "blocks": self._blocks,

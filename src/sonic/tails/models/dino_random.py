@@ -9,7 +9,7 @@ its name says ``random`` and its manifest says ``random weights``.
 
 The weights are written once in timm's checkpoint layout (``config.json`` + ``model.safetensors``)
 into ``~/.cache/sonic/dino-random/<name>-seed<seed>/`` (``SONIC_DINO_RANDOM_CACHE`` moves it), under a
-temporary name then renamed, and loaded by :func:`~sonic.tails.models.vit.read_checkpoint` exactly as a
+temporary name then renamed (:func:`sonic.files.atomic_folder`), and loaded by :func:`~sonic.tails.models.vit.read_checkpoint` exactly as a
 published checkpoint is. The same seed gives the same file, bit for bit.
 """
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +78,10 @@ def write_random_checkpoint(folder: Path, shape: ViTShape, *, architecture: str,
     """Random weights of ``shape`` in timm's layout under ``folder``, written atomically; return ``folder``."""
     from safetensors.torch import save_file
 
+    from sonic.files import atomic_folder
+
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as staging:  # an incomplete folder from an interrupted write is replaced
         save_file(random_state(shape, seed=seed), str(staging / "model.safetensors"))
         config = {
             "architecture": architecture,
@@ -98,9 +96,4 @@ def write_random_checkpoint(folder: Path, shape: ViTShape, *, architecture: str,
         }  # fmt: skip
         (staging / "config.json").write_text(json.dumps(config, indent=2))
         staging.chmod(0o755)
-        if folder.exists():  # an incomplete folder from an interrupted write: replace it
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder

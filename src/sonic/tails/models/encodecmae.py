@@ -15,11 +15,19 @@ load beside torch+cpu) runs here, so both halves are modules of ours with the pu
   axis, ``ff_layer`` Linear-ReLU-Linear, ``norm1``/``norm2``) and ``final_norm``; the output is
   ``x0 + final_norm(x1)`` of the two ResiDual streams.
 
-A published checkpoint (hub ``lpepino/encodecmae-base``) is a folder with ``model.pt`` (a
-PyTorch Lightning checkpoint, read with ``weights_only=True``; its ``state_dict`` also holds the
-decoder and heads, ignored) and ``config.gin`` (the number of heads and EnCodec's feature scale are
-read from it; widths and depth come from the tensors' shapes). Hidden states: the transformer's
-input, each layer's normalised stream, and the final output ("last": EncodecMAE's own features).
+A published checkpoint (hub ``lpepino/encodecmae-base``, upstream v1 = tag ``v.1.0.0``) is a folder
+with ``model.pt`` (a PyTorch Lightning checkpoint, read with ``weights_only=True``; its ``state_dict``
+also holds the decoder and heads, ignored) and ``config.gin`` (heads and EnCodec's feature scale are
+read from it, in gin's line syntax ``scope/Name.param = value`` or the block syntax ``scope/Name:``
+followed by indented ``param=value`` lines; widths and depth come from the tensors' shapes). Only
+those two files are downloaded. EncodecMAE v2 checkpoints (``lpepino/encodecmae-v2``, other front
+ends, ``wav_encoder.encoder`` and ``post_net``) are refused in one sentence.
+
+Features as upstream's ``extract_features_from_array`` computes them: 4 s chunks, the last partial
+chunk included (``tail="keep"``), and layers numbered as upstream's: layer ``k`` (0..L-1) is
+``activations[k]``, the output of transformer block ``k``; ``last`` (= ``-1`` = index L) is
+upstream's default output (``layer=-1``: ``x0 + final_norm(x1)``). A clip's vector is the mean over
+every frame of every chunk, as the mean of upstream's concatenated frames is.
 """
 
 from __future__ import annotations
@@ -27,18 +35,23 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sonic.errors import SonicError
 from sonic.tails.models.checkpoints import load_parameters, modern_names, read_state_dict
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
-from sonic.tails.neural import resolve_checkpoint, sha256_file
+from sonic.tails.models.hub import HubFiles, checkpoint_files
+from sonic.tails.neural import sha256_file
 
 if TYPE_CHECKING:
     import torch
 
 CHECKPOINTS = {"encodecmae-base": "lpepino/encodecmae-base"}
+#: The files read (and all ``sonic fetch`` downloads).
+FILES = ("model.pt", "config.gin")
+HUB_FILES = {name: (HubFiles(repo, required=FILES),) for name, repo in CHECKPOINTS.items()}
+#: Keys only an EncodecMAE v2 checkpoint has.
+V2_KEYS = ("wav_encoder.encoder.", "post_net.")
 SAMPLE_RATE = 24_000
 #: EncodecMAE's own feature extraction cuts audio into 4 s chunks.
 DEFAULT_WINDOW_SECONDS = 4.0
@@ -63,29 +76,93 @@ def from_name(name: str, **options: Any) -> WindowedEmbedder:
     if name not in CHECKPOINTS:
         raise SonicError(f"unknown EncodecMAE model {name!r}; known: {', '.join(CHECKPOINTS)}")
     chosen = transformer_options(name, options, checkpoint=CHECKPOINTS[name])
-    model = load_encodecmae(chosen.checkpoint)
-    return WindowedEmbedder(name, model, chosen, default_window_seconds=DEFAULT_WINDOW_SECONDS)
+    model = load_encodecmae(chosen.checkpoint, name=name, revision=chosen.revision)
+    return WindowedEmbedder(name, model, chosen, default_window_seconds=DEFAULT_WINDOW_SECONDS, default_tail="keep")
 
 
-def gin_value(text: str, patterns: tuple[str, ...], default: float) -> float:
-    """The number bound by the first of ``patterns`` (``name = value`` lines of a gin file), else ``default``."""
-    for pattern in patterns:
-        match = re.search(rf"^\s*{pattern}\s*=\s*([-+0-9.eE]+)\s*$", text, flags=re.MULTILINE)
-        if match:
-            return float(match.group(1))
+#: The gin parameters sonic reads (a line it cannot parse that mentions one is refused).
+GIN_NEEDED = ("num_heads", "scale", "norm_type")
+
+
+def gin_bindings(text: str, *, source: str = "config.gin") -> dict[str, str]:
+    """Every binding of a gin file, ``"scope/Name.param"`` -> the value's text (macros substituted).
+
+    Reads macros (``NAME = value``), line bindings (``scope/module.Name.param = value``) and block
+    bindings (``scope/module.Name:`` then indented ``param = value`` lines); configurable names are
+    shortened to their last part (``encoder/MultiHeadAttention.num_heads``). An indented line without
+    ``=`` continues the value before it. A line of another shape that mentions one of :data:`GIN_NEEDED`
+    is a SonicError naming it (other unreadable lines bind nothing sonic reads).
+    """
+    macros: dict[str, str] = {}
+    raw: list[tuple[str, str]] = []
+    block: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        code = line.split("#", 1)[0].rstrip()
+        if not code.strip():
+            continue
+        indented = code[:1] in (" ", "\t")
+        code = code.strip()
+        if indented and block is not None and "=" in code:
+            key, _, value = code.partition("=")
+            raw.append((f"{block}.{key.strip()}", value.strip()))
+            continue
+        if indented and raw:  # the continuation of a value over several lines
+            raw[-1] = (raw[-1][0], f"{raw[-1][1]} {code}")
+            continue
+        block = None
+        if code.startswith(("import ", "include ", "from ")):
+            continue
+        if code.endswith(":") and "=" not in code:
+            block = _short(code[:-1].strip())
+            continue
+        key, sep, value = code.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[\w./%-]+", key) or indented:
+            if any(needed in code for needed in GIN_NEEDED):
+                raise SonicError(f"{source} line {number} is not gin syntax sonic can read: {line.strip()!r}")
+            continue
+        if "." in key:
+            scope_name, _, param = key.rpartition(".")
+            raw.append((f"{_short(scope_name)}.{param}", value.strip()))
+        else:
+            macros[key] = value.strip()
+    resolved = {}
+    for key, value in raw:
+        for _ in range(8):  # macros may name macros
+            if not value.startswith("%"):
+                break
+            value = macros.get(value[1:], value)
+        resolved[key] = value
+    return resolved
+
+
+def _short(name: str) -> str:
+    """``encoder/tasks.models.transformers.MultiHeadAttention`` -> ``encoder/MultiHeadAttention``."""
+    scope, _, configurable = name.rpartition("/")
+    return f"{scope}/{configurable.split('.')[-1]}" if scope else configurable.split(".")[-1]
+
+
+def gin_number(bindings: dict[str, str], keys: tuple[str, ...], default: float, *, source: str) -> float:
+    """The number bound to the first of ``keys`` present, else ``default``; a non-number is a SonicError."""
+    for key in keys:
+        if key in bindings:
+            try:
+                return float(bindings[key])
+            except ValueError:
+                raise SonicError(f"{source} binds {key} to {bindings[key]!r}, not a number") from None
     return default
 
 
-def read_config(state: dict[str, torch.Tensor], gin_text: str) -> EncodecMAEConfig:
+def read_config(state: dict[str, torch.Tensor], gin_text: str, *, source: str = "config.gin") -> EncodecMAEConfig:
     """Widths and depth from the tensors, heads and feature scale from the gin file."""
     model_dim = int(state["feat_projector.weight"].shape[0])
     layers = {int(m.group(1)) for key in state if (m := re.match(r"visible_encoder\.encoder_layers\.(\d+)\.", key))}
-    heads = gin_value(
-        gin_text,
-        (r"encoder/tasks\.models\.transformers\.MultiHeadAttention\.num_heads", "NUM_ENCODER_HEADS"),
-        model_dim // 64,
-    )
-    scale = gin_value(gin_text, (r"(?:tasks\.models\.encodecmae\.encoders\.)?EncodecEncoder\.scale",), 1.0)
+    bindings = gin_bindings(gin_text, source=source)
+    norm = bindings.get("encoder/TransformerEncoder.norm_type", "'ResiDual'").strip("'\"")
+    if norm != "ResiDual":
+        raise SonicError(f"{source} asks for norm_type {norm!r}; EncodecMAE v1's encoder is ResiDual")
+    heads = gin_number(bindings, ("encoder/MultiHeadAttention.num_heads",), model_dim // 64, source=source)
+    scale = gin_number(bindings, ("EncodecEncoder.scale",), 1.0, source=source)
     return EncodecMAEConfig(
         model_dim=model_dim,
         num_layers=len(layers),
@@ -95,22 +172,27 @@ def read_config(state: dict[str, torch.Tensor], gin_text: str) -> EncodecMAEConf
     )
 
 
-def load_encodecmae(checkpoint: str) -> WaveformModel:
+def load_encodecmae(checkpoint: str, *, name: str = "encodecmae-base", revision: str | None = None) -> WaveformModel:
     """The EncodecMAE checkpoint ``checkpoint`` (hub name or folder) as a :class:`WaveformModel`."""
     try:
         import torch  # noqa: F401
     except ImportError:
         raise SonicError("this model needs torch: pip install 'sonic[models]'") from None
-    folder = resolve_checkpoint(checkpoint, needs=("model.pt",))
-    weights = Path(folder) / "model.pt"
-    gin_path = Path(folder) / "config.gin"
-    gin_text = gin_path.read_text(encoding="utf-8", errors="replace") if gin_path.is_file() else ""
+    files = checkpoint_files(checkpoint, HubFiles(checkpoint, required=("model.pt",), optional=("config.gin",)),
+                             name=name, revision=revision)  # fmt: skip
+    weights = files.path("model.pt")
+    gin_text = files.path("config.gin").read_text(encoding="utf-8", errors="replace") if files.has("config.gin") else ""
     state = modern_names(read_state_dict(weights))
+    if any(key.startswith(V2_KEYS) for key in state):
+        raise SonicError(
+            f"weights file {str(weights)!r} is an EncodecMAE v2 checkpoint (wav_encoder.encoder, post_net), "
+            f"which sonic does not load; use a v1 checkpoint such as lpepino/encodecmae-base"
+        )
     if "feat_projector.weight" not in state or "visible_encoder.encoder_layers.0.ff_layer.0.weight" not in state:
         raise SonicError(
             f"weights file {str(weights)!r} is not an EncodecMAE checkpoint (no feat_projector, visible_encoder)"
         )
-    config = read_config(state, gin_text)
+    config = read_config(state, gin_text, source=str(files.path("config.gin")))
     module = build_encodecmae(config)
     ignored = load_parameters(module, state, source=weights)
     return WaveformModel(
@@ -118,13 +200,15 @@ def load_encodecmae(checkpoint: str) -> WaveformModel:
         hidden_states=lambda model, waveforms: model(waveforms),
         sample_rate=SAMPLE_RATE,
         hidden_size=config.model_dim,
-        n_hidden_states=config.num_layers + 2,
+        n_hidden_states=config.num_layers + 1,
         min_samples=HOP_LENGTH,
         do_normalize=False,
         checkpoint=str(checkpoint),
         weights_file=weights,
         weights_sha256=sha256_file(weights),
         ignored_parameters=ignored,
+        sources=(files,),
+        notes={"layers": "0..L-1: upstream's activations[k] (block k's output); last: upstream's layer=-1"},
     )
 
 
@@ -238,7 +322,7 @@ def build_encodecmae(config: EncodecMAEConfig) -> torch.nn.Module:
             valid = waveforms.shape[-1] // HOP_LENGTH
             bias = torch.zeros(frames, dtype=x.dtype, device=x.device)
             bias[valid:] = MASK_VALUE
-            states, x0, x1 = [x], x, x
+            states, x0, x1 = [], x, x
             for layer in self.visible_encoder.encoder_layers:
                 x0, x1 = layer(x0, x1, bias)
                 states.append(x0)

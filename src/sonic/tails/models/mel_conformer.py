@@ -161,7 +161,8 @@ def min_samples(n_fft: int = N_FFT) -> int:
 
 
 def loaded_mel_conformer(
-    config: MelConformerConfig, state: dict[str, Any], *, weights: Path, checkpoint: str
+    config: MelConformerConfig, state: dict[str, Any], *, weights: Path, checkpoint: str, sources: tuple = (),
+    notes: dict[str, Any] | None = None,
 ) -> WaveformModel:
     """A mel conformer built from ``config`` with ``state`` loaded, as the windowed embedder runs it (MuQ, MusicFM)."""
     module = build_mel_conformer(config)
@@ -178,4 +179,6 @@ def loaded_mel_conformer(
         weights_file=weights,
         weights_sha256=sha256_file(weights),
         ignored_parameters=ignored,
+        sources=sources,
+        notes=notes or {},
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sonic.errors import SonicError
-from sonic.tails.models.huggingface import config_values, load_waveform_model
+from sonic.tails.models.huggingface import config_values, load_waveform_model, transformers_files
 from sonic.tails.models.windowed import WindowedEmbedder, transformer_options
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Embedder name -> the published checkpoint (hub name).
 CHECKPOINTS = {"mert-v1-95m": "m-a-p/MERT-v1-95M", "mert-v1-330m": "m-a-p/MERT-v1-330M"}
+#: What ``sonic fetch`` downloads: config, preprocessor config and one weights file (not the fairseq ``.pt``).
+HUB_FILES = {name: (transformers_files(repo),) for name, repo in CHECKPOINTS.items()}
 SAMPLE_RATE = 24_000
 #: MERT-v1 was shown 5 s excerpts in training; the study embedded each 30 s clip whole.
 DEFAULT_WINDOW_SECONDS = 30.0
@@ -41,12 +43,15 @@ def from_name(name: str, **options: Any) -> WindowedEmbedder:
     """The MERT-v1 embedder ``name`` (``mert-v1-95m`` or ``mert-v1-330m``) with ``options``.
 
     Options: those of :class:`~sonic.tails.models.windowed.TransformerOptions`; ``checkpoint``
-    defaults to the published hub name (read from the local cache only).
+    defaults to the published hub name (downloaded into the Hugging Face cache on first use).
     """
     if name not in CHECKPOINTS:
         raise SonicError(f"unknown MERT model {name!r}; known: {', '.join(CHECKPOINTS)}")
     chosen = transformer_options(name, options, checkpoint=CHECKPOINTS[name])
-    model = load_waveform_model(name, chosen.checkpoint, build=build_mert, sample_rate=SAMPLE_RATE)
+    model = load_waveform_model(
+        name, chosen.checkpoint, build=lambda config: (build_mert(config), {}), sample_rate=SAMPLE_RATE,
+        revision=chosen.revision,
+    )
     return WindowedEmbedder(name, model, chosen, default_window_seconds=DEFAULT_WINDOW_SECONDS)
 
 

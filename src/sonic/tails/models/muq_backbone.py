@@ -11,16 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from sonic.errors import SonicError
-from sonic.tails.models.checkpoints import (
-    find_weights,
-    modern_names,
-    read_json,
-    read_state_dict,
-)
-from sonic.tails.models.huggingface import require_transformers
+from sonic.tails.models.checkpoints import modern_names, read_json, read_state_dict
+from sonic.tails.models.hub import HubFiles, checkpoint_files
+from sonic.tails.models.huggingface import WEIGHTS, require_transformers
 from sonic.tails.models.mel_conformer import MelConformerConfig, loaded_mel_conformer
 from sonic.tails.models.windowed import WaveformModel
-from sonic.tails.neural import resolve_checkpoint
 
 FEATURE = "melspec_2048"
 
@@ -48,11 +43,12 @@ def muq_config(config: dict[str, Any], *, source: str) -> MelConformerConfig:
     )
 
 
-def load_muq(checkpoint: str) -> WaveformModel:
+def load_muq(checkpoint: str, *, revision: str | None = None) -> WaveformModel:
     """The MuQ checkpoint ``checkpoint`` (hub name or folder) as a :class:`WaveformModel`."""
     require_transformers()
-    folder = resolve_checkpoint(checkpoint, needs=("config.json",))
-    config = muq_config(read_json(folder / "config.json"), source=str(folder / "config.json"))
-    weights = find_weights(folder)
+    spec = HubFiles(checkpoint, required=("config.json",), weights=WEIGHTS)
+    files = checkpoint_files(checkpoint, spec, name="muq", revision=revision)
+    config = muq_config(read_json(files.path("config.json")), source=str(files.path("config.json")))
+    weights = files.weights(spec)
     state = modern_names(read_state_dict(weights), strip_prefixes=("model.",))
-    return loaded_mel_conformer(config, state, weights=weights, checkpoint=str(checkpoint))
+    return loaded_mel_conformer(config, state, weights=weights, checkpoint=str(checkpoint), sources=(files,))

@@ -6,12 +6,13 @@ package's ``MuQMuLanConfig``: ``mulan`` (``sr``, ``clip_secs``, ``dim_latent``),
 ``tf_depth``, ``heads``, ``dim_head``, ``ff_mult``) and the text tower's settings) and
 ``model.safetensors`` holding both towers. The backbone's weights are in that file
 (``mulan.audio.model.model.``); its architecture and mel statistics are in the backbone's own
-``config.json``, found through ``audio_model.name`` (a hub name in the local cache, or a folder).
-The text tower is not loaded.
+``config.json``, found through ``audio_model.name`` (a hub name: only that ``config.json`` is
+downloaded), or in the folder given as ``backbone``. The text tower is not loaded.
 
 The model's output is one vector per window (it has a single "hidden state" of one frame); the
-package averages the latents of 10 s clips, as the ``mean`` pooling over 10 s windows does here
-(the package wraps a last partial clip around to the start; equal windows drop it instead).
+package averages the latents of 10 s clips, as the ``mean`` pooling over 10 s windows does here,
+and completes a last partial clip by wrapping around to the clip's start (``tail="wrap"``, the
+default here too).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sonic.errors import SonicError
-from sonic.tails.models.checkpoints import find_weights, load_parameters, read_json, read_state_dict
-from sonic.tails.models.huggingface import require_transformers
+from sonic.tails.models.checkpoints import load_parameters, read_json, read_state_dict
+from sonic.tails.models.hub import HubFiles, checkpoint_files
+from sonic.tails.models.huggingface import WEIGHTS, require_transformers
 from sonic.tails.models.mel_conformer import SAMPLE_RATE, build_mel_conformer, min_samples
 from sonic.tails.models.mulan_head import MulanHeadConfig, build_mulan_head
 from sonic.tails.models.muq_backbone import muq_config
 from sonic.tails.models.windowed import WaveformModel
-from sonic.tails.neural import resolve_checkpoint, select_layer, sha256_file
+from sonic.tails.neural import select_layer, sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -39,13 +41,18 @@ RENAMES = (
 )
 
 
-def load_muq_mulan(checkpoint: str) -> WaveformModel:
-    """The MuQ-MuLan checkpoint ``checkpoint`` (hub name or folder) as a one-state :class:`WaveformModel`."""
+def load_muq_mulan(checkpoint: str, *, backbone: str | None = None, revision: str | None = None) -> WaveformModel:
+    """The MuQ-MuLan checkpoint ``checkpoint`` (hub name or folder) as a one-state :class:`WaveformModel`.
+
+    ``backbone``: a folder (or hub name) holding the MuQ ``config.json`` (None: ``audio_model.name``).
+    """
     import torch
 
     require_transformers()
-    folder = resolve_checkpoint(checkpoint, needs=("config.json",))
-    config = read_json(folder / "config.json")
+    spec = HubFiles(checkpoint, required=("config.json",), weights=WEIGHTS)
+    files = checkpoint_files(checkpoint, spec, name="muq-mulan", revision=revision)
+    folder = files.folder
+    config = read_json(files.path("config.json"))
     try:
         mulan, audio, tower = config["mulan"], config["audio_model"], config["audio_transformer"]
         backbone_name = str(audio["name"])
@@ -56,8 +63,10 @@ def load_muq_mulan(checkpoint: str) -> WaveformModel:
         ) from None
     if int(mulan.get("sr", SAMPLE_RATE)) != SAMPLE_RATE:
         raise SonicError(f"MuQ-MuLan config {str(folder)!r} declares {mulan.get('sr')} Hz; muq-mulan runs at 24000 Hz")
-    backbone_folder = resolve_checkpoint(backbone_name, needs=("config.json",))
-    backbone_config = muq_config(read_json(backbone_folder / "config.json"), source=backbone_name)
+    backbone_name = backbone or backbone_name
+    backbone_files = checkpoint_files(backbone_name, HubFiles(backbone_name, required=("config.json",)),
+                                      name="muq-mulan")  # fmt: skip
+    backbone_config = muq_config(read_json(backbone_files.path("config.json")), source=backbone_name)
     head_config = MulanHeadConfig(
         model_dim=int(audio.get("model_dim", backbone_config.encoder_dim)),
         dim=int(tower.get("dim", 768)),
@@ -72,7 +81,7 @@ def load_muq_mulan(checkpoint: str) -> WaveformModel:
     module = torch.nn.Module()
     module.backbone = build_mel_conformer(backbone_config)
     module.head = build_mulan_head(head_config)
-    weights = find_weights(folder)
+    weights = files.weights(spec)
     state = {}
     for key, value in read_state_dict(weights).items():
         for published, ours in RENAMES:
@@ -99,5 +108,7 @@ def load_muq_mulan(checkpoint: str) -> WaveformModel:
         weights_file=weights,
         weights_sha256=sha256_file(weights),
         ignored_parameters=ignored,
+        sources=(files, backbone_files),
+        notes={"backbone": backbone_name},
     )
 

@@ -16,6 +16,7 @@ channels and kept a 750-long time profile).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
@@ -23,9 +24,11 @@ from sonic.tails.models.checkpoints import modern_names, read_json, read_state_d
 from sonic.tails.models.huggingface import require_transformers
 from sonic.tails.models.mel_conformer import MelConformerConfig, loaded_mel_conformer
 from sonic.tails.models.windowed import WaveformModel, WindowedEmbedder, transformer_options
-from sonic.tails.neural import resolve_checkpoint
+from sonic.tails.models.hub import HubFiles, checkpoint_files
 
 CHECKPOINTS = {"musicfm": "minzwon/MusicFM"}
+#: What a hub name downloads (and ``sonic fetch``): the MSD checkpoint and its statistics, not the FMA pair.
+HUB_FILES = {"musicfm": (HubFiles(CHECKPOINTS["musicfm"], required=("pretrained_msd.pt", "msd_stats.json")),)}
 DEFAULT_WINDOW_SECONDS = 30.0
 #: (weights, statistics) file pairs looked for in a checkpoint folder, in order.
 FILE_PAIRS = (("pretrained_msd.pt", "msd_stats.json"), ("pretrained_fma.pt", "fma_stats.json"))
@@ -46,7 +49,7 @@ def from_name(name: str, **options: Any) -> WindowedEmbedder:
     if name not in CHECKPOINTS:
         raise SonicError(f"unknown MusicFM model {name!r}; known: {', '.join(CHECKPOINTS)}")
     chosen = transformer_options(name, options, checkpoint=CHECKPOINTS[name])
-    model = load_musicfm(chosen.checkpoint)
+    model = load_musicfm(chosen.checkpoint, revision=chosen.revision)
     return WindowedEmbedder(name, model, chosen, default_window_seconds=DEFAULT_WINDOW_SECONDS)
 
 
@@ -76,15 +79,20 @@ def musicfm_config(stats: dict[str, Any], state: dict[str, Any], *, source: str)
         raise SonicError(f"weights in {source!r} are not a MusicFM checkpoint (no conv and conformer layers)") from None
 
 
-def load_musicfm(checkpoint: str) -> WaveformModel:
-    """The MusicFM checkpoint ``checkpoint`` (hub name or folder) as a :class:`WaveformModel`."""
+def load_musicfm(checkpoint: str, *, revision: str | None = None) -> WaveformModel:
+    """The MusicFM checkpoint ``checkpoint`` (hub name or folder) as a :class:`WaveformModel`.
+
+    A folder holding the MSD pair is read as MSD, one holding only the FMA pair as FMA.
+    """
     require_transformers()
-    folder = resolve_checkpoint(checkpoint)
-    pair = next(((w, s) for w, s in FILE_PAIRS if (folder / w).is_file() and (folder / s).is_file()), None)
-    if pair is None:
+    folder = Path(checkpoint).expanduser()
+    pairs = FILE_PAIRS if folder.is_dir() else FILE_PAIRS[:1]
+    pair = next(((w, s) for w, s in pairs if (folder / w).is_file() and (folder / s).is_file()), pairs[0])
+    if folder.is_dir() and not all((folder / name).is_file() for name in pair):
         expected = " or ".join(f"{w} with {s}" for w, s in FILE_PAIRS)
         raise SonicError(f"MusicFM checkpoint folder {str(folder)!r} lacks its files; expected {expected}")
-    weights, stats = folder / pair[0], folder / pair[1]
+    files = checkpoint_files(checkpoint, HubFiles(checkpoint, required=pair), name="musicfm", revision=revision)
+    weights, stats = files.path(pair[0]), files.path(pair[1])
     state = modern_names(read_state_dict(weights), strip_prefixes=("model.",))
     config = musicfm_config(read_json(stats), state, source=str(weights))
-    return loaded_mel_conformer(config, state, weights=weights, checkpoint=str(checkpoint))
+    return loaded_mel_conformer(config, state, weights=weights, checkpoint=str(checkpoint), sources=(files,))

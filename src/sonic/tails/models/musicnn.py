@@ -148,6 +148,8 @@ class MusiCNNEmbedder:
         self.checkpoint_files = (index, *sorted(index.parent.glob(f"{index.name[: -len('.index')]}.data-*")))
         self.device = pick_device(options.device)
         self.batch_size = options.batch_size or (4 if self.device.type == "cpu" else 64)
+        #: The arithmetic of the forward pass; the runner never adds an autocast of its own.
+        self.precision = options.precision
         self.network = build_network(read_tf_checkpoint(index), options.precision).to(self.device)
         self.is_vgg = isinstance(self.network, VGG)
         if self.is_vgg and options.window_seconds != PATCH_SECONDS:
@@ -192,7 +194,8 @@ class MusiCNNEmbedder:
         from sonic.tails.neural import to_device
 
         chunks: dict[str, list[np.ndarray]] = {}
-        with torch.inference_mode():
+        # float32 as asked, even inside a caller's autocast region (bfloat16 is the network's own, inside it)
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
             for start in range(0, len(patches), self.batch_size):
                 outputs = self.network(to_device(patches[start : start + self.batch_size], self.device))
                 outputs["taggram"] = torch.sigmoid(outputs.pop("logits"))

@@ -5,8 +5,8 @@ never imported: :func:`fetch_musicnn` runs ``pip download --no-deps musicnn==0.1
 folder, checks the wheel's sha256, and copies each model's checkpoint (``.index``, ``.data-*``,
 ``config.json``) into the cache, ``~/.cache/sonic/musicnn/0.1.0/<model>/`` (``SONIC_MUSICNN_CACHE``
 moves it). An offline machine can point ``SONIC_MUSICNN_WHEEL`` at a copy of the wheel instead.
-Every model folder is written under a temporary name and renamed, so an interrupted fetch leaves
-nothing half-written.
+Every model folder is written under a temporary name and renamed (:func:`sonic.files.atomic_folder`),
+so an interrupted fetch leaves nothing half-written. ``sonic fetch musicnn`` runs :func:`fetch_musicnn`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from sonic.errors import SonicError
+from sonic.files import atomic_folder
 from sonic.tails.neural import sha256_file
 
 VERSION = "0.1.0"
@@ -69,17 +70,6 @@ def fetch_musicnn(cache: Path | None = None, *, wheel: str | os.PathLike | None 
     return cache
 
 
-#: What ``sonic fetch NAME`` can fetch.
-FETCHABLE = ("musicnn",)
-
-
-def fetch_weights(name: str, *, wheel: str | os.PathLike | None = None) -> Path:
-    """``sonic fetch``: put the published weights called ``name`` into the local cache; return its folder."""
-    if name not in FETCHABLE:
-        raise SonicError(f"unknown weights {name!r}; known: {', '.join(FETCHABLE)}")
-    return fetch_musicnn(wheel=wheel)
-
-
 def _pip_download(folder: Path, quiet: bool) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
     command += ["--disable-pip-version-check", "--quiet", "-d", str(folder), f"musicnn=={VERSION}"]
@@ -106,15 +96,8 @@ def extract_checkpoints(wheel: Path, cache: Path) -> None:
         for model in MODELS:
             if cached_model(model, cache):
                 continue
-            staging = Path(tempfile.mkdtemp(prefix=f".{model}.", dir=cache))
-            staging.chmod(0o755)
-            try:
+            with atomic_folder(cache / model) as staging:  # an incomplete folder from an interrupted fetch is replaced
+                staging.chmod(0o755)
                 for inside, kept in KEPT_FILES.items():
                     with archive.open(f"musicnn/{model}/{inside}") as source, open(staging / kept, "wb") as target:
                         shutil.copyfileobj(source, target)
-                final = cache / model
-                if final.exists():  # an incomplete folder from elsewhere: replace it
-                    shutil.rmtree(final)
-                os.replace(staging, final)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)

@@ -18,10 +18,13 @@ Checkpoints (:func:`read_checkpoint`):
 - timm's Hugging Face layout: a folder with ``config.json`` (``architecture``, optional ``model_args``,
   ``pretrained_cfg`` with ``mean``/``std``) and ``model.safetensors`` (or ``pytorch_model.bin``);
 - the original DINO release: a ``.pth`` file (or a folder holding one) with a plain state dict
-  (``dino_deitsmall16_pretrain.pth``) or a training checkpoint whose ``teacher`` / ``student``
-  entry holds ``backbone.``-prefixed (and ``module.``-prefixed) weights beside a projection head.
+  (``dino_deitsmall16_pretrain.pth``) or a training checkpoint (``checkpoint.pth``) whose ``teacher`` /
+  ``student`` entry holds ``backbone.``-prefixed (and ``module.``-prefixed) weights beside a projection
+  head, with the optimizer's state and the run's ``argparse.Namespace`` under ``args``.
 
-Every ``.pth`` / ``.bin`` is read with ``torch.load(weights_only=True)``: tensors only, never code.
+Every ``.pth`` / ``.bin`` is read with ``torch.load(weights_only=True)``: tensors and plain containers
+only, never code; ``argparse.Namespace`` is the one class added to torch's allow-list of safe globals
+(``torch.serialization.safe_globals``), so training checkpoints load without unpickling anything else.
 The architecture is read from the tensors' shapes; only the number of heads is not visible there:
 ``model_args.num_heads``, else the named architecture's, else DINO's width of 64 per head.
 """
@@ -176,8 +179,11 @@ def read_checkpoint(location: str | os.PathLike) -> Checkpoint:
 
         state = load_file(str(weights), device="cpu")
     else:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+        import argparse
+
+        try:  # DINO's training checkpoints keep their argparse.Namespace under "args": allowed, nothing else
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - an unreadable or unsafe file is the user's to fix
             reason = str(error).splitlines()[0]
             raise SonicError(f"cannot read checkpoint '{weights}' as tensors only: {reason}") from None

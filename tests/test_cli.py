@@ -79,7 +79,8 @@ def test_study_command_with_a_bad_model_name_says_so_in_one_line(catalogue, tmp_
     from sonic.rouge.base import RECOMMENDERS
 
     known = ", ".join(RECOMMENDERS.names())
-    assert result.stderr.strip() == f"sonic: error: unknown recommender 'knnn'; known: {known}"
+    aliases = "aliases: bert = bert4rec"
+    assert result.stderr.strip() == f"sonic: error: unknown recommender 'knnn'; known: {known}; {aliases}"
     assert not (tmp_path / "split").exists()
 
 

@@ -165,7 +165,8 @@ def test_known_answer(name):
 
 
 def test_unknown_recommender_lists_the_known_ones():
-    with pytest.raises(UnknownNameError, match=f"^unknown recommender 'x'; known: {', '.join(RECOMMENDERS.names())}$"):
+    known = ", ".join(RECOMMENDERS.names())
+    with pytest.raises(UnknownNameError, match=f"^unknown recommender 'x'; known: {known}; aliases: bert = bert4rec$"):
         RECOMMENDERS.create("x")
 
 

@@ -23,7 +23,7 @@ from sonic.tails.table import EmbeddingTable, write_embeddings
 
 TRACKS = [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]
 COLD = ["a_cold", "b_cold"]  # never in train; only the embedding table knows them
-KNOWN = ", ".join(base.RECOMMENDERS.names())
+KNOWN = ", ".join(base.RECOMMENDERS.names()) + "; aliases: bert = bert4rec"
 
 
 @pytest.fixture

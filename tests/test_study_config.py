@@ -80,7 +80,7 @@ def test_an_unknown_table_and_a_wrong_type_are_refused(folder):
     ("old", "new", "expected"),
     [
         ('names = ["mfcc_104"]', 'names = ["mfcc_200"]', "unknown embedder 'mfcc_200'; known MFCC names are mfcc_1"),
-        ('names = ["mfcc_104"]', 'names = ["mert"]', "unknown embedder 'mert'; known: "),
+        ('names = ["mfcc_104"]', 'names = ["mret"]', "unknown embedder 'mret'; known: "),  # mert: MERT's alias
         ('name = "pop"', 'name = "popp"', "unknown recommender 'popp'; known: "),
         ('label = "knn-train"', 'options = { catalog = "all" }', "unknown option 'catalog' for knn; known: catalogue"),
         ('label = "knn-train"', 'label = "pop"', "two recommenders have the label 'pop'"),

@@ -13,10 +13,15 @@ from sonic.cli.app import app
 @app.command("data-split")
 def data_split(
     interactions: Annotated[
-        Path, typer.Option(help="Listening events: .tsv/.csv (maybe .bz2 .gz .xz .zst .zip) or .parquet/.pqt.")
+        Path,
+        typer.Option("--interactions", "--interactions-file",
+                     help="Listening events: .tsv/.csv (maybe .bz2 .gz .xz .zst .zip) or .parquet/.pqt."),
     ],
-    protocol: Annotated[str, typer.Option(help="Split protocol: sonic, tamm2024, tamm2025 or leave-last-out.")],
-    out: Annotated[Path, typer.Option(help="Folder for train/val/test[/cold_test].parquet, stats.csv, split.json.")],
+    protocol: Annotated[str, typer.Option(help="Split protocol: sonic, tamm2024, tamm2025 or leave-last-out.")] = "sonic",
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="Folder for train/val/test[/cold_test].parquet, stats.csv, split.json (default: split/)."),
+    ] = None,
     start_date: Annotated[Optional[str], typer.Option(help="Window start, inclusive (default: protocol's).")] = None,
     test_date: Annotated[Optional[str], typer.Option(help="Train before it, evaluation on/after it.")] = None,
     end_date: Annotated[Optional[str], typer.Option(help="Window end, exclusive (default: the protocol's).")] = None,
@@ -27,20 +32,29 @@ def data_split(
     memory_limit: Annotated[
         str, typer.Option(help="Memory DuckDB may use while splitting (e.g. 4GB); beyond it, it spills to disk.")
     ] = "4GB",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a split folder that holds a split made with other settings (sonic's only).")
+    ] = False,
 ) -> None:
     """Split listening events in time by a published protocol and write the parts (any size of log)."""
     import time
 
     from sonic.cream.data import SplitConfig, split_file
+    from sonic.cream.data.split_guard import refuse_other_split
+    from sonic.project import SPLIT_DIR
 
     started = time.perf_counter()
+    out = SPLIT_DIR if out is None else out
     dates = {"start_date": start_date, "test_date": test_date, "end_date": end_date}
     config = SplitConfig.for_protocol(protocol, seed=seed, **dates)
+    if not overwrite:
+        refuse_other_split(out, config, interactions=interactions, exclude_file=exclude_file)
     split = split_file(interactions, config, out, exclude_file=exclude_file, memory_limit=memory_limit)
     typer.echo(config.describe() + f", seed {config.seed}")
     typer.echo(split.statistics.to_string())
     files = ", ".join(f"{name}.parquet" for name in split.parts)
-    typer.echo(f"wrote {files}, stats.csv and split.json to {out} in {time.perf_counter() - started:.1f} s")
+    typer.echo(f"read {interactions}; wrote {files}, stats.csv and split.json to {out}/ "
+               f"in {time.perf_counter() - started:.1f} s")
 
 
 @app.command("convert")

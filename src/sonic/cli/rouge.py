@@ -38,17 +38,22 @@ def evaluate_command(
 @app.command("run-model")
 def run_model_command(
     model_name: str = typer.Option(..., "--model-name", help="Recommender: any registered name (knn, pop, ...)."),
-    split_dir: Path = typer.Option(..., "--split-dir", help="Split folder (train.parquet and the evaluated files)."),
+    split_dir: Path | None = typer.Option(
+        None, "--split-dir", help="Split folder (train.parquet and the evaluated files; default: split/)."
+    ),
     mode: list[str] = typer.Option(
         ["val"], "--mode", help="Split file to evaluate: val, test, cold_test...; repeat for several slices."
     ),
-    out: Path = typer.Option(
-        ..., "--out", help="Run folder; with several embeddings or seeds, OUT/<embedding>/seed-<seed>/."
+    out: Path | None = typer.Option(
+        None, "--out", help="Run folder; with several embeddings or seeds, OUT/<embedding>/seed-<seed>/ "
+        "(default: runs/<model>-<embeddings>-<modes>-k<ks>-seed<seeds>, plus a hash of any other option)."
     ),
     embedding: list[str] = typer.Option(
         [], "--embedding", help="Embedding table: a .parquet path, a name, or a fusion a+b; repeat for several."
     ),
-    embeddings_dir: Path | None = typer.Option(None, "--embeddings-dir", help="Where <name>.parquet tables live."),
+    embeddings_dir: Path | None = typer.Option(
+        None, "--embeddings-dir", help="Where <name>.parquet tables live (default: embeddings/)."
+    ),
     k: list[int] = typer.Option([10, 50], "--k", help="Cut-off; repeat for several."),
     seed: list[int] = typer.Option([0], "--seed", help="Random seed; repeat: a run per seed + the mean over seeds."),
     shuffle: bool = typer.Option(False, "--shuffle", help="Control: permute the embeddings across tracks (seeded)."),
@@ -59,9 +64,18 @@ def run_model_command(
     ),
 ) -> None:
     """Fit a recommender on a split's train events and evaluate it on the chosen split files."""
+    from sonic.project import EMBEDDINGS_DIR, SPLIT_DIR
     from sonic.rouge.options import split_pairs
     from sonic.rouge.run import run_models
+    from sonic.rouge.run_names import default_run_dir
 
+    options = split_pairs(option)
+    if out is None:
+        out = default_run_dir(model_name, embeddings=embedding, modes=mode, ks=k, seeds=seed, options=options,
+                              shuffle=shuffle, device=device, diversity_embedding=diversity_embedding,
+                              split_dir=split_dir, embeddings_dir=embeddings_dir)
+    split_dir = SPLIT_DIR if split_dir is None else split_dir
+    embeddings_dir = EMBEDDINGS_DIR if embeddings_dir is None else embeddings_dir
     result = run_models(
         model_name,
         split_dir,
@@ -71,7 +85,7 @@ def run_model_command(
         embeddings_dir=embeddings_dir,
         mode=mode,
         ks=k,
-        options=split_pairs(option),
+        options=options,
         shuffle=shuffle,
         device=device,
         diversity_embedding=diversity_embedding,
@@ -84,7 +98,9 @@ def run_model_command(
     for label, aggregate in result.over_seeds.items():
         print(f"{label}: mean over {int(aggregate['n_seeds'].max())} seeds, 95% t-interval over seeds")
         print(_format_table(aggregate))
-    print(f"wrote {out}")
+    used = [run.config.get("embedding") or {} for run in result.runs]
+    tables = list(dict.fromkeys(str(e.get("path") or Path(embeddings_dir) / e["name"]) for e in used if e))
+    print(f"read {Path(split_dir)}/" + (f" and {', '.join(tables)}" if tables else "") + f"; wrote {out}")
 
 
 @app.command("compare")

@@ -10,13 +10,19 @@ import typer
 from sonic.cli.app import app
 from sonic.tails.base import EMBEDDERS
 
-_MODEL_HELP = "Embedder name, one of: " + ", ".join(EMBEDDERS.names()) + " (mfcc_<N>: N coefficients, e.g. mfcc_104)."
+_MODEL_HELP = (
+    "Embedder name, one of: " + ", ".join(EMBEDDERS.names()) + " (mfcc_<N>: N coefficients, e.g. mfcc_104); "
+    "or, in any case, an alias: " + ", ".join(f"{alias} = {name}" for alias, name in EMBEDDERS.aliases().items()) + "."
+)
 
 
 @app.command()
 def embed(
     model_type: Annotated[str, typer.Option("--model-type", help=_MODEL_HELP)],
-    out: Annotated[Path, typer.Option("--out", help="Folder for <name>.parquet, its manifest and failures csv.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for <name>.parquet, its manifest and failures csv (default: embeddings/)."),
+    ] = None,
     audio_dir: Annotated[
         Path | None, typer.Option("--audio-dir", help="Folder searched recursively for audio files (audio, image).")
     ] = None,
@@ -83,9 +89,11 @@ def embed(
     ] = None,
 ) -> None:
     """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
+    from sonic.project import EMBEDDINGS_DIR
     from sonic.tails.ray_engine import RayOptions
     from sonic.tails.runner import embed_folder
 
+    out = EMBEDDINGS_DIR if out is None else out
     ray = RayOptions(address=ray_address, actors=ray_actors, gpus_per_actor=ray_gpus_per_actor)
     options = embedder_options(option or [])
     given = {"checkpoint": checkpoint, "layer": layer, "window_seconds": window_seconds, "device": device}
@@ -109,7 +117,9 @@ def embed(
     )
     if result.n_reused:
         typer.echo(f"reused {result.n_reused} tracks from an earlier interrupted run")
-    typer.echo(f"embedded {result.n_embedded} tracks into {result.table_path}")
+    source = next((path for path in (audio_dir, lyrics_dir, metadata_file, music4all_root) if path is not None), None)
+    typer.echo(f"embedded {result.n_embedded} tracks" + (f" from {source}" if source is not None else "")
+               + f" into {result.table_path}")
     if result.n_failed:
         typer.echo(f"failed {result.n_failed} files; reasons in {result.failures_path}")
     typer.echo(f"{result.tracks_per_second:.1f} tracks/s ({result.elapsed_seconds:.1f} s)")

@@ -81,6 +81,7 @@ RECOMMENDERS: Registry[Recommender] = Registry(
         "snn": "sonic.rouge.models.snn:ShallowNetRecommender",
         "bert4rec": "sonic.rouge.models.bert4rec:BERT4RecRecommender",
     },
+    aliases={"bert": "bert4rec"},  # the original SONIC's --model-name for BERT4Rec
 )
 
 

@@ -30,7 +30,8 @@ def load_embedding(
 
 
 def resolve_embedding(embedding: str | os.PathLike, embeddings_dir: str | os.PathLike | None) -> Path:
-    """The embedding table file for ``embedding``: a ``.parquet`` path, or a name in ``embeddings_dir``."""
+    """The embedding table file for ``embedding``: a ``.parquet`` path, or a name (or an embedder's alias,
+    ``MFCC`` for ``mfcc_104``) in ``embeddings_dir``."""
     path = Path(embedding)
     if path.suffix == ".parquet" or path.is_file():
         if not path.is_file():
@@ -43,10 +44,23 @@ def resolve_embedding(embedding: str | os.PathLike, embeddings_dir: str | os.Pat
         )
     directory = Path(embeddings_dir)
     path = directory / f"{embedding}.parquet"
+    if not directory.is_dir():
+        raise DataError(f"embeddings folder '{directory}' does not exist; write {path.name} into it with "
+                        f"`sonic embed`, or pass --embeddings-dir")
+    aliased = directory / f"{_registered_name(str(embedding))}.parquet"
+    if not path.is_file() and aliased.is_file():  # an embedder's alias: MFCC is the table mfcc_104
+        return aliased
     if not path.is_file():
         known = ", ".join(sorted(p.name.removesuffix(".parquet") for p in directory.glob("*.parquet"))) or "none"
         raise DataError(f"no embedding '{embedding}' in '{directory}' (no {path.name}); known: {known}")
     return path
+
+
+def _registered_name(name: str) -> str:
+    """The embedder name ``name`` stands for (``MFCC`` -> ``mfcc_104``); ``name`` itself when it is none."""
+    from sonic.tails.base import EMBEDDERS
+
+    return EMBEDDERS.resolve(name) if name in EMBEDDERS else name
 
 
 def _fuse(name: str, embeddings_dir: str | os.PathLike | None) -> EmbeddingTable:

@@ -254,7 +254,7 @@ def _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, o
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise SonicError(f"seed must be an integer, got {seed!r}")
     return {
-        "model": model_name,
+        "model": RECOMMENDERS.resolve(model_name),  # an alias (bert) is recorded as the name it stands for
         "options": _typed_model_options(model_name, options or {}),
         "embedding_name": None if embedding is None else str(embedding),
         "embeddings_dir": None if embeddings_dir is None else str(embeddings_dir),

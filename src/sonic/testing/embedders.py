@@ -98,6 +98,15 @@ def _dino(name: str, folder: Path) -> Embedder:
     return DinoEmbedder(name, DinoOptions(checkpoint=str(folder), device="cpu"))
 
 
+def _lyrics_minilm(name: str, folder: Path) -> Embedder:
+    """The original study's lyrics model's layout (sentence-transformers, mean pooling), tiny and random."""
+    from sonic.tails.models.lyrics import from_name
+    from sonic.testing.sentence_tiny import tiny_sentence_transformer
+
+    tiny_sentence_transformer(folder / "st")
+    return from_name(name, checkpoint=str(folder / "st"), device="cpu")
+
+
 def _each(factory: Callable[[str, Path], Embedder], *names: str) -> dict[str, EmbedderFixture]:
     return {name: partial(factory, name) for name in names}
 
@@ -110,6 +119,7 @@ EMBEDDER_FIXTURES: Mapping[str, EmbedderFixture] = MappingProxyType({
     **_each(_encodecmae, "encodecmae-base"),
     **_each(_muq, "muq", "muq-mulan"),
     **_each(_musicfm, "musicfm"),
+    **_each(_lyrics_minilm, "lyrics-minilm"),
     **_each(_dino, "dino_vits16", "dino_vits8", "dino_vitb16", "dino_vitb8", "dino_vits16_random"),
 })  # fmt: skip
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sonic.errors import SonicError
-from sonic.tails.base import CATALOGUE
+from sonic.tails.base import CATALOGUE, EMBEDDERS
 from sonic.tails.models import musicnn_weights
 from sonic.tails.models.hub import HubFiles, cached, download
 
@@ -65,7 +65,9 @@ def _declares_hub_files(module: str, name: str) -> bool:
 def fetch_weights(
     name: str, *, revision: str | None = None, wheel: str | os.PathLike | None = None
 ) -> list[Path]:
-    """Put the weights of embedder ``name`` into the local cache; return the folders that hold them."""
+    """Put the weights of embedder ``name`` (or an alias: ``MERT``) into the local cache; return the folders
+    that hold them."""
+    name = EMBEDDERS.resolve(name) if name in EMBEDDERS else name
     known = fetchable()
     if name not in known:
         raise SonicError(f"nothing to fetch for {name!r}; fetchable: {', '.join(known)}")

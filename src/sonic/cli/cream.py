@@ -17,7 +17,9 @@ def data_split(
         typer.Option("--interactions", "--interactions-file",
                      help="Listening events: .tsv/.csv (maybe .bz2 .gz .xz .zst .zip) or .parquet/.pqt."),
     ],
-    protocol: Annotated[str, typer.Option(help="Split protocol: sonic, tamm2024, tamm2025 or leave-last-out.")] = "sonic",
+    protocol: Annotated[
+        str, typer.Option(help="Split protocol: sonic, tamm2024, tamm2025 or leave-last-out.")
+    ] = "sonic",
     out: Annotated[
         Optional[Path],
         typer.Option(help="Folder for train/val/test[/cold_test].parquet, stats.csv, split.json (default: split/)."),
@@ -33,7 +35,8 @@ def data_split(
         str, typer.Option(help="Memory DuckDB may use while splitting (e.g. 4GB); beyond it, it spills to disk.")
     ] = "4GB",
     overwrite: Annotated[
-        bool, typer.Option(help="Replace a split folder that holds a split made with other settings (sonic's only).")
+        bool,
+        typer.Option("--overwrite", help="Replace a split folder holding a split made otherwise (sonic's own only)."),
     ] = False,
 ) -> None:
     """Split listening events in time by a published protocol and write the parts (any size of log)."""

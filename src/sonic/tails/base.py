@@ -14,8 +14,9 @@ Each family lives in ``sonic/tails/models/<family>.py``, which exposes ``from_na
 :data:`CATALOGUE` lists every name with what it produces (the README's table of embedders is made
 from it), and :data:`EMBEDDERS` creates them: a family's module is imported only when one of its
 names is asked for. :data:`ALIASES` are the original SONIC's names (``MFCC``, ``MERT``, ``M2V``...), which
-resolve, in any case, to the name they stand for; a table is always named by that name. A name whose module is not part of this installation yet is one sentence saying
-so; a model whose Python package is missing says which extra installs it.
+resolve, in any case, to the name they stand for; a table is always named by that name. A name whose
+module is not part of this installation yet is one sentence saying so; a model whose Python package is
+missing says which extra installs it.
 """
 
 from __future__ import annotations

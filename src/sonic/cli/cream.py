@@ -42,8 +42,7 @@ def data_split(
     """Split listening events in time by a published protocol and write the parts (any size of log)."""
     import time
 
-    from sonic.cream.data import SplitConfig, split_file
-    from sonic.cream.data.split_guard import refuse_other_split
+    from sonic.cream.data import SplitConfig, refuse_other_split, split_file
     from sonic.project import SPLIT_DIR
 
     started = time.perf_counter()

@@ -23,6 +23,7 @@ _EXPORTS = {
     "get_protocol": "sonic.cream.data.splits",
     "split_events": "sonic.cream.data.splitting",
     "read_split": "sonic.cream.data.split_files",
+    "refuse_other_split": "sonic.cream.data.split_guard",
     "read_split_folder": "sonic.cream.data.split_files",
     "SplitFolder": "sonic.cream.data.split_files",
     "split_file": "sonic.cream.data.split_files",

@@ -92,11 +92,11 @@ def test_other_requests_get_other_run_folders(project):
 
 
 def test_the_run_folder_name_is_unique_for_the_request():
-    base = {"embeddings": ["mfcc_104"], "modes": ["val"], "ks": [50], "seeds": [42]}
+    base = {"embeddings": ["mfcc_104"], "mode": ["val"], "ks": [50], "seeds": [42]}
     assert default_run_dir("knn", **base) == Path("runs/knn-mfcc_104-val-k50-seed42")
     assert default_run_dir("bert", **base) == default_run_dir("BERT4Rec", **base)
     variants = [
-        {}, {"modes": ["val", "test"]}, {"modes": ["test"]}, {"ks": [10, 50]}, {"seeds": [42, 43]},
+        {}, {"mode": ["val", "test"]}, {"mode": ["test"]}, {"ks": [10, 50]}, {"seeds": [42, 43]},
         {"embeddings": ["mfcc_104", "lyrics"]}, {"embeddings": ["mfcc_104+lyrics"]}, {"embeddings": []},
         {"shuffle": True}, {"options": {"catalogue": "all"}}, {"options": {"catalogue": "train"}},
         {"device": "cpu"}, {"diversity_embedding": "lyrics"}, {"split_dir": "other"},
@@ -105,6 +105,11 @@ def test_the_run_folder_name_is_unique_for_the_request():
     names = [default_run_dir("knn", **{**base, **variant}) for variant in variants]
     assert len(set(names)) == len(names), names
     assert default_run_dir("knn", **base, split_dir="split", embeddings_dir="./embeddings") == names[0]
+    at_defaults = {"options": {}, "device": "auto", "diversity_embedding": None, "shuffle": False}
+    assert default_run_dir("knn", **base, **at_defaults) == names[0]
+    assert default_run_dir("knn", **{**base, "mode": "val"}) == names[0]
+    with pytest.raises(TypeError):
+        default_run_dir("knn", **base, out_dir="x")
     assert all(name.parent == RUNS_DIR and "/" not in name.name for name in names)
     long = default_run_dir("knn", **{**base, "seeds": list(range(100))})
     assert len(long.name) <= 120 + 9 and long != default_run_dir("knn", **{**base, "seeds": list(range(101))})

@@ -71,9 +71,9 @@ def run_model_command(
 
     options = split_pairs(option)
     if out is None:
-        out = default_run_dir(model_name, embeddings=embedding, modes=mode, ks=k, seeds=seed, options=options,
-                              shuffle=shuffle, device=device, diversity_embedding=diversity_embedding,
-                              split_dir=split_dir, embeddings_dir=embeddings_dir)
+        out = default_run_dir(model_name, embeddings=embedding, mode=mode, ks=k, seeds=seed, shuffle=shuffle,
+                              split_dir=split_dir, embeddings_dir=embeddings_dir, options=options, device=device,
+                              diversity_embedding=diversity_embedding)
     split_dir = SPLIT_DIR if split_dir is None else split_dir
     embeddings_dir = EMBEDDINGS_DIR if embeddings_dir is None else embeddings_dir
     result = run_models(

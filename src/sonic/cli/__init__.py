@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from sonic.cli import cream, demo, rouge, study, tails  # noqa: F401, I001  (commands register in this order)
+from sonic.cli import cream, demo, rouge, study, tails, serve  # noqa: F401, I001  (commands register in this order)
 from sonic.cli.app import app
 from sonic.errors import SonicError
 from sonic.files import is_user_os_error, os_error_message

@@ -4,7 +4,7 @@ The recommender protocol and registry (:mod:`sonic.rouge.base`), the recommender
 metrics as pure functions (:mod:`sonic.rouge.metrics`, :mod:`sonic.rouge.beyond`), scoring of
 recommendation lists (:mod:`sonic.rouge.evaluate`, :mod:`sonic.rouge.scoring`), whole runs
 (:mod:`sonic.rouge.run`), paired significance (:mod:`sonic.rouge.significance`,
-:mod:`sonic.rouge.compare`). Names load on first use.
+:mod:`sonic.rouge.compare`), a saved run's recommendations (:mod:`sonic.rouge.serve`). Names load on first use.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ _EXPORTS = {
     "user_means": "sonic.rouge.significance",
     "bootstrap_intervals": "sonic.rouge.significance",
     "mean_interval": "sonic.rouge.metrics",
+    "load_run": "sonic.rouge.serve",
+    "ServedRun": "sonic.rouge.serve",
 }
 
 __all__ = sorted(_EXPORTS)

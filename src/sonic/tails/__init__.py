@@ -2,7 +2,8 @@
 
 The embedder protocol, catalogue and registry (:mod:`sonic.tails.base`), one module per embedder
 family (:mod:`sonic.tails.models`), the resumable embedding runner (:mod:`sonic.tails.runner`) and
-embedding tables (:mod:`sonic.tails.table`). Names load on first use.
+embedding tables (:mod:`sonic.tails.table`) and the nearest tracks in them (:mod:`sonic.tails.similar`).
+Names load on first use.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ _EXPORTS = {
     "MFCCEmbedder": "sonic.tails.models.mfcc",
     "EmbedResult": "sonic.tails.runner",
     "embed_folder": "sonic.tails.runner",
+    "similar_tracks": "sonic.tails.similar",
+    "SimilarTracks": "sonic.tails.similar",
+    "IndexConfig": "sonic.tails.index",
 }
 
 __all__ = sorted(_EXPORTS)

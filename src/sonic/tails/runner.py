@@ -173,6 +173,7 @@ def embed_folder(
            else {"precision": declared_precision(embedder)}),  # fmt: skip
         "embedder": embedder.name,
         **({"requested_as": model_type} if isinstance(model_type, str) and model_type != embedder.name else {}),
+        "options": dict(model_options or {}) if isinstance(model_type, str) else None,  # to build it again
         "modality": embedder.modality,
         "dim": embedder.dim,
         "sample_rate": embedder.sample_rate,

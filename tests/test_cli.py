@@ -12,7 +12,7 @@ from cli_runner import sonic
 from sonic.demo import CatalogueConfig, generate_catalogue
 
 COMMANDS = ("demo", "experiment", "study", "results", "report", "data-split", "convert", "find-corrupt", "visualize",
-            "embed", "run-model", "evaluate", "compare")
+            "embed", "run-model", "evaluate", "compare", "recommend", "similar")
 
 
 def entry_point(*arguments: str) -> subprocess.CompletedProcess:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import os
 import time
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from sonic.errors import SonicError
-from sonic.files import output_folder, write_json
+from sonic.files import atomic_path, check_output_folder, output_folder, write_json
 from sonic.manifest import base_manifest
 
 #: Index kinds, by name.
@@ -173,8 +174,6 @@ def load_current_index(table_path: str | os.PathLike, kind: str, n_rows: int, co
     index_file, manifest_file = index_paths(table_path)
     if not (index_file.is_file() and manifest_file.is_file()):
         return None
-    import json
-
     try:
         manifest = json.loads(manifest_file.read_text())
     except (OSError, ValueError):
@@ -200,8 +199,6 @@ def save_index(index: Any, table_path: str | os.PathLike, kind: str, config: Ind
     table_path = Path(table_path)
     index_file, manifest_file = index_paths(table_path)
     with output_folder(table_path.parent, EMBEDDINGS_KIND, adopt=_is_table_file):
-        from sonic.files import atomic_path
-
         with atomic_path(index_file) as temporary:
             faiss.write_index(index, str(temporary))
         manifest = base_manifest(
@@ -226,6 +223,7 @@ def index_for_table(table_path: str | os.PathLike, unit_vectors: np.ndarray, kin
     index = load_current_index(table_path, kind, len(unit_vectors), config)
     if index is not None:
         return index
+    check_output_folder(Path(table_path).parent, EMBEDDINGS_KIND, adopt=_is_table_file)  # before the build
     started = time.perf_counter()
     index = build_index(unit_vectors, kind, config)
     save_index(index, table_path, kind, config, seconds=time.perf_counter() - started, fingerprint=fingerprint)

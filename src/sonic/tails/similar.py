@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,27 +38,23 @@ RESULT_COLUMNS = ["query", "track_id", "rank", "score"]
 _BLOCK_CELLS = 1 << 24
 
 
-@dataclass
 class SimilarTracks:
     """Nearest-track search over one embedding table (see the module docstring).
 
     ``table``: the table; ``path``: its file, where a saved index lives (None: an index is built in
-    memory and not saved); ``index``: one of :data:`SEARCHES`; ``config``: the index's settings.
+    memory and not saved); ``index``: one of :data:`SEARCHES`; ``config``: the index's settings;
+    ``exact_max_rows``: the largest table ``"auto"`` searches exactly. ``search`` is the search chosen.
     """
 
-    table: EmbeddingTable
-    path: Path | None = None
-    index: str = "auto"
-    config: IndexConfig = field(default_factory=IndexConfig)
-    exact_max_rows: int = EXACT_MAX_ROWS
-
-    def __post_init__(self) -> None:
-        if self.index not in SEARCHES:
-            raise SonicError(f"unknown index {self.index!r}; known: {', '.join(SEARCHES)}")
-        self.unit_vectors = unit_rows(self.table.vectors)  # (n, dim) float32
-        self.search = self.index
-        if self.index == "auto":
-            self.search = "exact" if len(self.table.track_ids) <= self.exact_max_rows else AUTO_INDEX
+    def __init__(self, table: EmbeddingTable, *, path: str | os.PathLike | None = None, index: str = "auto",
+                 config: IndexConfig | None = None, exact_max_rows: int = EXACT_MAX_ROWS) -> None:
+        if index not in SEARCHES:
+            raise SonicError(f"unknown index {index!r}; known: {', '.join(SEARCHES)}")
+        self.table, self.path, self.config = table, None if path is None else Path(path), config or IndexConfig()
+        self.unit_vectors = unit_rows(table.vectors)  # (n, dim) float32
+        self.search = index
+        if index == "auto":
+            self.search = "exact" if len(table.track_ids) <= exact_max_rows else AUTO_INDEX
         self._faiss = None
         if self.search != "exact":
             if self.path is None:
@@ -73,7 +68,7 @@ class SimilarTracks:
         """Search the table at ``path`` (``.parquet``), with its saved index when one is current."""
         if index not in SEARCHES:  # before the table is read
             raise SonicError(f"unknown index {index!r}; known: {', '.join(SEARCHES)}")
-        return cls(read_embeddings(path), Path(path), index, config or IndexConfig(), exact_max_rows)
+        return cls(read_embeddings(path), path=path, index=index, config=config, exact_max_rows=exact_max_rows)
 
     @property
     def where(self) -> str:

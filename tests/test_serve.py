@@ -188,8 +188,8 @@ def test_history_tracks_outside_the_catalogue_are_named(runs):
     frame = served.recommend_history(history, 5)
     assert set(frame["user_id"]) == {"x"}
     assert frame.attrs["warnings"] == [
-        "1 tracks of the listening history are not in the model's catalogue; left out",
-        "1 listeners have no history track in the catalogue and get empty lists",
+        "1 track of the listening history is not in the model's catalogue; left out",
+        "no list for 1 listener: none of their history tracks is in the catalogue",
     ]
     with pytest.raises(DataError, match="none of the 1 tracks of the listening history"):
         served.recommend_history(history[history["track_id"] == "nowhere"], 5)
@@ -274,6 +274,11 @@ def test_recommend_command_from_a_history_file(runs, data, tmp_path):
     train[train["user_id"] == "r3"][["user_id", "track_id"]].to_parquet(no_time)
     assert sonic("recommend", run_dir, "--history", no_time, "--out", out).returncode == 0
     assert as_lists(pd.read_csv(out, dtype={"user_id": str, "track_id": str})) == as_lists(frame)
+    stray = tmp_path / "stray.csv"
+    pd.DataFrame({"user_id": ["n", "n"], "track_id": ["g0_00", "elsewhere"]}).to_csv(stray, index=False)
+    warned = sonic("recommend", run_dir, "--history", stray, "--k", "3", "--out", out)
+    assert warned.returncode == 0 and "wrote 3 recommendations for 1 users" in warned.stdout
+    assert warned.stderr == "sonic: warning: 1 track of the listening history is not in the model's catalogue; left out\n"
 
 
 def test_recommend_command_mistakes_are_one_sentence(runs, tmp_path):

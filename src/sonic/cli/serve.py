@@ -37,7 +37,7 @@ def recommend_command(
     served = recommend_to_file(run_dir, out, users=user or [], users_file=users, history_file=history, k=k,
                                val_history=val_history, split_dir=split)  # fmt: skip
     for line in served.warnings:
-        typer.echo(f"warning: {line}", err=True)
+        typer.echo(f"sonic: warning: {line}", err=True)
     typer.echo(f"wrote {served.n_rows} recommendations for {served.n_users} users to {served.path}")
 
 

@@ -82,12 +82,21 @@ def history_lists(model: Any, history: pd.DataFrame, k: int) -> ListenerLists:
                         f"{catalogue.n_tracks} tracks")
     warnings = []
     if n_outside:
-        warnings.append(f"{n_outside} tracks of the listening history are not in the model's catalogue; left out")
+        warnings.append(f"{_count(n_outside, 'track')} of the listening history {_are(n_outside)} not in the "
+                        "model's catalogue; left out")
     empty = int((listeners.seen_counts == 0).sum())
     if empty:
-        warnings.append(f"{empty} listeners have no history track in the catalogue and get empty lists")
+        warnings.append(f"no list for {_count(empty, 'listener')}: none of their history tracks is in the catalogue")
     ids, scores = scorer(model, history, listeners, k)
     return ListenerLists(listeners.user_ids, ids, scores, tuple(warnings))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
 
 
 def _knn(model: Any, history: pd.DataFrame, listeners: SeenTracks, k: int) -> tuple[np.ndarray, np.ndarray]:

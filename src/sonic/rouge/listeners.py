@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import DataError, SonicError
-from sonic.rouge.base import SeenTracks, check_events, check_k, empty_lists, first_k_kept, rows_in, top_k_unseen
+from sonic.rouge.shared import SeenTracks, check_events, check_k, empty_lists, first_k_kept, rows_in, top_k_unseen
 
 _USERS_PER_BATCH = 256
 
@@ -45,7 +45,7 @@ _USERS_PER_BATCH = 256
 @dataclass(frozen=True)
 class ListenerLists:
     """Lists for a history's listeners: ``users`` (n,) sorted, ``ids`` (n, k) object, ``scores`` (n, k) float32
-    (padded as :func:`sonic.rouge.base.empty_lists` pads), and ``warnings`` (one sentence each)."""
+    (padded as :func:`sonic.rouge.shared.empty_lists` pads), and ``warnings`` (one sentence each)."""
 
     users: np.ndarray
     ids: np.ndarray

@@ -57,7 +57,7 @@ class ServedRun:
         A user with fewer than ``k`` candidates gets fewer rows; one the run does not know is a
         :class:`DataError` naming them.
         """
-        from sonic.rouge.base import check_k, empty_lists
+        from sonic.rouge.shared import check_k, empty_lists
         from sonic.rouge.scoring import long_frame
 
         if val_history not in VAL_HISTORY:
@@ -83,7 +83,7 @@ class ServedRun:
         The frame's ``attrs["warnings"]`` lists, one sentence each, history tracks outside the model's
         catalogue and listeners left with an empty list.
         """
-        from sonic.rouge.base import check_events
+        from sonic.rouge.shared import check_events
         from sonic.rouge.listeners import history_lists
         from sonic.rouge.scoring import long_frame
 
@@ -162,7 +162,7 @@ def load_run(run_dir: str | os.PathLike, *, split_dir: str | os.PathLike | None 
     ``split_dir``: where the run's split folder is now, if it moved (needed only for validation history).
     A folder without ``config.json`` or without a saved model is one :class:`DataError` sentence.
     """
-    from sonic.rouge import load_recommender
+    from sonic.rouge.base import load_recommender
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"

@@ -7,7 +7,7 @@ rate, layer, window, pooling, weights' sha256...) must be the same, apart from w
 (``device``, ``batch_size``, ``precision``, the checkpoint's path). A file then goes the runner's
 way: :class:`sonic.tails.sources.AudioLoader` decodes it to mono at the embedder's rate over the
 table's window (audio and image embedders), or it is read as lyrics (text), and the embedder embeds
-it in the runner's :func:`sonic.tails.runner.inference_context`.
+it in the runner's :func:`sonic.tails.shard_work.inference_context`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def embed_files(paths: Sequence[str | os.PathLike], manifest: Mapping[str, Any],
     """Vectors (n, dim) float32 of ``paths`` (audio files, or lyrics files for a text embedder), embedded
     as the table with ``manifest`` was; a file that cannot be used is an :class:`AudioError` or
     :class:`DataError` naming it."""
-    from sonic.tails.runner import inference_context
+    from sonic.tails.shard_work import inference_context
     from sonic.tails.sources import AudioLoader, read_lyrics
 
     embedder = table_embedder(manifest, options, where=where)

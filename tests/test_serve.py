@@ -277,7 +277,7 @@ def test_recommend_command_from_a_history_file(runs, data, tmp_path):
     stray = tmp_path / "stray.csv"
     pd.DataFrame({"user_id": ["n", "n"], "track_id": ["g0_00", "elsewhere"]}).to_csv(stray, index=False)
     warned = sonic("recommend", run_dir, "--history", stray, "--k", "3", "--out", out)
-    assert warned.returncode == 0 and "wrote 3 recommendations for 1 users" in warned.stdout
+    assert warned.returncode == 0 and "wrote 3 recommendations for 1 user to" in warned.stdout
     assert warned.stderr == "sonic: warning: 1 track of the listening history is not in the model's catalogue; left out\n"
 
 

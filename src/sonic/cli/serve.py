@@ -38,7 +38,8 @@ def recommend_command(
                                val_history=val_history, split_dir=split)  # fmt: skip
     for line in served.warnings:
         typer.echo(f"sonic: warning: {line}", err=True)
-    typer.echo(f"wrote {served.n_rows} recommendations for {served.n_users} users to {served.path}")
+    users = f"{served.n_users} user{'' if served.n_users == 1 else 's'}"
+    typer.echo(f"wrote {served.n_rows} recommendations for {users} to {served.path}")
 
 
 @app.command("similar")

@@ -59,7 +59,7 @@ class IndexConfig:
     """
 
     ivf_lists: int = 0
-    ivf_probe: int = 8
+    ivf_probe: int = 4
     ivf_train_rows: int = 0
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80

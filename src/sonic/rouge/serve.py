@@ -232,7 +232,7 @@ def recommend_to_file(
 
 def read_user_ids(path: str | os.PathLike) -> list[str]:
     """The ``user_id`` column of a csv / tsv / Parquet file, in file order, each once."""
-    from sonic.cream.data.tables import read_table
+    from sonic.cream.data import read_table
 
     frame = read_table(path, columns=["user_id"], what="users")
     if "user_id" not in frame.columns:
@@ -246,8 +246,7 @@ def read_user_ids(path: str | os.PathLike) -> list[str]:
 def read_history(path: str | os.PathLike) -> pd.DataFrame:
     """Listening-history events from a csv / tsv / Parquet file: ``user_id, track_id`` and optionally
     ``timestamp`` (read as :func:`sonic.cream.data.load_events` reads it) and ``count``."""
-    from sonic.cream.data.events import normalise_events
-    from sonic.cream.data.tables import read_table
+    from sonic.cream.data import normalise_events, read_table
 
     frame = read_table(path, what="listening-history")
     missing = [column for column in ("user_id", "track_id") if column not in frame.columns]

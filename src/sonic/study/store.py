@@ -50,9 +50,10 @@ LEADERBOARD_COLUMNS = ("model", "embedding", "split", "metric", "k", "mean", "ci
                        "interval")  # fmt: skip
 _METRIC_COLUMNS = ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users"]
 _USER_COLUMNS = ["user_id", "metric", "k", "slice", "value"]
-_RESULTS_SQL = (
-    "SELECT r.label AS model, r.recommender, r.embedding, m.slice AS split, r.seed, r.split_seed, m.metric, m.k, "
-    "m.mean, m.ci_low, m.ci_high, m.n_users, r.run FROM metrics m JOIN runs r ON m.run = r.run"
+_RESULTS_VIEW = (
+    "CREATE VIEW results AS SELECT r.label AS model, r.recommender, r.embedding, m.slice AS split, r.seed, "
+    "r.split_seed, m.metric, m.k, m.mean, m.ci_low, m.ci_high, m.n_users, r.run FROM metrics m JOIN runs r "
+    "ON m.run = r.run"
 )
 _PER_USER_SQL = (
     "SELECT r.label AS model, r.embedding, p.slice AS split, r.seed, p.user_id, p.metric, p.k, p.value "
@@ -146,7 +147,7 @@ def query(store_dir: str | os.PathLike, where: str | None = None) -> pd.DataFram
     mean, ci_low, ci_high, n_users, run) of the current runs, filtered by the SQL condition ``where``
     (which can read these columns and nothing else)."""
     with _Connection(store_dir, ("runs", "metrics")) as connection:
-        return connection.select(_RESULTS_SQL, where, "split, metric, k, model, embedding, seed")
+        return connection.select("SELECT * FROM results", where, "split, metric, k, model, embedding, seed")
 
 
 def per_user(store_dir: str | os.PathLike, where: str | None = None) -> pd.DataFrame:
@@ -189,6 +190,8 @@ class _Connection:
             self.connection.register(f"_{table}_frame", frame)
             self.connection.execute(f"CREATE TABLE {table} AS SELECT * FROM _{table}_frame")
             self.connection.unregister(f"_{table}_frame")
+        if {"runs", "metrics"} <= set(tables):
+            self.connection.execute(_RESULTS_VIEW)
         self.connection.execute("SET lock_configuration = true")
 
     def __enter__(self) -> _Connection:
@@ -198,10 +201,10 @@ class _Connection:
         self.connection.close()
 
     def select(self, sql: str, where: str | None, order: str | None = None) -> pd.DataFrame:
-        """``sql`` (a SELECT) filtered by the user's condition ``where``, ordered by ``order``."""
+        """``sql`` (a SELECT without WHERE) filtered by the user's condition ``where``, ordered by ``order``."""
         import duckdb
 
-        text = f"SELECT * FROM ({sql}) AS selected" + (f" WHERE ({where})" if where else "")
+        text = sql + (f" WHERE ({where})" if where else "")
         text += f" ORDER BY {order}" if order else ""
         try:
             statements = duckdb.extract_statements(text)
@@ -216,7 +219,7 @@ class _Connection:
             raise SonicError(f"--where {where!r} may only test the store's columns; it cannot read or write "
                              "files") from None
         except duckdb.Error as error:
-            columns = ", ".join(self.connection.execute(f"SELECT * FROM ({sql}) LIMIT 0").df().columns)
+            columns = ", ".join(self.connection.execute(f"{sql} LIMIT 0").df().columns)
             first = str(error).strip().splitlines()[0]
             raise SonicError(f"--where {where!r} is not a valid condition on columns {columns}: {first}") from None
 

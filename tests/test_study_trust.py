@@ -212,3 +212,16 @@ def test_where_names_the_columns_when_the_condition_is_wrong(events, tmp_path):
     run(content_free_study(tmp_path / "study.toml", events), out)
     with pytest.raises(SonicError, match="is not a valid condition on columns model, recommender, embedding"):
         store.query(out / "results", "no_such_column = 1")
+
+
+def test_a_step_cut_short_is_a_gap_the_report_names(events, tmp_path):
+    from sonic.study.report.data import read_step_records
+
+    out = tmp_path / "out"
+    run(content_free_study(tmp_path / "study.toml", events), out)
+    record = out / "steps" / "run.pop---seed8.json"
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"status": "running"}))  # killed in this step
+    failed, gaps = read_step_records(out)
+    assert failed == [] and gaps == ["Step run/pop---seed8 was running when the study stopped, so its results are "
+                                     "missing; run `sonic experiment` on the study again to finish it."]
+    assert "pop---seed8" not in set(store.runs(out / "results")["run"])

@@ -63,7 +63,7 @@ def test_study_command_runs_the_whole_study(catalogue, tmp_path):
     assert set(results["model"]) == {"pop", "knn"} and set(results["k"]) == {5}
     for folder in ("split/seed-42", "embeddings", "runs/knn-mfcc_104-seed42", "runs/pop---seed42", "results"):
         assert (tmp_path / folder).is_dir(), folder
-    assert 'name = "knn"' in (tmp_path / "study.toml").read_text()  # the study as a file, to edit and rerun
+    assert 'name = "knn"' in (tmp_path / "study.resolved.toml").read_text()  # the study as a file, to rerun
     board = sonic("results", str(tmp_path), "--where", "metric = 'NDCG' AND split = 'test'")
     assert board.returncode == 0, board.stderr
     assert board.stdout.splitlines()[0].split() == ["test", "@5", "NDCG"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,16 @@ import pytest
 from study_fixtures import study_file, tiny_catalogue
 
 pytestmark = pytest.mark.slow
+
+
+def done(records) -> dict[str, bytes]:
+    """The records of finished steps (a step in progress has a record saying running)."""
+    finished = {}
+    for path in records.glob("*.json"):
+        content = path.read_bytes()
+        if json.loads(content)["status"] == "done":
+            finished[path.name] = content
+    return finished
 
 
 def experiment(path, out) -> list[str]:
@@ -32,13 +43,13 @@ def test_a_killed_study_resumes_and_ends_with_the_same_results(tmp_path):
                                env=env, start_new_session=True)
     records = out / "steps"
     deadline = time.monotonic() + 300
-    while len(list(records.glob("run.*.json"))) < 2:  # splits, embedding and two of six runs finished
+    while sum(name.startswith("run.") for name in done(records)) < 2:  # splits, embedding and two of six runs
         assert process.poll() is None and time.monotonic() < deadline, "the study ended before it could be killed"
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
     process.stdout.close()
-    finished = {p.name: p.read_bytes() for p in records.glob("*.json")}
+    finished = done(records)
     assert 5 <= len(finished) < 9
 
     resumed = subprocess.run(experiment(path, out), capture_output=True, text=True, env=env)

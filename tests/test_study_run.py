@@ -50,7 +50,7 @@ def test_embedder_tables_are_named_by_the_resolved_name(finished):
     assert (root / "out" / "embeddings" / "mfcc_104.parquet").is_file()
     assert not (root / "out" / "embeddings" / "mfcc_0104.parquet").exists()
     assert set(result.results["embedding"]) == {"-", "mfcc_104"}
-    assert 'names = [\n    "mfcc_0104",\n]' in (root / "out" / "study.toml").read_text()
+    assert 'names = [\n    "mfcc_0104",\n]' in (root / "out" / "study.resolved.toml").read_text()
 
 
 def test_the_results_table_and_store_agree(finished):

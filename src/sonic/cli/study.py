@@ -37,8 +37,10 @@ def _exit_on_failures(result) -> None:
 
 @app.command()
 def experiment(
-    study_file: Annotated[Path, typer.Argument(help="The study file (TOML): data, split, embeddings, recommenders...")],
-    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the study file without .toml).")] = None,
+    study_file: Annotated[Path, typer.Argument(help="The study file (TOML): data, split, embeddings, recommenders...; "
+                                                    "or a study's output folder, to run its study.resolved.toml again.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the study file without .toml; "
+                                                     "a study's output folder itself).")] = None,
     num_workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: all CPUs).")] = None,
     engine: Annotated[
         Optional[str],
@@ -54,7 +56,8 @@ def experiment(
     """Run a study file: split once, embed once, every run; finished steps are skipped on a rerun."""
     from sonic.study import run_experiment
 
-    out = out if out is not None else study_file.with_suffix("")
+    if out is None:
+        out = study_file if study_file.is_dir() else study_file.with_suffix("")
     result = run_experiment(study_file, out, num_workers=num_workers, echo=print, warn=_warn, engine=engine,
                             ray_address=ray_address, gpus_per_run=ray_gpus_per_run)
     _finish(result)
@@ -64,7 +67,7 @@ def experiment(
 def study(
     interactions: Annotated[Path, typer.Option(help="Listening events (tsv, tsv.bz2, csv or parquet).")],
     audio_dir: Annotated[Path, typer.Option(help="Folder of audio files; track id = path without extension.")],
-    out: Annotated[Path, typer.Option(help="Folder for study.toml, the split, embeddings, runs and results.")],
+    out: Annotated[Path, typer.Option(help="Folder for study.resolved.toml, the split, embeddings, runs and results.")],
     protocol: Annotated[str, typer.Option(help="Split protocol: sonic, tamm2024 or tamm2025.")] = "sonic",
     start_date: Annotated[Optional[str], typer.Option(help="Window start (default: the protocol's).")] = None,
     test_date: Annotated[Optional[str], typer.Option(help="Train/evaluation boundary.")] = None,
@@ -76,7 +79,7 @@ def study(
                                                       "repeat for several.")] = None,
     num_workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: all CPUs).")] = None,
 ) -> None:
-    """Write a study file (OUT/study.toml) from these options and run it on your data."""
+    """Write a study file (OUT/study.resolved.toml) from these options and run it on your data."""
     from sonic.study import StudyConfig, run_study
 
     defaults = StudyConfig()
@@ -91,14 +94,16 @@ def study(
 @app.command()
 def results(
     study_dir: Annotated[Path, typer.Argument(help="A study's output folder (with results/).")] = Path("sonic-demo"),
-    where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"metric = 'NDCG' AND k = 10\".")] = None,
+    where: Annotated[Optional[str], typer.Option(help="SQL condition on the store's columns, e.g. "
+                                                      "\"metric = 'NDCG' AND k = 10\" (it reads nothing else).")] = None,
 ) -> None:
     """Leaderboards from a study's results store (DuckDB over Parquet), intervals over seeds or users."""
     from sonic.study.store import STORE_DIR, format_leaderboard, leaderboard, query
 
     rows = query(study_dir / STORE_DIR, where)
     if rows.empty:
-        print(f"no results match --where {where!r}")
+        print(f"no results match --where {where!r}" if where else
+              f"no finished run of the study in '{study_dir}'; run `sonic experiment {study_dir}` to finish it")
         return
     print(format_leaderboard(leaderboard(rows)))
 

@@ -120,19 +120,30 @@ def run_demo(out_dir: str | os.PathLike = "sonic-demo", *, seed: int = 0,
     """Build the demo catalogue under ``out_dir/data``, run the demo study (or ``study``) under
     ``out_dir``, and write its report to ``out_dir/report/index.html``.
 
-    ``dino_checkpoint``: see :func:`demo_study` (ignored when ``study`` is given). The study's report
-    notes (what was left out and why) go to ``echo`` first.
+    ``out_dir`` is claimed first (:func:`sonic.files.output_folder`, kind :data:`FOLDER_KIND`: new,
+    empty, or a demo sonic wrote) and held for the whole demo; the study inside it is run in the same
+    folder. ``dino_checkpoint``: see :func:`demo_study` (ignored when ``study`` is given). The study's
+    report notes (what was left out and why) go to ``echo`` first.
     """
+    from sonic.files import output_folder
     from sonic.study.execute import run_experiment
     from sonic.study.report import write_report
 
     out_dir = Path(out_dir)
     study = study or demo_study(out_dir, dino_checkpoint=dino_checkpoint)
-    for note in study.report.notes:
-        if echo is not None:
-            echo(note)
-    catalogue = catalogue or CatalogueConfig(seed=seed)
-    generate_catalogue(out_dir / "data", catalogue, num_workers=num_workers)
-    experiment = run_experiment(study, out_dir, num_workers=num_workers, progress=progress, echo=echo, warn=warn)
-    report = write_report(out_dir, out_dir / "report", num_workers=num_workers)
+    with output_folder(out_dir, FOLDER_KIND, adopt=lambda entry: entry.name in DEMO_NAMES):
+        for note in study.report.notes:
+            if echo is not None:
+                echo(note)
+        catalogue = catalogue or CatalogueConfig(seed=seed)
+        generate_catalogue(out_dir / "data", catalogue, num_workers=num_workers)
+        experiment = run_experiment(study, out_dir, num_workers=num_workers, progress=progress, echo=echo, warn=warn)
+        report = write_report(out_dir, out_dir / "report", num_workers=num_workers)
     return DemoResult(experiment, report)
+
+
+#: The kind of output folder a demo is (:func:`sonic.files.output_folder`); the study run inside it accepts it.
+FOLDER_KIND = "demo"
+#: What an older sonic's unmarked demo folder holds: the catalogue and what its study and report write.
+DEMO_NAMES = frozenset({"data", "study.toml", "steps", "split", "embeddings", "runs", "results", "results.csv",
+                        "report"})  # fmt: skip

@@ -34,6 +34,9 @@ class Resolved:
     modalities: dict[str, str]  # embedder name -> its modality
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # embedder name -> the study's options
     windows: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # audio window per embedder
+    #: embedder name / recommender label -> the sonic modules of its class and base classes (its code)
+    embedder_modules: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    recommender_modules: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -46,12 +49,12 @@ def check_study(study: Study) -> Resolved:
     where = f"study file '{study.source}'" if study.source is not None else "the study"
     _check_split(study, where)
     _check_evaluation(study, where)
-    embedders, descriptions, modalities = _resolve_embedders(study, where)
+    embedders, descriptions, modalities, embedder_modules = _resolve_embedders(study, where)
     written = dict(zip(embedders, study.embeddings.names))  # resolved name -> as written in the file
     options = {name: study.embeddings.options_for(written[name]) for name in embedders}
     windows = {name: study.embeddings.window_for(written[name]) for name in embedders}
     fusions = _resolve_fusions(study, embedders, where)
-    content = _check_recommenders(study, where)
+    content, recommender_modules = _check_recommenders(study, where)
     if any(content.values()) and not (embedders or fusions):
         users = ", ".join(label for label, uses in content.items() if uses)
         raise SonicError(f"{where}: {users} need item embeddings, but [embeddings] names is empty")
@@ -67,7 +70,8 @@ def check_study(study: Study) -> Resolved:
         raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {ks}")
     if study.report.gallery_tracks < 0:
         raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
-    return Resolved(study, embedders, fusions, content, descriptions, modalities, options, windows)
+    return Resolved(study, embedders, fusions, content, descriptions, modalities, options, windows,
+                    embedder_modules, recommender_modules)
 
 
 def _check_split(study: Study, where: str) -> None:
@@ -103,12 +107,12 @@ def _check_evaluation(study: Study, where: str) -> None:
         raise SonicError(f"{where}: [evaluation] seeds lists a seed twice: {list(evaluation.seeds)}")
 
 
-def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[str, dict], dict[str, str]]:
-    """Each name built through the registry: (resolved names in file order, descriptions, modalities)."""
+def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict, dict, dict]:
+    """Each name built through the registry: (resolved names in file order, descriptions, modalities, modules)."""
     from sonic.tails.base import EMBEDDERS
 
     resolved: dict[str, str] = {}
-    descriptions, modalities = {}, {}
+    descriptions, modalities, modules = {}, {}, {}
     for name, _ in study.embeddings.options:
         if name not in study.embeddings.names:
             raise SonicError(f"{where}: [embeddings.options] names '{name}', which is not in [embeddings] names; "
@@ -121,7 +125,8 @@ def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict[
         resolved[embedder.name] = name
         descriptions[embedder.name] = embedder.describe()
         modalities[embedder.name] = embedder.modality
-    return tuple(resolved), descriptions, modalities
+        modules[embedder.name] = tuple(dict.fromkeys((*_catalogue_module(embedder.name), *class_modules(embedder))))
+    return tuple(resolved), descriptions, modalities, modules
 
 
 def _resolve_fusions(study: Study, embedders: tuple[str, ...], where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -145,19 +150,36 @@ def _resolve_fusions(study: Study, embedders: tuple[str, ...], where: str) -> tu
     return tuple(fusions)
 
 
-def _check_recommenders(study: Study, where: str) -> dict[str, bool]:
+def _check_recommenders(study: Study, where: str) -> tuple[dict[str, bool], dict[str, tuple[str, ...]]]:
     from sonic.rouge.base import RECOMMENDERS
 
     if not study.recommenders:
         known = ", ".join(RECOMMENDERS.names())
         raise SonicError(f"{where} names no recommender; add [[recommenders]] with name = one of {known}")
-    content = {}
+    content, modules = {}, {}
     for spec in study.recommenders:
         if spec.label in content:
             raise SonicError(f"{where}: two recommenders have the label '{spec.label}'; give each a unique label")
         model = RECOMMENDERS.create(spec.name, **spec.option_dict)  # unknown names and options raise here
         content[spec.label] = bool(model.content)
-    return content
+        modules[spec.label] = class_modules(model)
+    return content, modules
+
+
+def _catalogue_module(name: str) -> tuple[str, ...]:
+    """The module the embedder catalogue loads for ``name`` (none for a name registered outside it)."""
+    from sonic.tails.base import CATALOGUE
+
+    for entry in CATALOGUE:
+        if entry.name == name or (entry.family and name.rpartition("_")[0] == entry.name.removesuffix("_<N>")):
+            return (entry.module,)
+    return ()
+
+
+def class_modules(part: Any) -> tuple[str, ...]:
+    """The sonic modules defining ``part``'s class and its base classes (the code a registry entry runs)."""
+    return tuple(dict.fromkeys(cls.__module__ for cls in type(part).__mro__
+                               if cls.__module__.split(".")[0] == "sonic"))
 
 
 def _check_data(study: Study, where: str, *, needs_audio: bool, needs_music4all: bool) -> None:

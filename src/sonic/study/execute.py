@@ -1,34 +1,42 @@
 """Run a study: its steps in order, finished ones skipped, a failure reported while the rest go on.
 
-Output folder (``OUT``)::
+Output folder (``OUT``, claimed with :func:`sonic.files.output_folder` as kind ``study`` and locked for
+the whole run: a second study run into the same folder is refused, naming the first)::
 
-    study.toml                 the study as run (absolute paths)
+    .sonic-output.json         sonic's marker (kind study, or demo for the demo's folder)
+    study.resolved.toml        the study as run (absolute paths); a study file kept in OUT is never written
     split/seed-<n>/            split folders (sonic data-split's format)
     embeddings/<name>.parquet  embedding tables named by the registry's name (+ manifest, failures)
     runs/<run>/                run folders (sonic run-model's: every mode evaluated; warnings.txt when it warns)
-    steps/<kind>.<name>.json   one record per finished or failed step: hash, status, seconds, warnings
+    steps/<kind>.<name>.json   one record per step: hash, identity, status (running, done, failed), seconds, warnings
     results/                   the results store (:mod:`sonic.study.store`)
     results.csv                one row per run, metric and k (:data:`sonic.study.store.RESULT_COLUMNS`)
 
-Every output is written under a temporary name and renamed, and a step's record is written last,
-so a run killed at any moment (even by SIGKILL) resumes where it stopped and ends with the same results.
+Every output is written through :mod:`sonic.files` (temporary name, fsync, rename), and a step's record
+last, so a run killed at any moment (even by SIGKILL) resumes where it stopped and ends with the same
+results. ``results.csv`` and the store's readers hold only the rows of current, finished steps.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from sonic.cluster import check_engine, import_ray
-from sonic.study import store
+from sonic.files import atomic_path, output_folder, remove_temporaries, write_text
+from sonic.parallel import worker_count
+from sonic.study import layout, store
 from sonic.study.check import check_study
+from sonic.study.code import SourceGraph
 from sonic.study.config import Study, read_study
 from sonic.study.on_ray import RunsOnRay, run_steps_on_ray
-from sonic.study.step_runner import Echo, StepContext, StepOutcome, run_step
-from sonic.study.steps import Step, plan_steps, read_record, step_hash
+from sonic.study.step_runner import Echo, StepContext, StepOutcome, forget_run, run_step
+from sonic.study.steps import Step, identity_hash, plan_steps, step_identity, why_redone
 
 
 @dataclass(frozen=True)
@@ -59,30 +67,52 @@ def run_experiment(
     ray_address: str | None = None,
     gpus_per_run: float = 0.0,
 ) -> ExperimentResult:
-    """Check ``study`` (a :class:`Study` or a study file), then run its steps into ``out_dir``.
+    """Check ``study`` (a :class:`Study`, a study file, or a study's output folder: its resolved study),
+    then run its steps into ``out_dir``.
 
-    ``echo`` receives one line per step, ``warn`` each warning a recommender gives (both optional).
+    ``echo`` receives one line per step (and, before a step redone, why: ``redone, its code changed
+    (sonic/rouge/metrics.py)``), ``warn`` each warning a recommender gives (both optional).
     ``engine`` ``"ray"`` embeds on a Ray cluster (``ray_address``) and sends the recommender runs
     there as tasks (:mod:`sonic.study.on_ray`, ``gpus_per_run`` GPUs for each neural run); None takes
     the study file's ``[embeddings] engine`` and ``ray_address`` for both. Results are the same.
-    Nothing is written when the study has a mistake (a :class:`SonicError` is raised first).
+    Nothing is written when the study has a mistake, or ``out_dir`` is not a study's folder, or another
+    process is writing it (a :class:`SonicError` is raised first).
     """
-    study = study if isinstance(study, Study) else read_study(study)
+    study = _read(study)
+    workers = worker_count(num_workers)
     engine = check_engine(study.embeddings.engine if engine is None else engine)
     ray_address = study.embeddings.ray_address if ray_address is None else ray_address
     if engine == "ray":
         import_ray()  # before any work: without Ray, one sentence on how to install it
     on_ray = RunsOnRay(address=ray_address, gpus_per_run=gpus_per_run)
     resolved = check_study(study)
-    out_dir = Path(out_dir)
     steps = plan_steps(resolved)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_study_file(study, out_dir / "study.toml")
-    context = StepContext(resolved, out_dir, num_workers, progress, warn or _no_warning, engine, ray_address)
+    with output_folder(out_dir, layout.KIND, accept=layout.ACCEPTS, adopt=layout.adopts(study.source)) as folder:
+        out_dir = folder.path
+        _clean(out_dir)
+        _write_resolved_study(study, out_dir)
+        identities = _identities(steps)
+        hashes = {key: identity_hash(identity) for key, identity in identities.items()}
+        store_dir = out_dir / layout.STORE_DIR
+        store.write_plan(store_dir, hashes)
+        context = StepContext(resolved, out_dir, workers, progress, warn or _no_warning, engine, ray_address)
+        outcomes = _run_steps(context, steps, identities, hashes, on_ray, echo)
+        runs = [step.name for step in steps if step.kind == "run"]
+        store.prune(store_dir, runs)
+        results = _results_table(store_dir, runs, study.evaluation.modes)
+        results_path = out_dir / layout.RESULTS_CSV
+        with atomic_path(results_path) as tmp:
+            results.to_csv(tmp, index=False)
+    return ExperimentResult(study, out_dir, outcomes, results, results_path, store_dir)
+
+
+def _run_steps(context: StepContext, steps: list[Step], identities: dict[str, dict[str, Any]],
+               hashes: dict[str, str], on_ray: RunsOnRay, echo: Echo | None) -> tuple[StepOutcome, ...]:
+    """Each step in order: skipped when done with its hash, else run (run steps on Ray sent there last)."""
+    out_dir = context.out_dir
     outcomes: list[StepOutcome | None] = []
-    deferred: list[tuple[Step, str]] = []  # run steps sent to Ray once the steps before them are done
+    deferred: list[tuple[Step, str, dict[str, Any]]] = []  # run steps sent to Ray once the steps before them are done
     numbers: dict[str, tuple[int, str]] = {}  # a deferred step's key -> (its place in outcomes, its prefix)
-    hashes: dict[str, str] = {}
     failed: set[str] = set()
     for number, step in enumerate(steps, start=1):
         prefix = f"[{number}/{len(steps)}] {step.kind} {step.name}"
@@ -91,19 +121,26 @@ def run_experiment(
             failed.add(step.key)
             outcomes.append(StepOutcome(step.key, "blocked", message=f"needs {blocked[0]}, which failed"))
             _say(echo, f"{prefix}: not run, needs {blocked[0]}, which failed")
+            if step.kind == "run" and not layout.is_done(layout.load_record(step.record_path(out_dir))[0],
+                                                         hashes[step.key]):
+                forget_run(out_dir, step.name)  # no rows of earlier settings stay behind a step not run
             continue
-        digest = hashes[step.key] = step_hash(step, hashes)
-        record = read_record(step.record_path(out_dir))
-        if record is not None and record.get("hash") == digest and record.get("status") == "done":
+        digest = hashes[step.key]
+        record, problem = layout.load_record(step.record_path(out_dir))
+        missing = _missing_output(context, step)
+        if layout.is_done(record, digest) and missing is None:
             outcomes.append(StepOutcome(step.key, "skipped", warnings=tuple(record.get("warnings", ()))))
             _say(echo, f"{prefix}: done earlier, skipped")
             continue
-        if engine == "ray" and step.kind == "run":
+        why = _why_again(record, problem, missing, digest, identities[step.key])
+        if why is not None:
+            _say(echo, f"{prefix}: {why}")
+        if context.engine == "ray" and step.kind == "run":
             numbers[step.key] = (len(outcomes), prefix)
             outcomes.append(None)
-            deferred.append((step, digest))
+            deferred.append((step, digest, identities[step.key]))
             continue
-        outcome = run_step(context, step, digest)
+        outcome = run_step(context, step, digest, identities[step.key])
         outcomes.append(outcome)
         if outcome.status == "failed":
             failed.add(step.key)
@@ -122,16 +159,81 @@ def run_experiment(
         _say(echo, f"{prefix}: done on ray ({outcome.seconds:.1f} s)")
 
     run_steps_on_ray(context, deferred, on_ray, finished_on_ray)
-    store_dir = out_dir / store.STORE_DIR
-    runs = [step.name for step in steps if step.kind == "run"]
-    store.prune(store_dir, runs)
-    results = _results_table(store_dir, runs, study.evaluation.modes)
-    results_path = out_dir / "results.csv"
-    tmp = results_path.with_name(".results.csv.tmp")
-    results.to_csv(tmp, index=False)
-    os.replace(tmp, results_path)
-    finished = tuple(outcome for outcome in outcomes if outcome is not None)
-    return ExperimentResult(study, out_dir, finished, results, results_path, store_dir)
+    return tuple(outcome for outcome in outcomes if outcome is not None)
+
+
+def _why_again(record: dict[str, Any] | None, problem: str | None, missing: str | None, digest: str,
+               identity: dict[str, Any]) -> str | None:
+    """Why a step with a record runs again, in a few words (None for a step never started)."""
+    if problem is not None:
+        return f"redone, {problem}"
+    if record is None:
+        return None
+    if record.get("hash") != digest:
+        return f"redone, {why_redone(record, identity)}"
+    if record.get("status") == "done":
+        return f"redone, {missing}"
+    if record.get("status") == "running":
+        return "resumed, it was interrupted"
+    return "tried again, it failed before"
+
+
+def _identities(steps: list[Step]) -> dict[str, dict[str, Any]]:
+    """Every step's identity (:func:`sonic.study.steps.step_identity`), upstream first."""
+    graph = SourceGraph()
+    identities: dict[str, dict[str, Any]] = {}
+    hashes: dict[str, str] = {}
+    for step in steps:
+        identities[step.key] = step_identity(step, hashes, graph)
+        hashes[step.key] = identity_hash(identities[step.key])
+    return identities
+
+
+def _missing_output(context: StepContext, step: Step) -> str | None:
+    """Why a step recorded as done cannot be skipped: its output is gone (None when it is there)."""
+    out_dir = context.out_dir
+    if step.kind == "split":
+        needed = [context.split_dir(step.key) / "split.json"]
+    elif step.kind == "embed":
+        needed = [context.table_path(step.name)]
+    else:
+        needed = [out_dir / "runs" / step.name, out_dir / layout.STORE_DIR / "runs" / f"{step.name}.parquet"]
+    for path in needed:
+        if not path.exists():
+            return f"its output {path.relative_to(out_dir)} is missing"
+    return None
+
+
+def _read(study: Study | str | os.PathLike) -> Study:
+    if isinstance(study, Study):
+        return study
+    if Path(study).is_dir():
+        return layout.read_output_study(study)
+    return read_study(study)
+
+
+def _clean(out_dir: Path) -> None:
+    """Remove what writers killed in ``out_dir`` left: temporaries, and hidden work folders in runs/ and split/."""
+    remove_temporaries(out_dir)
+    remove_temporaries(out_dir / layout.STEPS_DIR)
+    store.clean(out_dir / layout.STORE_DIR)
+    for folder in (out_dir / "runs", out_dir / "split"):
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if entry.name.startswith(".") and entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+
+
+def _write_resolved_study(study: Study, out_dir: Path) -> None:
+    """``OUT/study.resolved.toml``: the study as run, with absolute paths (a file sonic writes and owns)."""
+    import tomli_w
+
+    from sonic import __version__
+
+    source = f" from {study.source}" if study.source is not None else ""
+    header = (f"# The study as run{source}, written by sonic {__version__} (absolute paths).\n"
+              "# Edit your own study file rather than this one: each run writes it again.\n\n")
+    write_text(out_dir / layout.RESOLVED_STUDY, header + tomli_w.dumps(study.to_dict()))
 
 
 def _results_table(store_dir: Path, runs: list[str], modes: tuple[str, ...]) -> pd.DataFrame:
@@ -143,6 +245,7 @@ def _results_table(store_dir: Path, runs: list[str], modes: tuple[str, ...]) -> 
     if not (store_dir / "runs").is_dir() or not any((store_dir / "runs").glob("*.parquet")):
         return pd.DataFrame(columns=columns)
     frame = store.query(store_dir)
+    frame = frame[frame["run"].isin(runs)]
     run_order = {run: position for position, run in enumerate(runs)}
     metric_order = {name: position for position, name in enumerate((*METRIC_NAMES, *BEYOND_NAMES))}
     mode_order = {mode: position for position, mode in enumerate(modes)}
@@ -150,14 +253,6 @@ def _results_table(store_dir: Path, runs: list[str], modes: tuple[str, ...]) -> 
                          _metric=frame["metric"].map(metric_order).fillna(99))
     frame = frame.sort_values(["_run", "_mode", "_metric", "k"], kind="stable")
     return frame.loc[:, columns].reset_index(drop=True)
-
-
-def _write_study_file(study: Study, path: Path) -> None:
-    import tomli_w
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tomli_w.dumps(study.to_dict()))
-    os.replace(tmp, path)
 
 
 def _no_warning(line: str) -> None:

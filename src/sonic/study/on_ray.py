@@ -5,7 +5,9 @@ and embedding tables, so once those steps are done here every run that is not al
 the cluster as one task. Each task runs the very step the local engine runs
 (:func:`sonic.study.step_runner.run_step`: the run folder, the step record and the results store, all
 written atomically into the study's output folder, which every node must see under the same path), so
-results are the same and a rerun skips what finished. A task holds ``cpus_per_run`` CPUs, and
+results are the same and a rerun skips what finished. A task whose worker dies (killed, out of memory,
+a crash in native code) is that step's failure, recorded by the driver, and the other runs go on; Ray
+does not retry it (``max_retries=0``): the next ``sonic experiment`` does. A task holds ``cpus_per_run`` CPUs, and
 ``gpus_per_run`` GPUs when its recommender trains a neural model (:data:`GPU_RECOMMENDERS`); inside it
 the recommender's ``device="auto"`` finds the GPU Ray gave it.
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from sonic.cluster import cluster_resources, connected
 from sonic.errors import SonicError
-from sonic.study.step_runner import run_step
+from sonic.study.step_runner import StepOutcome, error_sentence, run_step, write_failure
 
 #: Recommenders that train a neural model, and so take the GPUs asked for per run.
 GPU_RECOMMENDERS = frozenset({"snn", "bert4rec"})
@@ -45,28 +47,48 @@ class RunsOnRay:
         return {"num_cpus": self.cpus_per_run, "num_gpus": gpus}
 
 
-def run_steps_on_ray(context: Any, jobs: Sequence[tuple[Any, str]], options: RunsOnRay,
+def run_steps_on_ray(context: Any, jobs: Sequence[tuple[Any, str, Any]], options: RunsOnRay,
                      on_done: Callable[[Any, Any], None]) -> None:
-    """Run each ``(step, digest)`` of ``jobs`` (run steps) as a Ray task; ``on_done(step, outcome)`` is
-    called here as each finishes (in the order they finish)."""
+    """Run each ``(step, digest, identity)`` of ``jobs`` (run steps) as a Ray task; ``on_done(step, outcome)``
+    is called here as each finishes (in the order they finish). A task that dies, or a cluster that
+    cannot take the runs, fails those steps (each recorded as failed) rather than the study."""
     if not jobs:
         return
     remote_context = replace(context, warn=_no_warning, progress=False)  # warnings come back in the outcome
-    with connected(options.address) as ray:
-        if options.gpus_per_run and any(step.settings["recommender"] in GPU_RECOMMENDERS for step, _ in jobs):
-            available = cluster_resources(ray)["GPU"]
-            if options.gpus_per_run > available:
-                raise SonicError(f"each neural run asks for {options.gpus_per_run:g} GPU but the Ray cluster has "
-                                 f"{available:g}; give fewer GPUs per run (0 trains on CPU)")
-        task = ray.remote(run_step)
-        context_ref = ray.put(remote_context)
-        pending = {
-            task.options(**options.resources(step.settings["recommender"])).remote(context_ref, step, digest): step
-            for step, digest in jobs
-        }
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            on_done(pending.pop(done[0]), ray.get(done[0]))
+    left = {step.key: (step, digest, identity) for step, digest, identity in jobs}
+
+    def fail(step: Any, digest: str, identity: Any, message: str) -> None:
+        write_failure(context.out_dir, step, digest, identity, message)
+        on_done(step, StepOutcome(step.key, "failed", message=message))
+
+    try:
+        with connected(options.address) as ray:
+            if options.gpus_per_run and any(step.settings["recommender"] in GPU_RECOMMENDERS for step, _, _ in jobs):
+                available = cluster_resources(ray)["GPU"]
+                if options.gpus_per_run > available:
+                    raise SonicError(f"each neural run asks for {options.gpus_per_run:g} GPU but the Ray cluster "
+                                     f"has {available:g}; give fewer GPUs per run (0 trains on CPU)")
+            task = ray.remote(max_retries=0)(run_step)
+            context_ref = ray.put(remote_context)
+            pending = {
+                task.options(**options.resources(step.settings["recommender"])).remote(context_ref, step, digest,
+                                                                                       identity): step
+                for step, digest, identity in jobs
+            }
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                step = pending.pop(done[0])
+                _, digest, identity = left.pop(step.key)
+                try:
+                    outcome = ray.get(done[0])
+                except ray.exceptions.RayError as error:  # the task's worker died: this step failed
+                    fail(step, digest, identity, f"its Ray task died ({error_sentence(error)})")
+                    continue
+                on_done(step, outcome)
+    except SonicError as error:
+        for step, digest, identity in list(left.values()):
+            fail(step, digest, identity, str(error))
+        left.clear()
 
 
 def _no_warning(line: str) -> None:

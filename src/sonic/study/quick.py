@@ -1,9 +1,9 @@
 """``sonic study``: a study file written from a few options, then run like any other.
 
 :func:`run_study` turns a :class:`StudyConfig` into a :class:`~sonic.study.config.Study` on one
-events file and one audio folder, writes it to ``OUT/study.toml`` and runs it with
-:func:`sonic.study.execute.run_experiment`; the file can be edited and rerun with
-``sonic experiment OUT/study.toml --out OUT``.
+events file and one audio folder and runs it with :func:`sonic.study.execute.run_experiment`, which
+writes it to ``OUT/study.resolved.toml``; ``sonic experiment OUT`` runs it again, and a copy of the
+file, edited, is a study file of its own.
 """
 
 from __future__ import annotations

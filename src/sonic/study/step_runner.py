@@ -1,13 +1,16 @@
 """One step of a study run: split, embed or run a recommender, and write the step's record.
 
 :func:`run_step` is what both engines run: the local one in :mod:`sonic.study.execute`, and Ray tasks
-in :mod:`sonic.study.on_ray`. Every output is written under a temporary name and renamed, and the
-step's record last, so a killed run resumes where it stopped.
+in :mod:`sonic.study.on_ray`. Every output is written through :mod:`sonic.files` (a folder built under
+a temporary name and swapped in whole, a file renamed over its target), and the step's record last, so
+a killed run resumes where it stopped. A run step that is redone first removes what its earlier
+settings left (its rows in the results store, then its run folder), so a rerun that fails leaves
+nothing of them. The imports inside ``_split``, ``_embed`` and ``_run`` are the entries of each kind's
+code fingerprint (:mod:`sonic.study.code`): keep a step's imports inside its function.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import traceback
@@ -17,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
-from sonic.manifest import base_manifest, write_json
+from sonic.files import atomic_folder, write_json
+from sonic.manifest import base_manifest
 from sonic.study import store
 from sonic.study.check import AUDIO_MODALITIES, Resolved
+from sonic.study.layout import load_record
 from sonic.study.steps import NO_EMBEDDING, Step
 
 Echo = Callable[[str], None]
@@ -55,25 +60,58 @@ class StepContext:
         return self.out_dir / "embeddings" / f"{name}.parquet"
 
 
-def run_step(context: StepContext, step: Step, digest: str) -> StepOutcome:
+def run_step(context: StepContext, step: Step, digest: str, identity: dict[str, Any] | None = None) -> StepOutcome:
     """Run one step into the study's output folder and write its record (done or failed); never raises
-    for a failed step. The local engine and the Ray tasks (:mod:`sonic.study.on_ray`) both run this."""
+    for a failed step. The local engine and the Ray tasks (:mod:`sonic.study.on_ray`) both run this.
+    ``identity`` (:func:`sonic.study.steps.step_identity`, whose hash is ``digest``) goes into the record."""
     started = time.perf_counter()
+    path = step.record_path(context.out_dir)
     try:
+        previous, _ = load_record(path)
+        if previous is None or previous.get("hash") != digest:
+            _forget_partial(context, step)  # what a step of other settings or code left half done
+        write_json(path, base_manifest("study step", key=step.key, hash=digest, status="running", identity=identity))
         warnings = _RUNNERS[step.kind](context, step, digest)
     except Exception as error:  # noqa: BLE001  one failed step must not stop the others; it is recorded
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if not isinstance(error, SonicError):
-            message = f"{type(error).__name__}: {message}"
-        record = {"key": step.key, "hash": digest, "status": "failed", "error": message,
-                  "traceback": traceback.format_exc()}  # fmt: skip
-        write_json(step.record_path(context.out_dir), base_manifest("study step", **record))
+        message = error_sentence(error)
+        write_failure(context.out_dir, step, digest, identity, message, traceback.format_exc())
         return StepOutcome(step.key, "failed", time.perf_counter() - started, message)
     seconds = time.perf_counter() - started
     record = {"key": step.key, "hash": digest, "status": "done", "seconds": round(seconds, 3),
-              "settings": step.settings, "warnings": list(warnings)}  # fmt: skip
+              "settings": step.settings, "warnings": list(warnings), "identity": identity}  # fmt: skip
     write_json(step.record_path(context.out_dir), base_manifest("study step", **record))
     return StepOutcome(step.key, "done", seconds, warnings=tuple(warnings))
+
+
+def error_sentence(error: BaseException) -> str:
+    """The first line of ``error`` (with its type, unless it is a :class:`SonicError`)."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return message if isinstance(error, SonicError) else f"{type(error).__name__}: {message}"
+
+
+def write_failure(out_dir: Path, step: Step, digest: str, identity: dict[str, Any] | None, message: str,
+                  details: str = "") -> None:
+    """Record ``step`` as failed with ``message`` (also for a step whose process died: the driver writes it)."""
+    record = {"key": step.key, "hash": digest, "status": "failed", "error": message, "traceback": details,
+              "identity": identity}  # fmt: skip
+    write_json(step.record_path(out_dir), base_manifest("study step", **record))
+
+
+def _forget_partial(context: StepContext, step: Step) -> None:
+    """Remove the partial output an interrupted step of another identity left (an embedder's shards):
+    they were made by other settings or code, and must not be resumed from."""
+    if step.kind == "embed":
+        shards = context.out_dir / "embeddings" / f"{step.name}.shards"
+        if shards.is_dir() and not shards.is_symlink():
+            shutil.rmtree(shards)
+
+
+def forget_run(out_dir: Path, name: str) -> None:
+    """Remove what an earlier run step ``name`` left: its rows in the results store, then its run folder."""
+    store.remove_run(out_dir / store.STORE_DIR, name)
+    folder = out_dir / "runs" / name
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
 
 
 def _split(context: StepContext, step: Step, digest: str) -> list[str]:
@@ -84,10 +122,8 @@ def _split(context: StepContext, step: Step, digest: str) -> list[str]:
         study.split.protocol, start_date=study.split.start_date, test_date=study.split.test_date,
         end_date=study.split.end_date, seed=step.settings["seed"],
     )  # fmt: skip
-    final = context.split_dir(step.key)
-    tmp = _fresh_tmp(final)
-    split_file(study.data.events, config, tmp, exclude_file=study.data.exclude)
-    _replace_dir(tmp, final)
+    with atomic_folder(context.split_dir(step.key)) as tmp:
+        split_file(study.data.events, config, tmp, exclude_file=study.data.exclude)
     return []
 
 
@@ -124,14 +160,14 @@ def _run(context: StepContext, step: Step, digest: str) -> list[str]:
     split_key = step.needs[0]
     embedding = None if settings["embedding"] == NO_EMBEDDING else settings["embedding"]
     final = context.out_dir / "runs" / step.name
-    tmp = _fresh_tmp(final)
-    result = run_model(
-        settings["recommender"], context.split_dir(split_key), embedding=embedding,
-        embeddings_dir=context.out_dir / "embeddings", mode=settings["modes"], ks=settings["ks"], out_dir=tmp,
-        seed=settings["seed"], options=settings["options"], shuffle=settings["shuffle"],
-    )  # fmt: skip
+    forget_run(context.out_dir, step.name)
+    with atomic_folder(final) as tmp:
+        result = run_model(
+            settings["recommender"], context.split_dir(split_key), embedding=embedding,
+            embeddings_dir=context.out_dir / "embeddings", mode=settings["modes"], ks=settings["ks"], out_dir=tmp,
+            seed=settings["seed"], options=settings["options"], shuffle=settings["shuffle"],
+        )  # fmt: skip
     warnings = [str(line) for line in result.warnings]
-    _replace_dir(tmp, final)
     for line in warnings:
         context.warn(f"{step.name}: {line}")
     manifests = [context.table_path(key.removeprefix("embed/")) for key in step.needs[1:]]
@@ -150,24 +186,3 @@ def _run(context: StepContext, step: Step, digest: str) -> list[str]:
 _RUNNERS: dict[str, Callable[[StepContext, Step, str], list[str]]] = {
     "split": _split, "embed": _embed, "run": _run,
 }  # fmt: skip
-
-
-def _fresh_tmp(final: Path) -> Path:
-    tmp = final.with_name(f".{final.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    return tmp
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move the finished folder ``tmp`` to ``final``, replacing an older one."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, final)

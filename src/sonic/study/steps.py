@@ -1,11 +1,14 @@
-"""A study as steps in dependency order, each identified by a hash of its inputs and configuration.
+"""A study as steps in dependency order, each identified by a hash of what it is made of.
 
 Steps: one **split** per split seed, one **embed** per embedder, and one **run** per (seed,
-recommender, embedding or fusion), evaluated on every mode. A step's hash covers its kind, its settings,
-the fingerprints of the files it reads (size and modification time) and the hashes of the steps it
-needs, so changing anything upstream redoes everything downstream and nothing else. When a step
-finishes, its record ``OUT/steps/<kind>.<name>.json`` (hash, status, seconds, warnings) is written
-last, atomically: a step whose record holds the same hash is done and is skipped.
+recommender, embedding or fusion), evaluated on every mode. A step's **identity** is its kind, its
+settings, the fingerprints of the files it reads (size and modification time), the hashes of the steps
+it needs, sonic's version and the sha256 of every source file its code reaches (:mod:`sonic.study.code`);
+its hash is the sha256 of that identity. Changing anything upstream, or the code a step runs, redoes
+everything downstream and nothing else. When a step finishes, its record
+``OUT/steps/<kind>.<name>.json`` (hash, identity, status, seconds, warnings) is written last,
+atomically: a step whose record holds the same hash and status done is done and is skipped; when the
+hashes differ, :func:`why_redone` says why from the two identities.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from sonic.study.check import AUDIO_MODALITIES, Resolved
+from sonic.study.code import SourceGraph, step_code
+from sonic.study.layout import STEPS_DIR, record_path
 
 NO_EMBEDDING = "-"
-STEPS_DIR = "steps"
+__all__ = ["NO_EMBEDDING", "STEPS_DIR", "Step", "fingerprint", "plan_steps", "read_record", "run_name",
+           "step_hash", "step_identity", "why_redone"]
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,14 @@ class Step:
     needs: tuple[str, ...]  # keys of the steps whose output this one reads
     settings: dict[str, Any] = field(hash=False)
     inputs: tuple[Path, ...] = ()  # files (or folders) read directly, fingerprinted into the hash
+    modules: tuple[str, ...] = ()  # sonic modules of the part it builds (its embedder's or recommender's classes)
 
     @property
     def key(self) -> str:
         return f"{self.kind}/{self.name}"
 
     def record_path(self, out_dir: Path) -> Path:
-        return out_dir / STEPS_DIR / f"{self.kind}.{self.name}.json"
+        return record_path(out_dir, self.kind, self.name)
 
 
 def run_name(label: str, embedding: str, seed: int) -> str:
@@ -66,7 +73,7 @@ def plan_steps(resolved: Resolved) -> list[Step]:
         settings = {"embedder": name, "describe": resolved.descriptions[name], **(window if audio else {}),
                     **({"options": resolved.options[name]} if resolved.options.get(name) else {})}
         inputs = tuple(path for path in (data.audio if audio else data.music4all, data.exclude) if path is not None)
-        steps.append(Step("embed", name, (), settings, inputs))
+        steps.append(Step("embed", name, (), settings, inputs, resolved.embedder_modules.get(name, ())))
     parts = dict(resolved.fusions)
     for seed in evaluation.seeds:
         split_key = f"split/seed-{study.split_seed_for(seed)}"
@@ -79,22 +86,68 @@ def plan_steps(resolved: Resolved) -> list[Step]:
                     "shuffle": spec.shuffle, "embedding": table, "modes": list(evaluation.modes),
                     "ks": list(evaluation.ks), "seed": seed,
                 }  # fmt: skip
-                steps.append(Step("run", run_name(spec.label, table, seed), (split_key, *table_keys), settings))
+                steps.append(Step("run", run_name(spec.label, table, seed), (split_key, *table_keys), settings,
+                                  modules=resolved.recommender_modules.get(spec.label, ())))
     return steps
 
 
-def step_hash(step: Step, upstream: dict[str, str]) -> str:
-    """sha256 of the step's kind, settings, input fingerprints and the hashes of the steps it needs."""
+def step_identity(step: Step, upstream: dict[str, str], graph: SourceGraph | None = None) -> dict[str, Any]:
+    """What a step is made of: kind, settings, input fingerprints, the hashes of the steps it needs,
+    sonic's version and ``code``, the sha256 of each source file it reaches (``graph``: this sonic's)."""
     from sonic import __version__
 
-    payload = {
+    graph = graph if graph is not None else SourceGraph()
+    return {
         "kind": step.kind,
-        "settings": step.settings,
+        "settings": json.loads(json.dumps(step.settings, default=str)),
         "inputs": [fingerprint(path) for path in step.inputs],
         "needs": {key: upstream[key] for key in step.needs},
         "sonic": __version__,
+        "code": step_code(graph, step.kind, step.modules),
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """sha256 of an identity (:func:`step_identity`) written as sorted JSON."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def step_hash(step: Step, upstream: dict[str, str], graph: SourceGraph | None = None) -> str:
+    """The hash of the step's identity (:func:`step_identity`)."""
+    return identity_hash(step_identity(step, upstream, graph))
+
+
+def why_redone(record: dict[str, Any], identity: dict[str, Any]) -> str:
+    """Why a step finished earlier (``record``) is not the step ``identity`` describes, in a few words:
+    ``its code changed (sonic/rouge/metrics.py)``, ``its settings changed (ks)``..."""
+    old = record.get("identity")
+    if not isinstance(old, dict):
+        return "it was made by an earlier sonic that recorded no code fingerprint"
+    reasons = []
+    if old.get("sonic") != identity["sonic"]:
+        reasons.append(f"sonic changed from {old.get('sonic')} to {identity['sonic']}")
+    old_code, code = old.get("code") or {}, identity["code"]
+    changed = sorted(path for path in {*old_code, *code} if old_code.get(path) != code.get(path))
+    if changed:
+        reasons.append(f"its code changed ({_some(changed)})")
+    old_settings, settings = old.get("settings") or {}, identity["settings"]
+    keys = sorted(key for key in {*old_settings, *settings} if old_settings.get(key) != settings.get(key))
+    if keys:
+        reasons.append(f"its settings changed ({_some(keys)})")
+    if old.get("inputs") != identity["inputs"]:
+        before = {item.get("path"): item for item in old.get("inputs") or [] if isinstance(item, dict)}
+        paths = [Path(item["path"]).name for item in identity["inputs"] if before.get(item["path"]) != item]
+        reasons.append(f"its input changed ({_some(paths)})" if paths else "its inputs changed")
+    old_needs, needs = old.get("needs") or {}, identity["needs"]
+    upstream = [key for key in needs if old_needs.get(key) != needs[key]]
+    if upstream:
+        reasons.append(f"{_some(upstream)} changed")
+    return "; ".join(reasons) or "its identity changed"
+
+
+def _some(names: list[str], most: int = 3) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def fingerprint(path: Path) -> dict[str, Any]:
@@ -113,11 +166,10 @@ def fingerprint(path: Path) -> dict[str, Any]:
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
-    """A step record, or None when there is none (or it is unreadable: the step is then redone)."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    """A step record, or None when there is none or it is unreadable (the step is then redone)."""
+    from sonic.study.layout import load_record
+
+    return load_record(path)[0]
 
 
 def _plain(section: Any) -> dict[str, Any]:

@@ -1,24 +1,35 @@
 """The results store: every run of a study in Parquet files, queried with DuckDB (no server).
 
-Layout under ``OUT/results/``, one file per run in each folder (written atomically)::
+Layout under ``OUT/results/``, one file per run in each folder (each written atomically)::
 
     runs/<run>.parquet       one row: run, label, recommender, options (JSON), shuffle, embedding,
                              embedding_manifest, split_dir, split_seed, modes (JSON), seed, ks (JSON),
                              run_dir, hash, warnings (JSON list)
-    metrics/<run>.parquet    metric, k, slice, mean, ci_low, ci_high, n_users (interval over users)
-    per_user/<run>.parquet   user_id, metric, k, slice, value
+    metrics/<run>.parquet    metric, k, slice, mean, ci_low, ci_high, n_users, hash (interval over users)
+    per_user/<run>.parquet   user_id, metric, k, slice, value, hash
+    steps.json               the study's steps as last run: {"steps": {"run/<run>": "<hash>", ...}}
 
-A *slice* is the split file a run was evaluated on (val, test, cold_test); queries call it ``split``.
+Every row carries ``hash``, the hash of the step that produced it (:mod:`sonic.study.steps`). A *slice*
+is the split file a run was evaluated on (val, test, cold_test); queries call it ``split``.
 
-:func:`query` joins runs and metrics (and can filter with a SQL ``WHERE`` clause);
-:func:`leaderboard` averages a run's seeds, with a t-interval over the seeds where there are
-several, and over the users where there is one.
+**Only current results are read.** A run's rows count when its step is in ``steps.json`` with the
+hash the study computed when it was last run, and its record ``OUT/steps/run.<run>.json`` says done
+with that hash: rows of a run whose step failed, is being redone, was cut short by a kill, or was made
+by other settings or code are never read. (A store without ``steps.json``, from an earlier sonic or
+written by hand, is read whole, except the runs whose record says otherwise.)
+
+**Queries cannot touch files.** The current rows are loaded into DuckDB's memory, then file access is
+switched off and the configuration locked before a condition (``sonic results --where``) runs: it can
+read the store's tables and nothing else, and write nothing. :func:`query` joins runs and metrics;
+:func:`leaderboard` averages a run's seeds, with a t-interval over the seeds where there are several,
+and over the users where there is one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,104 +38,238 @@ import numpy as np
 import pandas as pd
 
 from sonic.errors import SonicError
+from sonic.files import remove_temporaries, write_json
+from sonic.study.layout import STEPS_DIR, STORE_DIR, is_done, load_record
 
-STORE_DIR = "results"
 TABLES = ("runs", "metrics", "per_user")
+#: The study's steps and their hashes, as its last run computed them.
+PLAN_FILE = "steps.json"
 #: Columns of a study's results table (results.csv): one row per run, metric and k.
 RESULT_COLUMNS = ("model", "embedding", "split", "seed", "metric", "k", "mean", "ci_low", "ci_high", "n_users")
 LEADERBOARD_COLUMNS = ("model", "embedding", "split", "metric", "k", "mean", "ci_low", "ci_high", "n_seeds",
                        "interval")  # fmt: skip
+_METRIC_COLUMNS = ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users"]
+_USER_COLUMNS = ["user_id", "metric", "k", "slice", "value"]
+_RESULTS_VIEW = (
+    "CREATE VIEW results AS SELECT r.label AS model, r.recommender, r.embedding, m.slice AS split, r.seed, "
+    "r.split_seed, m.metric, m.k, m.mean, m.ci_low, m.ci_high, m.n_users, r.run FROM metrics m JOIN runs r "
+    "ON m.run = r.run"
+)
+_PER_USER_SQL = (
+    "SELECT r.label AS model, r.embedding, p.slice AS split, r.seed, p.user_id, p.metric, p.k, p.value "
+    "FROM per_user p JOIN runs r ON p.run = r.run"
+)
 
 
 def write_run(store_dir: str | os.PathLike, run: str, record: dict[str, Any], per_user: pd.DataFrame,
               aggregates: pd.DataFrame) -> None:
-    """Store one run: its ``record`` (see the module docstring), per-user values and aggregates.
+    """Store one run: its ``record`` (see the module docstring; ``record["hash"]`` is its step's hash),
+    per-user values and aggregates.
 
     ``per_user`` has user_id, metric, k, value, slice; ``aggregates`` metric, k, slice, mean,
-    ci_low, ci_high, n_users. The run row is written last, so a run row always has its metrics.
+    ci_low, ci_high, n_users. Every row gets the step's hash. The run row is written last, so a run
+    row always has its metrics.
     """
     store_dir = Path(store_dir)
+    digest = str(record["hash"])
     row = {key: json.dumps(value) if isinstance(value, (list, dict)) else value for key, value in record.items()}
-    _write(store_dir / "per_user" / f"{run}.parquet", per_user.loc[:, ["user_id", "metric", "k", "slice", "value"]])
-    _write(store_dir / "metrics" / f"{run}.parquet",
-           aggregates.loc[:, ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users"]])
+    _write(store_dir / "per_user" / f"{run}.parquet", per_user.loc[:, _USER_COLUMNS].assign(hash=digest))
+    _write(store_dir / "metrics" / f"{run}.parquet", aggregates.loc[:, _METRIC_COLUMNS].assign(hash=digest))
     _write(store_dir / "runs" / f"{run}.parquet", pd.DataFrame([{"run": run, **row}]))
 
 
+def remove_run(store_dir: str | os.PathLike, run: str) -> None:
+    """Delete run ``run`` from the store (its run row first, so no reader sees a run without metrics)."""
+    for table in TABLES:
+        (Path(store_dir) / table / f"{run}.parquet").unlink(missing_ok=True)
+
+
+def write_plan(store_dir: str | os.PathLike, hashes: dict[str, str]) -> None:
+    """Record the study's steps (``{"run/<run>": hash, ...}``) as the current run computes them."""
+    from sonic import __version__
+
+    write_json(Path(store_dir) / PLAN_FILE, {"artifact": "study steps", "sonic": __version__, "steps": hashes})
+
+
 def prune(store_dir: str | os.PathLike, keep: Iterable[str]) -> list[str]:
-    """Delete stored runs not in ``keep`` (runs a changed study file no longer has); return their names."""
-    keep = set(keep)
-    removed = []
-    for table in TABLES:
-        for path in sorted((Path(store_dir) / table).glob("*.parquet")):
-            run = path.name.removesuffix(".parquet")
-            if run not in keep:
-                path.unlink()
-                removed.append(run)
-    return sorted(set(removed))
-
-
-def connect(store_dir: str | os.PathLike):
-    """A DuckDB connection with views ``runs``, ``metrics`` (with the run's columns) and ``per_user``."""
-    import duckdb
-
+    """Delete what a study no longer has: the stored runs not in ``keep``, with their step records
+    (``OUT/steps/run.<run>.json``) and run folders (``OUT/runs/<run>/``); return their names."""
     store_dir = Path(store_dir)
-    if not (store_dir / "runs").is_dir() or not any((store_dir / "runs").glob("*.parquet")):
-        raise SonicError(f"no results store in '{store_dir}' (no runs/*.parquet); run a study with `sonic experiment`")
-    connection = duckdb.connect()
+    study_dir = store_dir.parent
+    keep = set(keep)
+    stored = {path.name.removesuffix(".parquet") for table in TABLES
+              for path in (store_dir / table).glob("*.parquet")}  # fmt: skip
+    recorded = {path.name.removeprefix("run.").removesuffix(".json")
+                for path in (study_dir / STEPS_DIR).glob("run.*.json")}  # fmt: skip
+    removed = sorted((stored | recorded) - keep)
+    for run in removed:
+        remove_run(store_dir, run)
+        (study_dir / STEPS_DIR / f"run.{run}.json").unlink(missing_ok=True)
+        folder = study_dir / "runs" / run
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
+    return removed
+
+
+def clean(store_dir: str | os.PathLike) -> None:
+    """Remove the temporaries of writers killed in the store's folders."""
     for table in TABLES:
-        pattern = (store_dir / table / "*.parquet").as_posix().replace("'", "''")
-        connection.execute(
-            f"CREATE VIEW {table}_files AS SELECT * "
-            f"FROM read_parquet('{pattern}', filename = true, union_by_name = true)"
-        )
-        connection.execute(
-            f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename), "
-            f"regexp_extract(filename, '([^/\\\\]+)\\.parquet$', 1) AS run_file FROM {table}_files"
-        )
-    connection.execute(
-        "CREATE VIEW results AS SELECT r.label AS model, r.recommender, r.embedding, m.slice AS split, r.seed, "
-        "r.split_seed, m.metric, m.k, m.mean, m.ci_low, m.ci_high, m.n_users, r.run "
-        "FROM metrics m JOIN runs r ON m.run_file = r.run"
-    )
-    return connection
+        remove_temporaries(Path(store_dir) / table)
+    remove_temporaries(store_dir)
+
+
+def current_runs(store_dir: str | os.PathLike) -> dict[str, str | None]:
+    """The runs whose rows count (see the module docstring): run -> the hash its rows must carry
+    (None: any, for a run of a store without ``steps.json`` that has no record)."""
+    store_dir = Path(store_dir)
+    records = store_dir.parent / STEPS_DIR
+    plan = _read_plan(store_dir)
+    if plan is not None:
+        current = {}
+        for key, digest in plan.items():
+            run = key.removeprefix("run/")
+            if key.startswith("run/") and is_done(load_record(records / f"run.{run}.json")[0], digest):
+                current[run] = digest
+        return current
+    current = {}
+    for path in sorted((store_dir / "runs").glob("*.parquet")):
+        run = path.name.removesuffix(".parquet")
+        record, problem = load_record(records / f"run.{run}.json")
+        if record is None and problem is None:
+            current[run] = None
+        elif is_done(record):
+            current[run] = record["hash"]
+    return current
 
 
 def query(store_dir: str | os.PathLike, where: str | None = None) -> pd.DataFrame:
     """Rows of the ``results`` view (model, recommender, embedding, split, seed, split_seed, metric, k,
-    mean, ci_low, ci_high, n_users, run), filtered by the SQL condition ``where``."""
-    connection = connect(store_dir)
-    sql = "SELECT * FROM results" + (f" WHERE {where}" if where else "")
-    try:
-        frame = connection.execute(sql + " ORDER BY split, metric, k, model, embedding, seed").df()
-    except Exception as error:  # duckdb's parser and binder errors have no common public base
-        columns = ", ".join(connection.execute("SELECT * FROM results LIMIT 0").df().columns)
-        first = str(error).strip().splitlines()[0]
-        raise SonicError(f"--where {where!r} is not a valid condition on columns {columns}: {first}") from None
-    finally:
-        connection.close()
-    return frame
+    mean, ci_low, ci_high, n_users, run) of the current runs, filtered by the SQL condition ``where``
+    (which can read these columns and nothing else)."""
+    with _Connection(store_dir, ("runs", "metrics")) as connection:
+        return connection.select("SELECT * FROM results", where, "split, metric, k, model, embedding, seed")
 
 
 def per_user(store_dir: str | os.PathLike, where: str | None = None) -> pd.DataFrame:
-    """Per-user values (model, embedding, split, seed, user_id, metric, k, value), filtered by SQL ``where``."""
-    connection = connect(store_dir)
-    try:
-        return connection.execute(
-            "SELECT r.label AS model, r.embedding, p.slice AS split, r.seed, p.user_id, p.metric, p.k, p.value "
-            "FROM per_user p JOIN runs r ON p.run_file = r.run" + (f" WHERE {where}" if where else "")
-        ).df()
-    finally:
-        connection.close()
+    """Per-user values (model, embedding, split, seed, user_id, metric, k, value) of the current runs,
+    filtered by the SQL condition ``where``."""
+    with _Connection(store_dir, ("runs", "per_user")) as connection:
+        return connection.select(_PER_USER_SQL, where)
 
 
 def runs(store_dir: str | os.PathLike) -> pd.DataFrame:
-    """The runs table (one row per run), JSON columns left as text."""
-    connection = connect(store_dir)
+    """The runs table of the current runs (one row per run), JSON columns left as text."""
+    with _Connection(store_dir, ("runs",)) as connection:
+        return connection.select("SELECT * FROM runs", None, "run")
+
+
+def connect(store_dir: str | os.PathLike, tables: Iterable[str] = TABLES):
+    """An in-memory DuckDB connection holding the current rows of ``tables`` (``runs``, ``metrics``,
+    ``per_user``; each with a ``run`` column), with file access off and its configuration locked."""
+    return _Connection(store_dir, tuple(tables)).connection
+
+
+class _Connection:
+    """The current rows of some of the store's tables in an in-memory DuckDB that cannot touch files."""
+
+    def __init__(self, store_dir: str | os.PathLike, tables: tuple[str, ...]) -> None:
+        import duckdb
+
+        store_dir = Path(store_dir)
+        if not (store_dir / "runs").is_dir() or not any((store_dir / "runs").glob("*.parquet")):
+            raise SonicError(f"no results store in '{store_dir}' (no runs/*.parquet); run a study with "
+                             "`sonic experiment`")
+        current = current_runs(store_dir)
+        frames = {table: _load(store_dir, table, current) for table in tables}
+        self.connection = duckdb.connect(":memory:")
+        for setting in ("temp_directory = ''", "python_enable_replacements = false",
+                        "autoinstall_known_extensions = false", "autoload_known_extensions = false",
+                        "enable_external_access = false"):  # fmt: skip
+            self.connection.execute(f"SET {setting}")
+        for table, frame in frames.items():
+            self.connection.register(f"_{table}_frame", frame)
+            self.connection.execute(f"CREATE TABLE {table} AS SELECT * FROM _{table}_frame")
+            self.connection.unregister(f"_{table}_frame")
+        if {"runs", "metrics"} <= set(tables):
+            self.connection.execute(_RESULTS_VIEW)
+        self.connection.execute("SET lock_configuration = true")
+
+    def __enter__(self) -> _Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.connection.close()
+
+    def select(self, sql: str, where: str | None, order: str | None = None) -> pd.DataFrame:
+        """``sql`` (a SELECT without WHERE) filtered by the user's condition ``where``, ordered by ``order``."""
+        import duckdb
+
+        text = sql + (f" WHERE ({where})" if where else "")
+        text += f" ORDER BY {order}" if order else ""
+        try:
+            statements = duckdb.extract_statements(text)
+        except duckdb.Error:
+            statements = []  # a parser error: reported below, with the columns
+        if len(statements) > 1 or (statements and statements[0].type != duckdb.StatementType.SELECT):
+            raise SonicError(f"--where {where!r} must be one condition, not several SQL statements; "
+                             "e.g. \"metric = 'NDCG' AND k = 10\"")
+        try:
+            return self.connection.execute(text).df()
+        except duckdb.PermissionException:
+            raise SonicError(f"--where {where!r} may only test the store's columns; it cannot read or write "
+                             "files") from None
+        except duckdb.Error as error:
+            columns = ", ".join(self.connection.execute(f"{sql} LIMIT 0").df().columns)
+            first = str(error).strip().splitlines()[0]
+            raise SonicError(f"--where {where!r} is not a valid condition on columns {columns}: {first}") from None
+
+
+def _load(store_dir: Path, table: str, current: dict[str, str | None]) -> pd.DataFrame:
+    """The rows of ``table`` of the ``current`` runs that carry the run's hash, with a ``run`` column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = []
+    for run, digest in sorted(current.items()):
+        try:
+            frame = pq.read_table(store_dir / table / f"{run}.parquet")
+        except FileNotFoundError:
+            continue
+        except (OSError, pa.ArrowException) as error:
+            raise SonicError(f"the results store file '{store_dir / table / run}.parquet' cannot be read "
+                             f"({str(error).splitlines()[0]}); run the study again to rewrite it") from None
+        frame = frame.to_pandas()
+        if table != "runs":
+            frame.insert(0, "run", run)
+        if digest is not None and "hash" in frame.columns:
+            frame = frame[frame["hash"] == digest]
+        parts.append(frame)
+    if not parts:
+        return _empty(table)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _empty(table: str) -> pd.DataFrame:
+    columns = {
+        "runs": {"run": "object", "label": "object", "recommender": "object", "embedding": "object",
+                 "seed": "int64", "split_seed": "int64", "hash": "object"},
+        "metrics": {"run": "object", **dict.fromkeys(["metric", "slice"], "object"), "k": "int64",
+                    **dict.fromkeys(["mean", "ci_low", "ci_high"], "float64"), "n_users": "int64", "hash": "object"},
+        "per_user": {"run": "object", "user_id": "object", "metric": "object", "k": "int64", "slice": "object",
+                     "value": "float64", "hash": "object"},
+    }[table]
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
+def _read_plan(store_dir: Path) -> dict[str, str] | None:
     try:
-        return connection.execute("SELECT * EXCLUDE (run_file) FROM runs ORDER BY run").df()
-    finally:
-        connection.close()
+        plan = json.loads((store_dir / PLAN_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}  # cut short: no run is known to be current
+    steps = plan.get("steps") if isinstance(plan, dict) else None
+    return {str(key): str(value) for key, value in steps.items()} if isinstance(steps, dict) else {}
 
 
 def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +332,7 @@ def _cell(row: Any) -> str:
 
 
 def _write(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    from sonic.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)

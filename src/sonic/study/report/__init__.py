@@ -1,6 +1,6 @@
 """``sonic report``: a study's static HTML report, readable with no network.
 
-:func:`write_report` reads a study's output folder (its ``study.toml``, results store and step
+:func:`write_report` reads a study's output folder (its ``study.resolved.toml``, results store and step
 records) and writes ``OUT/index.html`` with every figure beside it as PNG (``figures/``), the data
 behind each figure and table as CSV (``data/``) and the spectral picture gallery (``gallery/``).
 

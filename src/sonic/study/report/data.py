@@ -58,14 +58,11 @@ class ReportData:
 def load(study_dir: str | os.PathLike) -> ReportData:
     """Read the study in ``study_dir`` (see the module docstring)."""
     from sonic.study import store
-    from sonic.study.config import read_study
+    from sonic.study.layout import read_output_study
     from sonic.study.report.statistics import leaderboard
 
     study_dir = Path(study_dir)
-    study_file = study_dir / "study.toml"
-    if not study_file.is_file():
-        raise SonicError(f"'{study_dir}' is not a study's output folder (no study.toml); run `sonic experiment` first")
-    study = read_study(study_file)
+    study = read_output_study(study_dir)  # study.resolved.toml (an earlier sonic's study.toml)
     store_dir = study_dir / store.STORE_DIR
     results = store.query(store_dir)
     if results.empty:
@@ -93,6 +90,9 @@ def read_step_records(study_dir: Path) -> tuple[list[dict], list[str]]:
             continue
         if record.get("status") == "failed":
             failed.append({"step": str(record.get("key", path.stem)), "error": str(record.get("error", ""))})
+        elif record.get("status") == "running":  # the study stopped (was killed) during this step
+            gaps.append(f"Step {record.get('key', path.stem)} was running when the study stopped, so its results "
+                        "are missing; run `sonic experiment` on the study again to finish it.")
     return failed, gaps
 
 

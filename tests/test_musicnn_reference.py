@@ -2,18 +2,20 @@
 
 ``fixtures/musicnn_reference.npz`` was written once by ``fixtures/make_musicnn_fixture.py`` in a separate
 venv running the musicnn 0.1.0 package's own graph code on TensorFlow (how: that script's docstring).
-The weights come from the sha256-pinned musicnn wheel: from the cache when it is there, else pip
-downloads it; where that is impossible (no network, no ``SONIC_MUSICNN_WHEEL``), the test is skipped.
+The weights come from the sha256-pinned musicnn wheel, which the tests never download (they are offline):
+they are read from the cache that ``sonic fetch musicnn`` fills (``.ci/run`` runs it before the tests), or
+from the local copy of the wheel that ``SONIC_MUSICNN_WHEEL`` names; without either, these tests skip and
+say how to get the weights.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sonic.errors import SonicError
 from sonic.tails.models import musicnn_weights
 from sonic.tails.models.musicnn import from_name
 
@@ -26,10 +28,14 @@ PATCH_COSINE, CLIP_COSINE = 0.999, 0.9995
 
 @pytest.fixture(scope="module")
 def reference():
-    try:
+    missing = [model for model in MODELS if musicnn_weights.cached_model(model) is None]
+    if missing and not os.environ.get(musicnn_weights.WHEEL_ENV):
+        pytest.skip(
+            f"the published MusiCNN weights are not in {musicnn_weights.cache_dir()} (missing: {', '.join(missing)}); "
+            f"fetch them with: sonic fetch musicnn"
+        )
+    if missing:  # from the local wheel: no network
         musicnn_weights.fetch_musicnn(quiet=True)
-    except SonicError as error:
-        pytest.skip(f"the musicnn==0.1.0 wheel cannot be had here: {error}")
     with np.load(FIXTURE) as data:
         return {key: data[key] for key in data.files}
 

@@ -180,7 +180,6 @@ def test_shuffle_is_refused_for_a_model_without_content(split_dir, embeddings_di
         run_model("knn", split_dir, shuffle=True, out_dir=tmp_path / "r")
 
 
-@pytest.mark.skipif(not hasattr(base, "shuffled"), reason="sonic.rouge.base.shuffled (branch rouge-models) absent")
 def test_shuffle_control_records_itself_and_changes_the_lists(split_dir, embeddings_dir, tmp_path):
     plain = _knn(split_dir, embeddings_dir, tmp_path / "plain", ks=(3,))
     control = _knn(split_dir, embeddings_dir, tmp_path / "shuffled", ks=(3,), shuffle=True, seed=3)

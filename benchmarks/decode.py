@@ -1,4 +1,4 @@
-"""Benchmark: sonic's ``decode_many`` against a one-file-at-a-time ``librosa.load`` loop, on 30 s windows.
+"""Benchmark: sonic's ``decode_many`` against ``librosa.load`` in as many processes, on 30 s windows.
 
 Generates ``--tracks`` files of ``--minutes`` minutes per format (``--formats``: mp3 and Ogg Vorbis by
 default), 44.1 kHz stereo (tones with vibrato and noise, different per file), in a temporary folder.
@@ -7,8 +7,10 @@ file, mixed to mono and resampled to ``--sample-rate`` (soxr HQ on both sides):
 
 - ours: ``decode_many(paths, sample_rate=..., offset_seconds=..., duration_seconds=..., num_workers=--workers)``
   (the whole call: pool start, decoding in the workers, waveforms sent back);
-- baseline: for each file, ``librosa.load(path, sr=..., offset=..., duration=...)``;
-- for reference, ours in the calling process (no workers), which separates the speed of one file's
+- baseline: for each file, ``librosa.load(path, sr=..., offset=..., duration=...)``, in a pool of
+  ``--workers`` processes started inside the timing as ours is, the waveforms sent back to the caller
+  as ours are (in this process for ``--workers 0``), so the ratio compares the same number of processes;
+- for reference, both in the calling process (no workers), which separates the speed of one file's
   decoding from what the worker processes add;
 - for reference, how much faster ``--workers`` processes do native work (zlib) than one process on this
   machine (``timing.machine_scaling``), a reference for what a worker pool can gain here. A virtual machine's
@@ -29,11 +31,12 @@ import sys
 import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import soundfile
-from timing import machine_scaling, timed
+from timing import in_processes, machine_scaling, timed
 
 from sonic.cream.audio.load import decode_many
 
@@ -72,11 +75,19 @@ def make_file(path: Path, minutes: float, file_format: str, seed: int) -> None:
                 out.write(minute[start : start + WRITE_FRAMES])
 
 
-def librosa_loop(paths: list[Path], sample_rate: int, offset: float, duration: float) -> list[np.ndarray]:
-    """The baseline: one file at a time with librosa.load."""
+def librosa_window(path: Path, sample_rate: int, offset: float, duration: float) -> np.ndarray:
+    """The baseline's work on one file: librosa.load of the window."""
     import librosa
 
-    return [librosa.load(path, sr=sample_rate, offset=offset, duration=duration)[0] for path in paths]
+    return librosa.load(path, sr=sample_rate, offset=offset, duration=duration)[0]
+
+
+def librosa_loop(
+    paths: list[Path], sample_rate: int, offset: float, duration: float, workers: int
+) -> list[np.ndarray]:
+    """The baseline: ``librosa_window`` of every file in ``workers`` processes (0: in this one)."""
+    window = partial(librosa_window, sample_rate=sample_rate, offset=offset, duration=duration)
+    return in_processes(window, paths, workers)
 
 
 def ours(paths: list[Path], sample_rate: int, offset: float, duration: float, workers: int) -> list[np.ndarray]:
@@ -112,13 +123,14 @@ def main() -> None:
         for file_format in args.formats.split(","):
             print(f"writing {args.tracks} files of {args.minutes:g} min, 44.1 kHz stereo {file_format} ...", flush=True)
             paths += make_files(Path(tmp), args.tracks, args.minutes, file_format, args.seed, args.workers)
-        librosa_loop(paths[:1], *window)
+        librosa_loop(paths[:1], *window, workers=0)  # first imports; forked workers inherit them
         ours(paths[:1], *window, workers=0)
 
         sides = {
             "ours": lambda: ours(paths, *window, workers=args.workers),
-            "baseline": lambda: librosa_loop(paths, *window),
+            "baseline": lambda: librosa_loop(paths, *window, workers=args.workers),
             "ours_here": lambda: ours(paths, *window, workers=0),
+            "baseline_here": lambda: librosa_loop(paths, *window, workers=0),
         }
         seconds, results = timed(sides, args.repeats)
 
@@ -129,10 +141,12 @@ def main() -> None:
     speedup = ours_rate / baseline_rate
     print(f"{len(paths)} windows of {args.duration:g} s at {args.offset:g} s, resampled to {args.sample_rate} Hz; "
           f"{os.cpu_count()} CPUs")  # fmt: skip
-    print(f"ours      decode_many, {args.workers} workers:   {ours_rate:6.1f} files/s ({seconds['ours']:.2f} s)")
-    print(f"baseline  librosa.load, one file at a time: {baseline_rate:6.1f} files/s ({seconds['baseline']:.2f} s)")
-    here_rate = len(paths) / seconds["ours_here"]
-    print(f"(ours in this process, no workers:         {here_rate:6.1f} files/s, {here_rate / baseline_rate:.2f}x)")
+    print(f"ours      decode_many, {args.workers} workers:          {ours_rate:6.1f} files/s ({seconds['ours']:.2f} s)")
+    print(f"baseline  librosa.load, {args.workers} worker processes: {baseline_rate:6.1f} files/s "
+          f"({seconds['baseline']:.2f} s)")
+    here_rate, baseline_here_rate = len(paths) / seconds["ours_here"], len(paths) / seconds["baseline_here"]
+    print(f"(in this process, no workers: ours {here_rate:6.1f} files/s, librosa.load {baseline_here_rate:6.1f} "
+          f"files/s, {here_rate / baseline_here_rate:.2f}x)")
     scaling = machine_scaling(args.workers)
     print(f"(ours, {args.workers} workers against no workers: {ours_rate / here_rate:.2f}x; on this machine "
           f"{args.workers} processes of native code run {scaling:.2f}x as fast as one)")  # fmt: skip

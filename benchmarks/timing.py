@@ -27,6 +27,19 @@ def timed(functions: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[s
     return {name: statistics.median(values) for name, values in seconds.items()}, results
 
 
+def in_processes(function: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+    """``[function(item) for item in items]`` in ``workers`` processes, or in this process when ``workers`` is 0.
+
+    The pool is started inside the call, as sonic's own functions start theirs, so that a baseline run
+    this way pays what ours pays and gets the same number of processes. ``function`` must be picklable
+    (a module-level function, or a ``functools.partial`` of one).
+    """
+    if workers < 1:
+        return [function(item) for item in items]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))
+
+
 def machine_scaling(workers: int, repeats: int = 3, rounds: int = 6) -> float:
     """How much faster ``workers`` processes do native work than one process, on this machine (median of ``repeats``).
 

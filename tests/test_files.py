@@ -67,14 +67,86 @@ def test_atomic_folder_replaces_whole_and_keeps_old_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
-def test_remove_temporaries_only_touches_temporaries(tmp_path):
+def _dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    process = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(process.stdout)
+
+
+def test_remove_temporaries_only_touches_temporaries_of_writers_gone(tmp_path):
     (tmp_path / "keep.parquet").write_text("x")
     (tmp_path / ".keep.hidden").write_text("x")
-    leftover = files.temporary_name(tmp_path / "t.parquet")
+    leftover = tmp_path / f".t.parquet.{_dead_pid()}-0a1b2c3d.tmp"
     leftover.write_text("half")
-    removed = files.remove_temporaries(tmp_path)
-    assert removed == [leftover]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep.hidden", "keep.parquet"]
+    older = tmp_path / ".u.parquet.tmp"  # an older sonic's fixed temporary name
+    older.write_text("half")
+    in_flight = files.temporary_name(tmp_path / "v.parquet")  # this process is writing it
+    in_flight.write_text("half")
+    (tmp_path / "sub").mkdir()
+    nested = tmp_path / "sub" / f".w.wav.{_dead_pid()}-00000000.tmp"
+    nested.write_text("half")
+
+    assert files.remove_temporaries(tmp_path) == sorted([leftover, older])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".keep.hidden", "keep.parquet", in_flight.name, "sub"])
+    assert files.remove_temporaries(tmp_path, recursive=True) == [nested]
+
+
+def test_atomic_folder_keeps_the_lock_held_and_the_marker(tmp_path):
+    out = tmp_path / "split"
+    with files.output_folder(out, "split"):
+        (out / "train.parquet").write_text("old")
+        with files.atomic_folder(out, allowed={"train.parquet", "val.parquet"}, what="split") as staging:
+            (staging / "val.parquet").write_text("new")
+        assert sorted(p.name for p in out.iterdir()) == sorted([files.LOCK_NAME, files.MARKER_NAME, "val.parquet"])
+        assert files.read_marker(out)["kind"] == "split"
+        holder = subprocess.run(
+            [sys.executable, "-c", f"from sonic.files import FolderLock; FolderLock({str(out)!r}, 'second').acquire()"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )  # fmt: skip
+        assert holder.returncode != 0 and f"process {os.getpid()}" in holder.stderr  # still locked after the swap
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]
+
+
+def test_atomic_folder_refuses_a_folder_with_foreign_files(tmp_path):
+    out = tmp_path / "split"
+    out.mkdir()
+    (out / "train.parquet").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(files.OutputFolderError, match="holds 'notes.txt', which no split writes"), \
+            files.atomic_folder(out, allowed={"train.parquet"}, what="split"):  # fmt: skip
+        pytest.fail("must not be entered")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "train.parquet"]
+
+
+def test_output_file_recognises_its_own_and_refuses_others(tmp_path):
+    target = tmp_path / "exclude.csv"
+    with files.output_file(target, "corrupt-file list", recognise=lambda path: False) as path:
+        files.write_text(path, "x")  # a new file: allowed
+    assert files.holds_lock(tmp_path) is False and (tmp_path / files.LOCK_NAME).is_file()
+    with files.output_file(target, "corrupt-file list", recognise=lambda path: path.read_text() == "x") as path:
+        files.write_text(path, "y")
+    with pytest.raises(files.OutputFolderError, match="is not a corrupt-file list that sonic wrote"), \
+            files.output_file(target, "corrupt-file list", recognise=lambda path: False):  # fmt: skip
+        pytest.fail("must not be entered")
+    assert target.read_text() == "y"
+
+
+def test_read_only_folder_found_before_work(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):
+        if str(path).startswith(str(tmp_path / "o")) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", read_only)
+    with pytest.raises(files.OutputFolderError, match="read-only file system"), files.output_folder(tmp_path / "o", "runs"):
+        pytest.fail("must not be entered")
+
+
+def test_pyarrow_style_errors_without_errno_are_recognised():
+    error = OSError("Failed to write /x/y.parquet. Detail: [errno 28] No space left on device")
+    assert files.is_user_os_error(error) and "no space is left" in files.os_error_message(error, "/x")
 
 
 # ----------------------------------------------------------------------------------------------- locks

@@ -1,14 +1,15 @@
-"""What every folder job shares (sonic.cream.audio.folder_jobs): the walk, duplicates, atomic outputs, failures file."""
+"""What every folder job shares (sonic.cream.audio.folder_jobs): the walk, unreadable files, duplicates, failures file."""
 
 from __future__ import annotations
 
 import csv
+import os
 
 import pytest
 from audio_fixtures import tone, write
 
 from sonic.errors import AudioError, SonicError
-from sonic.cream.audio.folder_jobs import atomic_output, audio_folder, check_window, write_failures
+from sonic.cream.audio.folder_jobs import audio_folder, check_window, write_failures
 
 
 def test_audio_folder_lists_files_ids_and_duplicates(tmp_path):
@@ -31,17 +32,31 @@ def test_audio_folder_lists_files_ids_and_duplicates(tmp_path):
         audio_folder(tmp_path / "b", skip_under=tmp_path / "b")
 
 
-def test_atomic_output_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "sub" / "out.csv"
-    with atomic_output(target) as temporary:
-        temporary.write_text("done")
-    assert target.read_text() == "done"
+def test_unreadable_files_are_found_by_the_walk_and_leave_their_id_to_a_readable_file(tmp_path, monkeypatch):
+    write(tmp_path / "b", tone(440.0, 0.2, 8000), 8000)
+    (tmp_path / "a.flac").symlink_to(tmp_path / "gone.flac")  # a link to nothing, sorted before a.wav
+    write(tmp_path / "a", tone(440.0, 0.2, 8000), 8000)
+    os.mkfifo(tmp_path / "c.wav")  # not a plain file (opening it would block)
+    write(tmp_path / "d", tone(440.0, 0.2, 8000), 8000)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: not str(path).endswith("d.wav") and real_access(path, mode))
 
-    with pytest.raises(RuntimeError), atomic_output(target) as temporary:
-        temporary.write_text("half")
-        raise RuntimeError("killed")
-    assert target.read_text() == "done"
-    assert sorted(path.name for path in target.parent.iterdir()) == ["out.csv"]
+    folder = audio_folder(tmp_path)
+    kept, failures = folder.unique()
+
+    assert folder.relative == ("a.flac", "a.wav", "b.wav", "c.wav", "d.wav")
+    assert [folder.relative[index] for index in kept] == ["a.wav", "b.wav"]
+    reasons = dict(failures)
+    assert sorted(reasons) == ["a.flac", "c.wav", "d.wav"]
+    assert f"is a link to '{tmp_path / 'gone.flac'}', which does not exist" in reasons["a.flac"]
+    assert "is not a plain file" in reasons["c.wav"]
+    assert reasons["d.wav"].endswith("no permission")
+
+
+def test_failures_file_is_written_atomically(tmp_path):
+    target = tmp_path / "sub" / "x.failures.csv"
+    write_failures(target, [("a.mp3", "empty")])
+    assert sorted(path.name for path in target.parent.iterdir()) == ["x.failures.csv"]
 
 
 def test_failures_file_and_window_check(tmp_path):

@@ -240,11 +240,13 @@ def test_cli_a_missing_input_is_one_line_and_exit_code_2(tmp_path, capsys):
     (tmp_path / "lyrics" / "a.txt").write_text("hello")
 
     with pytest.raises(SystemExit) as exit_status:
-        main(["embed", "--model-type", "mfcc_20", "--lyrics-dir", str(tmp_path / "lyrics"), "--out", str(tmp_path)])
+        main(["embed", "--model-type", "mfcc_20", "--lyrics-dir", str(tmp_path / "lyrics"),
+              "--out", str(tmp_path / "out")])
 
     assert exit_status.value.code == 2
     expected = "sonic: error: embedder 'mfcc_20' embeds audio; give the audio folder with --audio-dir"
     assert capsys.readouterr().err.strip().splitlines() == [expected]
+    assert not (tmp_path / "out").exists()  # the output folder it made for nothing is gone again
 
 
 # --- SIGKILL halfway, as an out-of-memory killer does, then a rerun ---

@@ -132,20 +132,28 @@ def write_json(path: str | os.PathLike, payload: Any) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(
+    path: str | os.PathLike, *, allowed: Collection[str] | None = None, what: str = "output"
+) -> Iterator[Path]:
     """Yield an empty temporary folder that takes ``path``'s place whole when the block succeeds.
 
     Where ``path`` exists it is swapped out in one system call where Linux offers it (both names
-    valid at every instant), else moved aside first; the old folder is then deleted. Only use this on
-    a folder sonic wrote (see :func:`output_folder`). On an error the temporary folder is removed and
-    ``path`` is untouched.
+    valid at every instant), else moved aside first; the old folder is then deleted. Its bookkeeping
+    (:data:`BOOKKEEPING`: the lock file, hard-linked so that a lock held on it stays held, and the
+    output marker) is carried into the new folder first. Only use this on a folder sonic wrote (see
+    :func:`output_folder`); with ``allowed``, a ``path`` holding any other name is refused before
+    anything is written (:func:`check_replaceable`; ``what`` names the output in that sentence). On
+    an error the temporary folder is removed and ``path`` is untouched.
     """
     path = Path(path)
+    if allowed is not None:
+        check_replaceable(path, allowed, what)
     _make_folder(path.parent)
     temporary = temporary_name(path)
     temporary.mkdir()
     try:
         yield temporary
+        _carry_bookkeeping(path, temporary)
         _fsync_tree(temporary)
         if not path.exists():
             os.replace(temporary, path)
@@ -161,6 +169,42 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+def check_replaceable(folder: str | os.PathLike, allowed: Collection[str], what: str) -> None:
+    """Refuse, in one sentence, to replace ``folder`` whole when it holds a name outside ``allowed``
+    (besides sonic's bookkeeping and temporaries): that file would be lost with the old folder."""
+    folder = Path(folder)
+    if folder.is_symlink() and not folder.exists():
+        raise OutputFolderError(f"'{folder}' is a broken link; give a folder that exists or a new path")
+    if folder.exists() and not folder.is_dir():
+        raise OutputFolderError(f"'{folder}' is a file; the {what} needs a folder there")
+    if not folder.is_dir():
+        return
+    try:
+        names = sorted(entry.name for entry in folder.iterdir())
+    except OSError as error:
+        raise OutputFolderError(os_error_message(error, folder)) from None
+    foreign = [name for name in names if name not in allowed and name not in BOOKKEEPING and not is_temporary(name)]
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise OutputFolderError(
+            f"'{folder}' holds '{foreign[0]}'{more}, which no {what} writes; choose a new or empty folder "
+            f"(it is replaced whole; nothing was changed)"
+        )
+
+
+def _carry_bookkeeping(old: Path, new: Path) -> None:
+    """Link ``old``'s lock file and marker into ``new`` (copy the marker where links are refused)."""
+    for name in (LOCK_NAME, MARKER_NAME):
+        source, target = old / name, new / name
+        if not source.is_file() or target.exists():
+            continue
+        try:
+            os.link(source, target)
+        except OSError:
+            if name == MARKER_NAME:
+                shutil.copyfile(source, target)
+
+
 def move(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Rename ``source`` (a file or folder sonic wrote) to ``target`` in one step; ``target`` must not exist
     as a non-empty folder. The one rename besides the atomic writers."""
@@ -168,20 +212,40 @@ def move(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     return Path(target)
 
 
-def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Remove the leftovers of killed writers (names of :func:`temporary_name`) directly in ``folder``."""
+def remove_temporaries(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+    """Remove the leftovers of killed writers (names of :func:`temporary_name`) in ``folder``
+    (and its sub-folders when ``recursive``); a temporary of a process still alive is left alone."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
-    for entry in folder.iterdir():
-        if is_temporary(entry.name):
+    for entry in sorted(folder.iterdir()):
+        if is_temporary(entry.name) and not _writer_alive(entry.name):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 _remove_quietly(entry)
             removed.append(entry)
+        elif recursive and entry.is_dir() and not entry.is_symlink():
+            removed += remove_temporaries(entry, recursive=True)
     return removed
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process whose PID a temporary's name holds (``.x.<pid>-<hex>.tmp``) still runs."""
+    try:
+        pid = int(name.removesuffix(_TMP_SUFFIX).rsplit(".", 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return False  # an older sonic's fixed name (``.x.tmp``): its writer is gone
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists (another user's process)
+    return True
 
 
 # --------------------------------------------------------------------------------------------- locks
@@ -385,28 +449,104 @@ def output_folder(
     The folder is checked (:func:`check_output_folder`), created, locked (:class:`FolderLock`),
     checked again under the lock, tested for writing and free space (a read-only folder or a full
     disk is refused before any work), and marked as ``kind`` (a marker of an accepted kind is kept).
-    Raises :class:`OutputFolderError` with one sentence when any of that fails.
+    Raises :class:`OutputFolderError` with one sentence when any of that fails. A folder this call
+    created is removed again when the block fails before writing anything into it.
     """
     folder = Path(folder).absolute()
     check_output_folder(folder, kind, accept=accept, adopt=adopt)
+    created = not folder.exists()
     try:
         _make_folder(folder)
     except OSError as error:
         raise OutputFolderError(os_error_message(error, folder)) from None
-    with FolderLock(folder, command):
-        check_output_folder(folder, kind, accept=accept, adopt=adopt)
-        check_free_space(folder, min_free_bytes)
-        marker = read_marker(folder)
-        if marker is None:
-            from sonic import __version__
+    try:
+        with FolderLock(folder, command):
+            check_output_folder(folder, kind, accept=accept, adopt=adopt)
+            check_writable(folder)
+            check_free_space(folder, min_free_bytes)
+            marker = read_marker(folder)
+            if marker is None:
+                from sonic import __version__
 
-            try:
-                write_json(folder / MARKER_NAME, {"kind": kind, "written_by": "sonic", "sonic": __version__,
-                                                  "command": command or current_command(),
-                                                  "created": time.strftime("%Y-%m-%d %H:%M:%S")})  # fmt: skip
-            except OSError as error:
-                raise OutputFolderError(os_error_message(error, folder)) from None
-        yield OutputFolder(folder, kind)
+                try:
+                    write_json(folder / MARKER_NAME, {"kind": kind, "written_by": "sonic", "sonic": __version__,
+                                                      "command": command or current_command(),
+                                                      "created": time.strftime("%Y-%m-%d %H:%M:%S")})  # fmt: skip
+                except OSError as error:
+                    raise OutputFolderError(os_error_message(error, folder)) from None
+            yield OutputFolder(folder, kind)
+    except BaseException:
+        if created:  # this call made the folder: it goes again when nothing was written into it
+            _remove_if_bare(folder)
+        raise
+
+
+def _remove_if_bare(folder: Path) -> None:
+    """Remove ``folder`` (which this call created) when it holds nothing but sonic's bookkeeping: a
+    command that failed before writing anything leaves no empty output folder behind."""
+    try:
+        names = {entry.name for entry in folder.iterdir()}
+    except OSError:
+        return
+    if names - BOOKKEEPING:
+        return
+    for name in names:
+        _remove_quietly(folder / name)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+@contextlib.contextmanager
+def output_file(
+    path: str | os.PathLike,
+    what: str,
+    *,
+    recognise: Callable[[Path], bool],
+    command: str | None = None,
+    min_free_bytes: int = MIN_FREE_BYTES,
+) -> Iterator[Path]:
+    """Claim the file ``path`` (an output that is one file, in a folder that may hold anything else).
+
+    An existing ``path`` is refused in one sentence unless ``recognise(path)`` says it is an earlier
+    ``what`` of sonic's. The folder is created and locked (:class:`FolderLock`: one writer at a time
+    writes files into it), checked for writing and free space; the caller then writes ``path``
+    atomically (:func:`atomic_path`). Raises :class:`OutputFolderError`.
+    """
+    path = Path(path).absolute()
+    check_output_file(path, what, recognise=recognise)
+    try:
+        _make_folder(path.parent)
+    except OSError as error:
+        raise OutputFolderError(os_error_message(error, path.parent)) from None
+    with FolderLock(path.parent, command):
+        check_output_file(path, what, recognise=recognise)
+        check_writable(path.parent)
+        check_free_space(path.parent, min_free_bytes)
+        yield path
+
+
+def check_output_file(path: str | os.PathLike, what: str, *, recognise: Callable[[Path], bool]) -> None:
+    """Refuse, in one sentence, to write ``path`` over a file (or anything else) that is not an earlier
+    ``what`` (``recognise(path)`` False)."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        kind = "a link" if path.is_symlink() else "a folder" if path.is_dir() else "not a plain file"
+        raise OutputFolderError(f"'{path}' is {kind}; give a new file name for the {what}")
+    if path.exists() and not recognise(path):
+        raise OutputFolderError(
+            f"'{path}' exists and is not a {what} that sonic wrote; give a new file name (nothing was changed)"
+        )
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Refuse, in one sentence, a ``folder`` in which no file can be created (read-only, no permission)."""
+    probe = temporary_name(Path(folder) / ".write-test")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise OutputFolderError(os_error_message(error, folder)) from None
+    os.close(fd)
+    _remove_quietly(probe)
 
 
 def check_free_space(folder: str | os.PathLike, min_free_bytes: int = MIN_FREE_BYTES) -> None:
@@ -442,7 +582,7 @@ USER_ERRNOS = frozenset(_SENTENCES)
 def os_error_message(error: OSError, path: str | os.PathLike | None = None) -> str:
     """One sentence for an operating-system error about ``path`` (or the error's own file name)."""
     where = path if path is not None else (error.filename or "?")
-    sentence = _SENTENCES.get(error.errno)
+    sentence = _SENTENCES.get(error_number(error))
     if sentence is None:
         return f"cannot write '{where}': {error.strerror or error}"
     return sentence.format(path=where)
@@ -450,8 +590,22 @@ def os_error_message(error: OSError, path: str | os.PathLike | None = None) -> s
 
 def is_user_os_error(error: BaseException) -> bool:
     """Whether ``error`` is an :class:`OSError` a user can cause and mend (full, read-only, no permission)."""
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
-                                                          errno.EPERM)  # fmt: skip
+    return isinstance(error, OSError) and error_number(error) in _USER_MENDABLE
+
+
+_USER_MENDABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def error_number(error: OSError) -> int | None:
+    """``error.errno``, or for an error that carries only a message (pyarrow's), the ``errno`` whose
+    text (``No space left on device``) the message holds."""
+    if error.errno is not None:
+        return error.errno
+    text = str(error)
+    for number in (*_USER_MENDABLE, *_SENTENCES):
+        if os.strerror(number) in text:
+            return number
+    return None
 
 
 # ------------------------------------------------------------------------------------------- helpers

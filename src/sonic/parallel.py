@@ -18,6 +18,10 @@ task in flight has a slot of shared memory (:class:`_ResultSlots`, mapped before
 the worker copies its arrays into the task's slot, and the caller copies them out and reuses the slot.
 Arrays that do not fit travel through the pipe as before.
 
+Worker processes ignore Ctrl-C (SIGINT, which a terminal sends to every process of the foreground group):
+the parent alone answers it, stops its workers (:func:`stop_workers`: tasks not started are cancelled,
+workers ended) and raises :class:`KeyboardInterrupt` once, without a traceback from any worker.
+
 Worker processes never outlive their parent: each asks Linux to kill it when the parent dies
 (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) and, elsewhere or in addition, a watchdog thread polls
 ``getppid``; a parent killed with SIGKILL (an out-of-memory killer) leaves no orphans behind.
@@ -27,6 +31,7 @@ from a thread that outlives the pool (the main thread, as every command does).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import math
@@ -184,33 +189,52 @@ def run_tasks(
     slots = _ResultSlots(in_flight) if multiprocessing.get_start_method() == "fork" else None
     if slots is not None:
         initializer, initargs = _ResultSlots.worker_start, (slots, initializer, initargs)
-    initializer, initargs = _start_orphan_proof, (os.getpid(), initializer, initargs)
-    with (
-        slots or nullcontext(),
-        ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool,
-    ):
+    initializer, initargs = _start_worker, (os.getpid(), initializer, initargs)
+    with slots or nullcontext():
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs)
+        try:
 
-        def submit(task: list, slot: int | None) -> Future:
-            return pool.submit(function if slot is None else _SlotFilling(function, slot), task)
+            def submit(task: list, slot: int | None) -> Future:
+                return pool.submit(function if slot is None else _SlotFilling(function, slot), task)
 
-        queued: dict[Future, tuple[list, int | None]] = {}
-        for index, task in enumerate(itertools.islice(tasks, in_flight)):
-            slot = None if slots is None else index
-            queued[submit(task, slot)] = (task, slot)
-        while queued:
-            finished, _ = wait(queued, return_when=FIRST_COMPLETED)
-            for future in finished:
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    items = [item for task, _ in queued.values() for item in task]
-                    raise _worker_died(items, describe, activity) from None
-                task, slot = queued.pop(future)
-                if slots is not None:
-                    result = slots.emptied(result, slot)
-                for next_task in itertools.islice(tasks, 1):
-                    queued[submit(next_task, slot)] = (next_task, slot)
-                yield task, result
+            queued: dict[Future, tuple[list, int | None]] = {}
+            for index, task in enumerate(itertools.islice(tasks, in_flight)):
+                slot = None if slots is None else index
+                queued[submit(task, slot)] = (task, slot)
+            while queued:
+                finished, _ = wait(queued, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        items = [item for task, _ in queued.values() for item in task]
+                        raise _worker_died(items, describe, activity) from None
+                    task, slot = queued.pop(future)
+                    if slots is not None:
+                        result = slots.emptied(result, slot)
+                    for next_task in itertools.islice(tasks, 1):
+                        queued[submit(next_task, slot)] = (next_task, slot)
+                    yield task, result
+        except BaseException:  # Ctrl-C, an error, or the caller stopped early (GeneratorExit)
+            stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: tasks not started are cancelled and its worker processes ended (SIGTERM), quietly.
+
+    What a worker was writing stays a temporary file (:func:`sonic.files.remove_temporaries` clears it).
+    """
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(OSError, AttributeError, ValueError, AssertionError):
+            process.join(5)
 
 
 def map_files(
@@ -257,11 +281,19 @@ class _CallEach:
         return results
 
 
-def _start_orphan_proof(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
-    """Worker start: die with the parent process (see the module docstring), then ``initializer(*initargs)``."""
+def _start_worker(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """Worker start: ignore Ctrl-C (the parent stops its workers, see :func:`stop_workers`), die with the
+    parent process (see the module docstring), then ``initializer(*initargs)``."""
+    ignore_interrupts()
     exit_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)
+
+
+def ignore_interrupts() -> None:
+    """Make this (worker) process ignore SIGINT: Ctrl-C in a terminal reaches every process of the
+    foreground group, and only the parent should answer it (one line, no worker tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def exit_with_parent(parent_pid: int) -> None:

@@ -2,7 +2,8 @@
 
 Each command parses options, calls one library function and prints. A user's mistake
 (:class:`sonic.errors.SonicError`), and an operating-system error a user can mend (a full or
-read-only disk, no permission), is printed as one line on stderr, exit status 2.
+read-only disk, no permission), is printed as one line on stderr, exit status 2. Ctrl-C prints one line
+(``sonic: interrupted``, and what was kept where the command can continue), exit status 130.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"sonic: error: {os_error_message(error)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("sonic: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # workers ignore Ctrl-C; the work that stopped says what it kept
+        kept = f"; {stop}" if str(stop) else ""
+        print(f"sonic: interrupted{kept}", file=sys.stderr)
         sys.exit(130)

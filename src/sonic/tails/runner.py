@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sonic.cluster import check_engine, import_ray
-from sonic.errors import AudioError, SonicError
 from sonic.cream.audio import check_window, write_failures
-from sonic.tails.neural import declared_precision
+from sonic.errors import AudioError, Interrupted, SonicError
+from sonic.files import is_user_os_error, os_error_message, remove_temporaries
 from sonic.manifest import base_manifest
 from sonic.parallel import progress_bar, run_tasks, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
@@ -54,7 +54,8 @@ from sonic.tails.shard_work import (
 )
 from sonic.tails.shards import ShardStore
 from sonic.tails.sources import AudioLoader, Source, open_source
-from sonic.tails.table import EmbeddingTable, manifest_path, write_embeddings
+from sonic.tails.table import EmbeddingTable, embeddings_folder, manifest_path, write_embeddings
+from sonic.tails.neural import declared_precision
 
 if TYPE_CHECKING:
     from sonic.tails.ray_engine import RayOptions
@@ -122,71 +123,92 @@ def embed_folder(
     check_engine(engine)
     if engine == "ray":
         import_ray()  # before any work: without Ray, one sentence on how to install it
-    if isinstance(model_type, str):
-        embedder: Embedder = EMBEDDERS.create(model_type, **(model_options or {}))
-        spec: Any = (model_type, dict(model_options or {}))  # what a Ray actor builds its copy from
-    elif model_options:
+    if isinstance(model_type, str) and model_type not in EMBEDDERS:
+        EMBEDDERS.create(model_type)  # one sentence listing the known names
+    elif not isinstance(model_type, str) and model_options:
         raise SonicError("model options go with an embedder's name, not with an embedder already built")
-    else:
-        embedder = spec = model_type
     window = check_window(offset_seconds, duration_seconds)
     _check_sizes(batch_size=batch_size, shard_size=shard_size)
-    source = open_source(
-        embedder,
-        audio_dir=audio_dir,
-        lyrics_dir=lyrics_dir,
-        metadata_file=metadata_file,
-        music4all_root=music4all_root,
-        offset_seconds=window[0],
-        duration_seconds=window[1],
-        exclude=exclude,
-    )
-    fit = getattr(embedder, "fit", None)
-    if callable(fit) and source.what == "metadata rows":  # scaling fitted on the whole table (metadata)
-        fit([item.ref for item in source.items])
-        spec = embedder  # Ray actors get the fitted embedder itself
-    workers = worker_count(num_workers) if source.in_workers else 0
     out_dir = Path(out_dir)
-    store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
-    run = {"embedder": embedder.describe(), "dim": embedder.dim, "window": window, "inputs": source.what}
-    plan = ShardPlan.of(source, run, shard_size)
-    todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]
-    n_reused = len(source.items) - sum(plan.size(index) for index in todo)
-
-    description = f"embedding with {embedder.name}"
-    with progress_bar(len(source.items), description, progress, unit="track", initial=n_reused) as bar:
-        if engine == "ray":
-            from sonic.tails.ray_engine import RayOptions, compute_on_ray
-
-            compute = compute_on_ray(spec, embedder, source, store, plan, todo, batch_size=batch_size,
-                                     seconds=window[1], options=ray or RayOptions())
+    with embeddings_folder(out_dir):  # one writer; a read-only folder or a full disk is found before any work
+        if isinstance(model_type, str):
+            embedder: Embedder = EMBEDDERS.create(model_type, **(model_options or {}))
+            spec: Any = (model_type, dict(model_options or {}))  # what a Ray actor builds its copy from
         else:
-            compute = _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size,
-                               seconds=window[1])
-        for index in compute:
-            bar.update(plan.size(index))
+            embedder = spec = model_type
+        source = open_source(
+            embedder,
+            audio_dir=audio_dir,
+            lyrics_dir=lyrics_dir,
+            metadata_file=metadata_file,
+            music4all_root=music4all_root,
+            offset_seconds=window[0],
+            duration_seconds=window[1],
+            exclude=exclude,
+        )
+        fit = getattr(embedder, "fit", None)
+        if callable(fit) and source.what == "metadata rows":  # scaling fitted on the whole table (metadata)
+            fit([item.ref for item in source.items])
+            spec = embedder  # Ray actors get the fitted embedder itself
+        workers = worker_count(num_workers) if source.in_workers else 0
+        store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
+        store.clean()
+        remove_temporaries(out_dir)
+        run = {"embedder": embedder.describe(), "dim": embedder.dim, "window": window, "inputs": source.what}
+        plan = ShardPlan.of(source, run, shard_size)
+        todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]
+        n_reused = len(source.items) - sum(plan.size(index) for index in todo)
+        finished = [len(plan.ranges) - len(todo)]  # shards on disk, counted as they are written
 
-    described = embedder.describe()
-    manifest = {
-        **described,
-        **({} if "precision" in described or getattr(embedder, "device", None) is None
-           else {"precision": declared_precision(embedder)}),  # fmt: skip
-        "embedder": embedder.name,
-        **({"requested_as": model_type} if isinstance(model_type, str) and model_type != embedder.name else {}),
-        "options": dict(model_options or {}) if isinstance(model_type, str) else None,  # to build it again
-        "modality": embedder.modality,
-        "dim": embedder.dim,
-        "sample_rate": embedder.sample_rate,
-        "window": {"offset_seconds": window[0], "duration_seconds": window[1]},
-        **_resampler(embedder),
-        "batch_size": batch_size,
-        "shard_size": shard_size,
-        "engine": engine,
-        "exclude_file": None if exclude is None else str(Path(exclude).resolve()),
-        **source.manifest,
-    }
-    result = _write_outputs(embedder, source, store, plan, out_dir, manifest=manifest, n_reused=n_reused)
-    store.remove()
+        def kept() -> str:
+            return (f"{finished[0]} of {len(plan.ranges)} shards of {embedder.name} are kept in '{out_dir}'; "
+                    f"run the same command again to continue")
+
+        try:
+            description = f"embedding with {embedder.name}"
+            with progress_bar(len(source.items), description, progress, unit="track", initial=n_reused) as bar:
+                if engine == "ray":
+                    from sonic.tails.ray_engine import RayOptions, compute_on_ray
+
+                    compute = compute_on_ray(spec, embedder, source, store, plan, todo, batch_size=batch_size,
+                                             seconds=window[1], options=ray or RayOptions())
+                else:
+                    compute = _compute(embedder, source, store, plan, todo, workers=workers,
+                                       batch_size=batch_size, seconds=window[1])
+                try:
+                    for index in compute:
+                        finished[0] += 1
+                        bar.update(plan.size(index))
+                finally:
+                    compute.close()  # stops the workers now, not when the generator is collected
+
+            described = embedder.describe()
+            manifest = {
+                **described,
+                **({} if "precision" in described or getattr(embedder, "device", None) is None
+                   else {"precision": declared_precision(embedder)}),  # fmt: skip
+                "embedder": embedder.name,
+                **({"requested_as": model_type} if isinstance(model_type, str) and model_type != embedder.name else {}),
+                "options": dict(model_options or {}) if isinstance(model_type, str) else None,  # to build it again
+                "modality": embedder.modality,
+                "dim": embedder.dim,
+                "sample_rate": embedder.sample_rate,
+                "window": {"offset_seconds": window[0], "duration_seconds": window[1]},
+                **_resampler(embedder),
+                "batch_size": batch_size,
+                "shard_size": shard_size,
+                "engine": engine,
+                "exclude_file": None if exclude is None else str(Path(exclude).resolve()),
+                **source.manifest,
+            }
+            result = _write_outputs(embedder, source, store, plan, out_dir, manifest=manifest, n_reused=n_reused)
+        except KeyboardInterrupt:
+            raise Interrupted(kept()) from None
+        except OSError as error:
+            if not is_user_os_error(error):
+                raise
+            raise SonicError(f"{os_error_message(error, out_dir)}; {kept()}") from None
+        store.remove()
     return EmbedResult(**result, n_reused=n_reused, elapsed_seconds=time.perf_counter() - started)
 
 

@@ -126,7 +126,7 @@ class ShardBuilder:
             if outcome.reason is not None:
                 self.reasons[outcome.position - self.start] = outcome.reason
             elif embedded:
-                self.vectors[outcome.position - self.start] = outcome.payload
+                self._keep([outcome.position - self.start], np.asarray(outcome.payload)[None], embedder)
             else:
                 self.waiting.append((outcome.position, outcome.payload))
         while len(self.waiting) >= batch_size:
@@ -146,7 +146,16 @@ class ShardBuilder:
                 f"embedder {embedder.name!r} returned shape {vectors.shape} for a batch of {len(batch)}; "
                 f"the protocol wants ({len(batch)}, {embedder.dim})"
             )
-        self.vectors[[position - self.start for position, _ in batch]] = vectors
+        self._keep([position - self.start for position, _ in batch], vectors, embedder)
+
+    def _keep(self, rows: list[int], vectors: np.ndarray, embedder: Embedder) -> None:
+        """Store ``vectors`` (len(rows), dim) at ``rows``; a vector with a NaN or infinite value is that
+        input's failure instead (its row stays zeros)."""
+        finite = np.isfinite(vectors).all(axis=1)
+        for row, ok in zip(rows, finite):
+            if not ok:
+                self.reasons[row] = f"{embedder.name} gave NaN or infinite values for this input"
+        self.vectors[np.asarray(rows)[finite]] = vectors[finite]
 
     def result(self) -> Shard:
         return Shard(np.arange(self.start, self.stop, dtype=np.int64), self.vectors, self.reasons)

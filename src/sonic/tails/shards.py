@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sonic.cream.audio import atomic_output
+from sonic.files import atomic_path, remove_temporaries
 
 _KEY = b"sonic.shard_key"
 
@@ -84,9 +84,17 @@ class ShardStore:
                 "reason": pa.array(shard.reasons, type=pa.string()),
             }
         ).replace_schema_metadata({_KEY: key.encode()})
-        with atomic_output(self.path(index)) as temporary:
+        with atomic_path(self.path(index)) as temporary:
             pq.write_table(table, temporary)
         return self.path(index)
+
+    def count(self) -> int:
+        """How many shard files the folder holds."""
+        return len(list(self.folder.glob("[0-9]*.parquet"))) if self.folder.is_dir() else 0
+
+    def clean(self) -> None:
+        """Remove what killed writers left half-written (their temporaries)."""
+        remove_temporaries(self.folder)
 
     def remove(self) -> None:
         """Remove every shard (once the table they made is written)."""

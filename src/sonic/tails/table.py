@@ -1,12 +1,19 @@
-"""Embedding tables: one Parquet file per embedder, with a JSON manifest beside it.
+"""Embedding tables: one Parquet file per embedder, its manifest inside it and a copy beside it.
 
 On disk: ``<name>.parquet`` with a string column ``track_id`` and a fixed-size
-``list<float32>[dim]`` column ``embedding``; ``<name>.manifest.json`` next to it.
-In memory: :class:`EmbeddingTable`.
+``list<float32>[dim]`` column ``embedding``; the manifest is in the Parquet file's key-value
+metadata (``sonic.manifest``), so the vectors and what made them change in one atomic rename.
+``<name>.manifest.json`` beside it is a readable copy written after the table; readers trust the
+Parquet file's own copy (the JSON file only for a table without one). In memory: :class:`EmbeddingTable`.
+
+Every vector is finite: a table with a NaN or infinite value is refused when it is written and when
+it is read, in one sentence naming the file, the first bad track and how many tracks are bad (a
+NaN vector scores 0 against every track and would quietly reorder every list it touches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,7 +23,12 @@ from typing import Any
 import numpy as np
 
 from sonic.errors import DataError
-from sonic.manifest import write_json
+from sonic.files import OutputFolder, atomic_path, output_folder, write_json
+
+#: The key of the manifest in the Parquet file's metadata.
+MANIFEST_KEY = b"sonic.manifest"
+#: The kind of output folder embedding tables live in (:func:`sonic.files.output_folder`).
+FOLDER_KIND = "embeddings"
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,31 @@ class EmbeddingTable:
         return rows.astype(np.int64), found
 
 
+def embeddings_folder(folder: str | os.PathLike) -> contextlib.AbstractContextManager[OutputFolder]:
+    """Claim ``folder`` for embedding tables (:func:`sonic.files.output_folder`, kind :data:`FOLDER_KIND`):
+    new, empty, marked as embeddings, or an older sonic's unmarked folder of tables (:func:`is_table_entry`)."""
+    return output_folder(folder, FOLDER_KIND, adopt=is_table_entry)
+
+
+def is_table_entry(entry: Path) -> bool:
+    """Whether ``entry`` of an unmarked folder is what sonic writes beside its tables: a table with its
+    manifest inside, its JSON manifest, its failures csv, or its folder of shards."""
+    name = entry.name
+    if entry.is_dir():
+        return name.endswith(".shards")
+    if name.endswith((".manifest.json", ".failures.csv")):
+        return True
+    if not name.endswith(".parquet"):
+        return False
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return MANIFEST_KEY in (pq.read_schema(entry).metadata or {})
+    except (OSError, pa.ArrowException):
+        return False
+
+
 def manifest_path(table_path: str | os.PathLike) -> Path:
     """``dir/name.parquet`` -> ``dir/name.manifest.json``."""
     table_path = Path(table_path)
@@ -57,22 +94,37 @@ def manifest_path(table_path: str | os.PathLike) -> Path:
 
 
 def write_embeddings(table: EmbeddingTable, path: str | os.PathLike) -> Path:
-    """Write ``table`` to ``path`` (Parquet, atomically) and its manifest beside it."""
+    """Write ``table`` to ``path`` (Parquet with its manifest inside, atomically), then the manifest's
+    readable copy beside it. A NaN or infinite value is a :class:`DataError` and nothing is written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     vectors = np.ascontiguousarray(table.vectors, dtype=np.float32)
+    check_finite(vectors, table.track_ids, path)
     values = pa.array(vectors.reshape(-1), type=pa.float32())
     column = pa.FixedSizeListArray.from_arrays(values, vectors.shape[1])
     arrow = pa.table({"track_id": pa.array(table.track_ids.astype(str), type=pa.string()), "embedding": column})
-    arrow = arrow.replace_schema_metadata({"sonic.manifest": json.dumps(table.manifest, default=str)})
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(arrow, tmp)
-    os.replace(tmp, path)
+    arrow = arrow.replace_schema_metadata({MANIFEST_KEY: json.dumps(table.manifest, default=str)})
+    with atomic_path(path) as temporary:
+        pq.write_table(arrow, temporary)
     write_json(manifest_path(path), table.manifest)
     return path
+
+
+def check_finite(vectors: np.ndarray, track_ids, path: str | os.PathLike) -> None:
+    """Refuse, in one sentence, (n, dim) ``vectors`` holding a NaN or infinite value (``path`` names the table)."""
+    finite = np.isfinite(vectors).all(axis=1) if vectors.size else np.ones(len(vectors), bool)
+    if finite.all():
+        return
+    bad = np.flatnonzero(~finite)
+    first = track_ids[int(bad[0])]
+    first = first.as_py() if hasattr(first, "as_py") else str(first)
+    others = f" and {len(bad) - 1} more track" + ("s" if len(bad) > 2 else "") if len(bad) > 1 else ""
+    raise DataError(
+        f"embedding table '{path}' holds NaN or infinite values: track '{first}'{others} "
+        f"({len(bad)} of {len(vectors)}); embed those tracks again or leave them out"
+    )
 
 
 def read_embeddings(path: str | os.PathLike) -> EmbeddingTable:
@@ -100,13 +152,22 @@ def read_embeddings(path: str | os.PathLike) -> EmbeddingTable:
             raise DataError(f"embedding table '{path}' holds no vectors")
         ids, metadata = arrow.column("track_id"), arrow.schema.metadata
         vectors = _vectors(column, ids, path)
-    manifest: dict[str, Any] = {}
-    if manifest_path(path).is_file():
-        manifest = json.loads(manifest_path(path).read_text())
-    elif metadata and b"sonic.manifest" in metadata:
-        manifest = json.loads(metadata[b"sonic.manifest"])
     track_ids = np.asarray(ids.to_pylist(), dtype=object).astype(str)
-    return EmbeddingTable(track_ids=track_ids, vectors=vectors.astype(np.float32, copy=False), manifest=manifest)
+    vectors = vectors.astype(np.float32, copy=False)
+    check_finite(vectors, track_ids, path)
+    return EmbeddingTable(track_ids=track_ids, vectors=vectors, manifest=_manifest(path, metadata))
+
+
+def _manifest(path: Path, metadata: dict[bytes, bytes] | None) -> dict[str, Any]:
+    """The table's own manifest (its Parquet metadata); the JSON copy beside it only for a table without one."""
+    try:
+        if metadata and MANIFEST_KEY in metadata:
+            return json.loads(metadata[MANIFEST_KEY])
+        if manifest_path(path).is_file():
+            return json.loads(manifest_path(path).read_text())
+    except ValueError as error:
+        raise DataError(f"the manifest of embedding table '{path}' is not JSON ({error})") from None
+    return {}
 
 
 def _streamed(path: Path) -> tuple[Any, np.ndarray, Any] | None:

@@ -22,11 +22,10 @@ _EXPORTS = {
     "find_corrupt": "sonic.cream.audio.corrupt",
     "FAILURE_COLUMNS": "sonic.cream.audio.folder_jobs",
     "AudioFolder": "sonic.cream.audio.folder_jobs",
-    "atomic_output": "sonic.cream.audio.folder_jobs",
     "audio_folder": "sonic.cream.audio.folder_jobs",
     "check_window": "sonic.cream.audio.folder_jobs",
     "read_exclude": "sonic.cream.audio.folder_jobs",
-    "temporary_path": "sonic.cream.audio.folder_jobs",
+    "unreadable_reason": "sonic.cream.audio.folder_jobs",
     "write_failures": "sonic.cream.audio.folder_jobs",
 }
 

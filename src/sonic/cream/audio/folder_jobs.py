@@ -1,24 +1,26 @@
-"""What every job over a folder of audio shares: the walk, track ids, duplicates, exclusions, the
-window check, the failures file and atomic outputs.
+"""What every job over a folder of audio shares: the walk, track ids, unreadable files, duplicates,
+exclusions, the window check and the failures file.
 
 ``sonic embed``, ``sonic convert``, ``sonic find-corrupt`` and ``sonic visualize`` each walk a folder
 (:func:`audio_folder`), hand its files to worker processes (:func:`sonic.parallel.map_files` or
 :func:`sonic.parallel.run_tasks`, with a tqdm progress bar and workers that die with their parent),
-list what could not be done (:func:`write_failures`) and write every output under a temporary name
-that is renamed when complete (:func:`atomic_output`), so an interrupted run never leaves a
-half-written file behind.
+list what could not be done (:func:`write_failures`) and write every output through
+:mod:`sonic.files` (a unique temporary name renamed when complete), so an interrupted run never
+leaves a half-written file behind. A file that cannot be read (a link to nothing, no permission, not
+a plain file) is found by the walk and is that file's failure, never the run's.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sonic.errors import AudioError, SonicError
+from sonic.files import atomic_open
 
 #: Header of every failures file.
 FAILURE_COLUMNS = ("path", "reason")
@@ -35,6 +37,7 @@ class AudioFolder:
     paths: tuple[Path, ...]
     relative: tuple[str, ...]  # POSIX, with extension
     track_ids: tuple[str, ...]
+    unreadable: Mapping[int, str] = field(default_factory=dict)  # index into paths -> why it cannot be read
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -42,8 +45,8 @@ class AudioFolder:
     def unique(
         self, duplicate_reason: Callable[[int, int], str] | None = None
     ) -> tuple[list[int], list[tuple[str, str]]]:
-        """Indices of the first file (in path order) of each track id, and ``(relative path, reason)``
-        for every later file with an id already taken.
+        """Indices of the first readable file (in path order) of each track id, and ``(relative path,
+        reason)`` for every unreadable file (:attr:`unreadable`) and every later file with an id already taken.
 
         ``duplicate_reason(later, first)`` words the reason (indices into :attr:`paths`); by default
         ``duplicate track_id 'a': 'a.mp3' has the same id and is used``.
@@ -51,7 +54,9 @@ class AudioFolder:
         first: dict[str, int] = {}
         kept, duplicates = [], []
         for index, track in enumerate(self.track_ids):
-            if track in first:
+            if index in self.unreadable:
+                duplicates.append((self.relative[index], self.unreadable[index]))
+            elif track in first:
                 if duplicate_reason is None:
                     used = self.relative[first[track]]
                     reason = f"duplicate track_id '{track}': '{used}' has the same id and is used"
@@ -80,7 +85,26 @@ def audio_folder(root: str | os.PathLike, *, skip_under: str | os.PathLike | Non
     if not paths:
         raise AudioError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{root}'")
     relative = tuple(path.relative_to(root).as_posix() for path in paths)
-    return AudioFolder(root, tuple(paths), relative, tuple(track_id(path, root) for path in paths))
+    unreadable = {index: reason for index, path in enumerate(paths) if (reason := unreadable_reason(path))}
+    return AudioFolder(root, tuple(paths), relative, tuple(track_id(path, root) for path in paths), unreadable)
+
+
+def unreadable_reason(path: str | os.PathLike) -> str | None:
+    """Why the file ``path`` cannot be read (a link to nothing, no permission, not a plain file), or None."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"'{path}' is a link to '{os.readlink(path)}', which does not exist"
+        return f"'{path}' does not exist (it went away while the folder was read)"
+    except OSError as error:
+        return f"cannot read '{path}': {error.strerror or error}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"'{path}' is not a plain file"
+    if not os.access(path, os.R_OK):
+        return f"cannot read '{path}': no permission"
+    return None
 
 
 def read_exclude(path: str | os.PathLike | None) -> set[str]:
@@ -101,30 +125,10 @@ def check_window(offset_seconds: float, duration_seconds: float | None) -> tuple
     return float(offset_seconds), duration_seconds
 
 
-def temporary_path(path: str | os.PathLike) -> Path:
-    """Where ``path`` is written before it is renamed: ``.<name>.tmp`` in the same folder."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.tmp")
-
-
-@contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Write ``path`` atomically: yields a temporary path in the same folder, renamed to ``path`` on
-    success and removed on failure (the folder is created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(path)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_failures(path: str | os.PathLike, failures: Iterable[tuple[str, str]]) -> Path:
     """Write ``(path, reason)`` rows as a csv with the header :data:`FAILURE_COLUMNS`, atomically."""
     path = Path(path)
-    with atomic_output(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as stream:
+    with atomic_open(path, "w", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(FAILURE_COLUMNS)
         writer.writerows(failures)

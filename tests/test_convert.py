@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -111,14 +113,28 @@ def test_a_failure_mid_file_leaves_no_target_and_no_temp_file(tmp_path):
 
 def test_stale_temp_files_of_an_interrupted_run_are_removed(music, tmp_path):
     out = tmp_path / "out"
-    (out / "album").mkdir(parents=True)
-    (out / "album" / ".a.wav.tmp").write_bytes(b"half a file")
+    convert_folder(music, out, sample_rate=16000, num_workers=0, progress=False)
+    (out / "album").mkdir(exist_ok=True)
+    (out / "album" / ".a.wav.tmp").write_bytes(b"half a file")  # an older sonic's fixed temporary name
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / "album" / f".b.wav.{int(dead.stdout)}-0123abcd.tmp").write_bytes(b"half a file")  # a killed writer's
     (out / ".notes.txt.tmp").write_bytes(b"not ours")
 
     convert_folder(music, out, sample_rate=16000, num_workers=0, progress=False)
 
     assert not (out / "album" / ".a.wav.tmp").exists() and (out / ".notes.txt.tmp").exists()
-    assert not list(out.rglob(".*.wav.tmp"))
+    assert [p.name for p in out.rglob(".*.tmp")] == [".notes.txt.tmp"]
+
+
+def test_a_folder_sonic_did_not_write_is_refused_before_anything_is_converted(music, tmp_path):
+    out = tmp_path / "out"
+    (out / "album").mkdir(parents=True)
+    (out / "album" / "mine.wav").write_bytes(b"a user's file")
+
+    with pytest.raises(SonicError, match="holds 'album', which sonic did not write"):
+        convert_folder(music, out, sample_rate=16000, num_workers=0, progress=False)
+
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["album", "album/mine.wav"]
 
 
 def test_two_sources_with_one_target_convert_the_first(tmp_path):

@@ -76,6 +76,7 @@ def _dead_pid() -> int:
 def test_remove_temporaries_only_touches_temporaries_of_writers_gone(tmp_path):
     (tmp_path / "keep.parquet").write_text("x")
     (tmp_path / ".keep.hidden").write_text("x")
+    (tmp_path / ".notes.txt.tmp").write_text("a user's file, not a temporary of sonic's")
     leftover = tmp_path / f".t.parquet.{_dead_pid()}-0a1b2c3d.tmp"
     leftover.write_text("half")
     older = tmp_path / ".u.parquet.tmp"  # an older sonic's fixed temporary name
@@ -86,8 +87,11 @@ def test_remove_temporaries_only_touches_temporaries_of_writers_gone(tmp_path):
     nested = tmp_path / "sub" / f".w.wav.{_dead_pid()}-00000000.tmp"
     nested.write_text("half")
 
-    assert files.remove_temporaries(tmp_path) == sorted([leftover, older])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".keep.hidden", "keep.parquet", in_flight.name, "sub"])
+    assert files.remove_temporaries(tmp_path) == [leftover]
+    assert files.remove_temporaries(tmp_path, legacy=(".parquet.tmp",)) == [older]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".keep.hidden", ".notes.txt.tmp", "keep.parquet", in_flight.name, "sub"]
+    )
     assert files.remove_temporaries(tmp_path, recursive=True) == [nested]
 
 

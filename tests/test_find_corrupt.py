@@ -14,6 +14,7 @@ from sonic.cream.audio.corrupt import COLUMNS, PROBLEMS, find_corrupt, inspect_f
 from sonic.cream.data.events import load_track_ids
 from sonic.cream.data.splits import SplitConfig
 from sonic.cream.data.splitting import split_events
+from sonic.errors import SonicError
 from sonic.tails.runner import embed_folder
 from sonic.tails.table import read_embeddings
 
@@ -64,7 +65,7 @@ def test_each_problem_is_named_with_its_reason(found):
     assert "every sample is zero" in reasons["silent"] and "below -60 dBFS" in reasons["quiet"]
     for path, reason in zip(table["path"], table["reason"]):
         assert path.rsplit("/", 1)[-1] in reason and "\n" not in reason
-    assert result.counts == {problem: 1 for problem in PROBLEMS}
+    assert result.counts == {problem: int(problem in EXPECTED.values()) for problem in PROBLEMS}
     assert result.summary() == (
         "scanned 9 files: 6 with problems (empty 1, undecodable 1, truncated 1, too_short 1, silent 1, quiet 1)"
     )
@@ -126,6 +127,58 @@ def test_a_folder_without_problems_writes_an_empty_table(tmp_path):
     assert len(load_track_ids(result.out_path)) == 0
 
 
+
+
+def test_unreadable_files_and_duplicates_are_findings(tmp_path):
+    audio = tmp_path / "audio"
+    write(audio / "a", tone(440.0, 1.5, 8000), 8000, "flac")
+    write(audio / "a", tone(550.0, 1.5, 8000), 8000, "ogg_vorbis")  # the same track id 'a'
+    write(audio / "b", tone(660.0, 1.5, 8000), 8000, "wav_pcm16")
+    (audio / "c.wav").write_bytes((audio / "b.wav").read_bytes())  # a copy
+    (audio / "d.wav").symlink_to(audio / "b.wav")  # a link to it
+    write(audio / "e", tone(770.0, 1.5, 8000), 8000, "wav_pcm16")  # same size as b, other bytes
+    (audio / "gone.wav").symlink_to(tmp_path / "nowhere.wav")  # a link to nothing
+    (audio / "z.wav").write_bytes(b"")  # empty: its problem is 'empty', not a duplicate of another empty file
+    (audio / "zz.wav").write_bytes(b"")
+
+    result = find_corrupt(audio, tmp_path / "exclude.parquet", num_workers=0, progress=False)
+
+    table = pd.read_parquet(result.out_path)
+    found = dict(zip(table["path"], zip(table["problem"], table["reason"])))
+    assert {path: problem for path, (problem, _) in found.items()} == {
+        "a.ogg": "duplicate_id", "c.wav": "duplicate_content", "d.wav": "duplicate_content",
+        "gone.wav": "unreadable", "z.wav": "empty", "zz.wav": "empty",
+    }  # fmt: skip
+    assert "'a.flac', which sonic embed uses" in found["a.ogg"][1]
+    assert found["c.wav"][1] == "'c.wav' holds the same bytes as 'b.wav' (a copy or a link)"
+    assert "same bytes as 'b.wav'" in found["d.wav"][1]
+    assert f"is a link to '{tmp_path / 'nowhere.wav'}', which does not exist" in found["gone.wav"][1]
+    assert result.counts["duplicate_content"] == 2 and result.summary().startswith("scanned 9 files: 6 with problems")
+    cli = sonic("find-corrupt", "--audio-dir", audio, "--out", tmp_path / "again.csv", "--num-workers", 2)
+    assert cli.returncode == 0, cli.stderr
+    assert "unreadable 1, empty 2, duplicate_id 1, duplicate_content 2" in cli.stdout
+
+
+def test_out_is_only_written_over_when_it_is_an_earlier_output(music, tmp_path):
+    mine = tmp_path / "exclude.csv"
+    mine.write_text("track_id\nmy own list\n")
+    with pytest.raises(SonicError, match="exists and is not a find-corrupt output that sonic wrote"):
+        find_corrupt(music, mine, num_workers=0, progress=False)
+    assert mine.read_text() == "track_id\nmy own list\n"
+
+    for name in ("x.parquet", "x.csv"):
+        first = find_corrupt(music, tmp_path / name, num_workers=0, progress=False)
+        again = find_corrupt(music, tmp_path / name, num_workers=0, progress=False)  # its own: replaced
+        assert again.counts == first.counts
+    other = tmp_path / "y.parquet"
+    pd.DataFrame({"track_id": ["a"]}).to_parquet(other)
+    with pytest.raises(SonicError, match="not a find-corrupt output"):
+        find_corrupt(music, other, num_workers=0, progress=False)
+    (tmp_path / "w.manifest.json").write_text("{}")  # a manifest name that is someone else's file
+    with pytest.raises(SonicError, match="not a find-corrupt manifest"):
+        find_corrupt(music, tmp_path / "w.parquet", num_workers=0, progress=False)
+    assert (tmp_path / "w.manifest.json").read_text() == "{}" and not (tmp_path / "w.parquet").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_find_corrupt_command_prints_counts(music, tmp_path):

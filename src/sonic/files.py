@@ -31,6 +31,7 @@ import ctypes
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -71,8 +72,11 @@ def temporary_name(path: str | os.PathLike) -> Path:
 
 
 def is_temporary(name: str) -> bool:
-    """Whether a file name is one of :func:`temporary_name`'s (a leftover of a killed writer)."""
-    return name.startswith(".") and name.endswith(_TMP_SUFFIX)
+    """Whether a file name is one of :func:`temporary_name`'s (``.<name>.<pid>-<8 hex>.tmp``)."""
+    return _TEMPORARY.fullmatch(name) is not None
+
+
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp")
 
 
 @contextlib.contextmanager
@@ -212,31 +216,36 @@ def move(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     return Path(target)
 
 
-def remove_temporaries(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
-    """Remove the leftovers of killed writers (names of :func:`temporary_name`) in ``folder``
-    (and its sub-folders when ``recursive``); a temporary of a process still alive is left alone."""
+def remove_temporaries(
+    folder: str | os.PathLike, *, recursive: bool = False, legacy: Collection[str] = ()
+) -> list[Path]:
+    """Remove the leftovers of killed writers (names of :func:`temporary_name` whose process is gone) in
+    ``folder``, and in its sub-folders when ``recursive``.
+
+    ``legacy``: suffixes of the fixed temporary names an older sonic used (``".wav.tmp"`` for
+    ``.a.wav.tmp``), removed too. Any other name is left alone.
+    """
     folder = Path(folder)
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for entry in sorted(folder.iterdir()):
-        if is_temporary(entry.name) and not _writer_alive(entry.name):
+        name = entry.name
+        old = name.startswith(".") and any(name.endswith(suffix) and len(name) > len(suffix) + 1 for suffix in legacy)
+        if (is_temporary(name) and not _writer_alive(name)) or (old and not is_temporary(name)):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 _remove_quietly(entry)
             removed.append(entry)
         elif recursive and entry.is_dir() and not entry.is_symlink():
-            removed += remove_temporaries(entry, recursive=True)
+            removed += remove_temporaries(entry, recursive=True, legacy=legacy)
     return removed
 
 
 def _writer_alive(name: str) -> bool:
-    """Whether the process whose PID a temporary's name holds (``.x.<pid>-<hex>.tmp``) still runs."""
-    try:
-        pid = int(name.removesuffix(_TMP_SUFFIX).rsplit(".", 1)[1].split("-", 1)[0])
-    except (IndexError, ValueError):
-        return False  # an older sonic's fixed name (``.x.tmp``): its writer is gone
+    """Whether the process whose PID a temporary's name holds still runs (this one included)."""
+    pid = int(_TEMPORARY.fullmatch(name)["pid"])
     if pid == os.getpid():
         return True
     try:

@@ -31,7 +31,7 @@ import numpy as np
 
 from sonic.errors import DataError, SonicError
 from sonic.manifest import base_manifest
-from sonic.tails.table import EmbeddingTable, read_embeddings, write_embeddings
+from sonic.tails.table import EmbeddingTable, embeddings_folder, read_embeddings, write_embeddings
 
 NORMALISATIONS = ("l2", "zscore", "none")
 MISSING_POLICIES = ("drop", "zeros", "mean")
@@ -156,8 +156,9 @@ def fuse_tables(
     """The fused table of ``names_or_paths``: a fused name (``"mfcc_104+lyrics"``) or a list of parts.
 
     A part is a table name (``<embeddings_dir>/<name>.parquet``) or the path of a ``.parquet`` file.
-    With ``out_dir`` the result is also written there (atomically) as ``<fused name>.parquet`` with its
-    manifest. Used by ``run-model --embedding a+b`` and by the study.
+    With ``out_dir`` (an embeddings folder, :func:`sonic.tails.table.embeddings_folder`) the result is
+    also written there (atomically) as ``<fused name>.parquet`` with its manifest. Used by
+    ``run-model --embedding a+b`` and by the study.
     """
     parts = split_name(names_or_paths) if isinstance(names_or_paths, str) else [str(p) for p in names_or_paths]
     if len(parts) < 2:
@@ -168,7 +169,8 @@ def fuse_tables(
     for part, path in zip(fused.manifest["fusion"]["parts"], paths):
         part["path"] = str(path.resolve())
     if out_dir is not None:
-        write_embeddings(fused, Path(out_dir) / f"{SEPARATOR.join(names)}.parquet")
+        with embeddings_folder(out_dir):
+            write_embeddings(fused, Path(out_dir) / f"{SEPARATOR.join(names)}.parquet")
     return fused
 
 

@@ -43,6 +43,7 @@ from sonic.files import is_user_os_error, os_error_message, remove_temporaries
 from sonic.manifest import base_manifest
 from sonic.parallel import progress_bar, run_tasks, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
+from sonic.tails.neural import declared_precision
 from sonic.tails.shard_work import (
     LoadJob,
     Outcome,
@@ -54,8 +55,13 @@ from sonic.tails.shard_work import (
 )
 from sonic.tails.shards import ShardStore
 from sonic.tails.sources import AudioLoader, Source, open_source
-from sonic.tails.table import EmbeddingTable, embeddings_folder, manifest_path, write_embeddings
-from sonic.tails.neural import declared_precision
+from sonic.tails.table import (
+    LEGACY_TEMPORARIES,
+    EmbeddingTable,
+    embeddings_folder,
+    manifest_path,
+    write_embeddings,
+)
 
 if TYPE_CHECKING:
     from sonic.tails.ray_engine import RayOptions
@@ -153,7 +159,7 @@ def embed_folder(
         workers = worker_count(num_workers) if source.in_workers else 0
         store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
         store.clean()
-        remove_temporaries(out_dir)
+        remove_temporaries(out_dir, legacy=LEGACY_TEMPORARIES)
         run = {"embedder": embedder.describe(), "dim": embedder.dim, "window": window, "inputs": source.what}
         plan = ShardPlan.of(source, run, shard_size)
         todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]

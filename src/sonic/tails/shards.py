@@ -94,7 +94,7 @@ class ShardStore:
 
     def clean(self) -> None:
         """Remove what killed writers left half-written (their temporaries)."""
-        remove_temporaries(self.folder)
+        remove_temporaries(self.folder, legacy=(".parquet.tmp",))
 
     def remove(self) -> None:
         """Remove every shard (once the table they made is written)."""

@@ -29,6 +29,8 @@ from sonic.files import OutputFolder, atomic_path, output_folder, write_json
 MANIFEST_KEY = b"sonic.manifest"
 #: The kind of output folder embedding tables live in (:func:`sonic.files.output_folder`).
 FOLDER_KIND = "embeddings"
+#: Suffixes of the fixed temporary names an older sonic left beside its tables (``.<name>.parquet.tmp``).
+LEGACY_TEMPORARIES = (".parquet.tmp", ".json.tmp", ".csv.tmp")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def is_table_entry(entry: Path) -> bool:
     name = entry.name
     if entry.is_dir():
         return name.endswith(".shards")
-    if name.endswith((".manifest.json", ".failures.csv")):
+    if name.endswith((".manifest.json", ".failures.csv")) or (name.startswith(".") and name.endswith(LEGACY_TEMPORARIES)):
         return True
     if not name.endswith(".parquet"):
         return False

@@ -7,20 +7,29 @@ mean of the channels, as :func:`sonic.cream.audio.decode`). Samples are written 
 in wav (lossless for anything decoded, which is float32; RF64 past 4 GiB) and as 24-bit integers
 in flac (the most FLAC holds; samples beyond full scale are clipped).
 
+The output folder is claimed first (:func:`sonic.files.output_folder`, kind ``converted audio``):
+new, empty, or an earlier conversion's; one ``sonic convert`` at a time writes into it, and a
+read-only folder or a full disk is refused before anything is decoded.
+
 Resumable: a target that exists, is readable, has the requested rate and channels, holds the
 length the source's header gives (within the slack :func:`sonic.cream.audio.length_slack`
 allows) and is not older than its source counts as done and is left alone. Atomic: each file is
-written to ``.<name>.tmp`` in its target folder, then renamed, so no half-written file survives
-an interruption; temp files left by an interrupted run are removed when the next run starts.
-A file that cannot be converted is skipped and listed in ``<out>/convert.failures.csv``
-(``path``, ``reason``); it never stops the run. ``<out>/convert.json`` describes the conversion.
+written under a unique temporary name in its target folder (:func:`sonic.files.atomic_path`), then
+renamed, so no half-written file survives an interruption; temporaries left by a killed run are
+removed when the next run starts. A file that cannot be read or converted is skipped and listed in
+``<out>/convert.failures.csv`` (``path``, ``reason``); it never stops the run. A disk that fills up,
+or Ctrl-C, stops it with one sentence; the files converted so far are kept and a rerun continues.
+``<out>/convert.json`` describes the conversion.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +39,19 @@ import soundfile
 import soxr
 
 from sonic.cream.audio.decoders import load_decoders
+from sonic.cream.audio.folder_jobs import audio_folder, write_failures
 from sonic.cream.audio.load import RESAMPLE_QUALITY, length_slack, open_audio
-from sonic.errors import AudioError, SonicError
-from sonic.cream.audio.folder_jobs import atomic_output, audio_folder, write_failures
-from sonic.manifest import base_manifest, write_json
+from sonic.errors import AudioError, Interrupted, SonicError
+from sonic.files import (
+    MIN_FREE_BYTES,
+    atomic_path,
+    is_user_os_error,
+    os_error_message,
+    output_folder,
+    remove_temporaries,
+    write_json,
+)
+from sonic.manifest import base_manifest
 from sonic.parallel import map_files
 
 #: Output format name -> (libsndfile container, sample type).
@@ -42,6 +60,8 @@ OUTPUT_FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24")}
 MAX_SAMPLE_RATE = 768_000
 FAILURES_FILE = "convert.failures.csv"
 MANIFEST_FILE = "convert.json"
+#: The kind of output folder a conversion writes (:func:`sonic.files.output_folder`).
+FOLDER_KIND = "converted audio"
 _WAV_LIMIT_BYTES = 2**32 - 2**20  # a RIFF size field holds 4 GiB; leave room for the header
 
 
@@ -83,53 +103,79 @@ def convert_folder(
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     if out_dir.resolve() == audio_dir.resolve():
         raise SonicError(f"the output folder '{out_dir}' must differ from the audio folder")
-    folder = audio_folder(audio_dir, skip_under=out_dir)
-    _remove_stale_temp_files(out_dir)
+    with output_folder(out_dir, FOLDER_KIND, adopt=_earlier_conversion(out_dir)):
+        remove_temporaries(out_dir, recursive=True, legacy=tuple(f".{name}.tmp" for name in OUTPUT_FORMATS))
+        folder = audio_folder(audio_dir, skip_under=out_dir)
 
-    def same_target(later: int, first: int) -> str:
-        target = out_dir / f"{folder.track_ids[first]}.{file_format}"
-        return f"'{folder.relative[first]}' is converted to the same file '{target}'"
+        def same_target(later: int, first: int) -> str:
+            target = out_dir / f"{folder.track_ids[first]}.{file_format}"
+            return f"'{folder.relative[first]}' is converted to the same file '{target}'"
 
-    kept, failures = folder.unique(same_target)
-    items = [(str(folder.paths[i]), str(out_dir / f"{folder.track_ids[i]}.{file_format}")) for i in kept]
+        kept, failures = folder.unique(same_target)
+        items = [(str(folder.paths[i]), str(out_dir / f"{folder.track_ids[i]}.{file_format}")) for i in kept]
 
-    convert = functools.partial(_convert_item, sample_rate=sample_rate, file_format=file_format, mono=mono)
-    done = {True: 0, False: 0}
-    load_decoders(source for source, _ in items)
-    for result in map_files(convert, items, num_workers=num_workers, progress=progress, description="converting"):
-        if result.ok:
-            done[result.value] += 1
-        else:
-            failures.append((Path(result.item[0]).relative_to(audio_dir).as_posix(), result.reason))
-    failures.sort()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failures_path = write_failures(out_dir / FAILURES_FILE, failures)
-    manifest = base_manifest(
-        "audio conversion",
-        audio_dir=str(audio_dir.resolve()),
-        out_dir=str(out_dir.resolve()),
-        sample_rate=sample_rate,
-        format=file_format,
-        sample_type=OUTPUT_FORMATS[file_format][1],
-        channels="mono (mean of the channels)" if mono else "as the source",
-        resampler=f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}",
-        layout="<out_dir>/<path relative to audio_dir, without extension>.<format>",
-        n_sources=len(folder),
-        n_converted=done[True],
-        n_skipped=done[False],
-        n_failed=len(failures),
-        failures_file=FAILURES_FILE,
-    )
-    return ConvertResult(
-        out_dir=out_dir,
-        n_converted=done[True],
-        n_skipped=done[False],
-        n_failed=len(failures),
-        failures=tuple(failures),
-        failures_path=failures_path,
-        manifest_path=write_json(out_dir / MANIFEST_FILE, manifest),
-        elapsed_seconds=time.perf_counter() - started,
-    )
+        convert = functools.partial(_convert_item, sample_rate=sample_rate, file_format=file_format, mono=mono)
+        done = {True: 0, False: 0}
+        load_decoders(source for source, _ in items)
+        try:
+            for result in map_files(convert, items, num_workers=num_workers, progress=progress,
+                                    description="converting"):
+                if result.ok:
+                    done[result.value] += 1
+                else:
+                    failures.append((Path(result.item[0]).relative_to(audio_dir).as_posix(), result.reason))
+        except KeyboardInterrupt:
+            raise Interrupted(_kept(done, out_dir)) from None
+        except OSError as error:
+            if not is_user_os_error(error):
+                raise
+            raise SonicError(f"{os_error_message(error, out_dir)}; {_kept(done, out_dir)}") from None
+        failures.sort()
+        failures_path = write_failures(out_dir / FAILURES_FILE, failures)
+        manifest = base_manifest(
+            "audio conversion",
+            audio_dir=str(audio_dir.resolve()),
+            out_dir=str(out_dir.resolve()),
+            sample_rate=sample_rate,
+            format=file_format,
+            sample_type=OUTPUT_FORMATS[file_format][1],
+            channels="mono (mean of the channels)" if mono else "as the source",
+            resampler=f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}",
+            layout="<out_dir>/<path relative to audio_dir, without extension>.<format>",
+            n_sources=len(folder),
+            n_converted=done[True],
+            n_skipped=done[False],
+            n_failed=len(failures),
+            failures_file=FAILURES_FILE,
+        )
+        return ConvertResult(
+            out_dir=out_dir,
+            n_converted=done[True],
+            n_skipped=done[False],
+            n_failed=len(failures),
+            failures=tuple(failures),
+            failures_path=failures_path,
+            manifest_path=write_json(out_dir / MANIFEST_FILE, manifest),
+            elapsed_seconds=time.perf_counter() - started,
+        )
+
+
+def _kept(done: dict[bool, int], out_dir: Path) -> str:
+    converted = done[True] + done[False]
+    files = f"{converted} file" + ("" if converted == 1 else "s")
+    return f"the {files} converted so far are kept in '{out_dir}'; run the same command again to continue"
+
+
+def _earlier_conversion(out_dir: Path):
+    """What an older sonic's unmarked conversion folder holds (its ``convert.json`` says so): its
+    manifest, failures file, converted files and their sub-folders."""
+    try:
+        earlier = json.loads((out_dir / MANIFEST_FILE).read_text()).get("artifact") == "audio conversion"
+    except (OSError, ValueError, AttributeError):
+        earlier = False
+    suffixes = tuple(f".{name}" for name in OUTPUT_FORMATS)
+    return lambda entry: earlier and (entry.name in (MANIFEST_FILE, FAILURES_FILE) or entry.is_dir()
+                                      or entry.name.endswith(suffixes))
 
 
 def convert_file(source: str | os.PathLike, target: str | os.PathLike, *, sample_rate: int, mono: bool = False) -> bool:
@@ -144,10 +190,21 @@ def convert_file(source: str | os.PathLike, target: str | os.PathLike, *, sample
     _check_options(sample_rate, file_format)
     if _already_done(source, target, sample_rate=sample_rate, mono=mono):
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(target) as temporary:
-        _write(source, temporary, sample_rate=sample_rate, mono=mono, file_format=file_format)
+    try:
+        with atomic_path(target) as temporary:
+            _write(source, temporary, sample_rate=sample_rate, mono=mono, file_format=file_format)
+    except AudioError as error:
+        if _disk_full(target.parent):  # libsndfile words a full disk as a failed write: the run stops, not the file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target.parent)) from error
+        raise
     return True
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < MIN_FREE_BYTES
+    except OSError:
+        return False
 
 
 def _convert_item(item: tuple[str, str], *, sample_rate: int, file_format: str, mono: bool) -> bool:
@@ -214,13 +271,3 @@ def _fit(frames: np.ndarray, length: int) -> np.ndarray:
     if len(frames) >= length:
         return frames[:length]
     return np.pad(frames, [(0, length - len(frames))] + [(0, 0)] * (frames.ndim - 1))
-
-
-def _remove_stale_temp_files(out_dir: Path) -> None:
-    """Remove temp files an interrupted run left under ``out_dir``."""
-    if not out_dir.is_dir():
-        return
-    for folder, _, files in os.walk(out_dir):
-        for name in files:
-            if name.startswith(".") and any(name.endswith(f".{extension}.tmp") for extension in OUTPUT_FORMATS):
-                Path(folder, name).unlink(missing_ok=True)

@@ -16,7 +16,6 @@ matplotlib loads on first use.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ import numpy as np
 from sonic.cream.spectra.core import hz_to_mel
 from sonic.cream.spectra.pictures import Chromagram, FftSpectrum, MelSpectrogram, Tempogram
 from sonic.errors import SonicError
+from sonic.files import atomic_open
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -65,8 +65,8 @@ def save_figure(picture: Picture, path: str | os.PathLike, *, title: str) -> Pat
     """Write :func:`draw`'s figure of ``picture`` as a PNG to ``path``; creates the folder, returns ``path``.
 
     Rendered by Agg, then reduced to a 256-colour palette (the colour maps have 256 colours; a
-    mel spectrogram's PNG shrinks about fourfold, to ~60 KB). Written atomically: a temporary
-    file in the same folder, renamed over ``path``.
+    mel spectrogram's PNG shrinks about fourfold, to ~60 KB). Written atomically
+    (:func:`sonic.files.atomic_open`: a temporary file in the same folder, renamed over ``path``).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
@@ -76,15 +76,8 @@ def save_figure(picture: Picture, path: str | os.PathLike, *, title: str) -> Pat
     canvas.draw()
     rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
     image = rgb.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # mode as umask says
-    try:
-        with open(temporary, "xb") as stream:
-            image.save(stream, format="PNG", optimize=True)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "xb") as stream:
+        image.save(stream, format="PNG", optimize=True)
     return path
 
 

@@ -4,9 +4,11 @@
 ``tempogram``, or ``all`` of them) for one audio file, or for every audio file under a folder, in
 worker processes with a progress bar. Track ids are paths relative to the folder without extension
 (``album/track.ogg`` -> ``<out>/album/track.mel.png``; one file's id is its name without extension).
-In a folder, a file that cannot be decoded or drawn is listed with the reason and never stops the
-run; when two files give the same id, the first in sorted order is drawn and the others are listed.
-A single file that fails raises its :class:`~sonic.errors.SonicError`.
+In a folder, a file that cannot be read, decoded or drawn is listed with the reason and never stops
+the run; when two files give the same id, the first in sorted order is drawn and the others are listed.
+A single file that fails raises its :class:`~sonic.errors.SonicError`. ``out`` is claimed before any
+file is decoded (:func:`sonic.files.output_folder`, kind ``figures``: new, empty, or figures sonic
+drew); a full disk or Ctrl-C stops the run with one sentence, the figures drawn so far kept.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sonic.cream.audio import decode, load_decoders
+from sonic.cream.audio import audio_folder, check_window, decode, load_decoders
 from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
-from sonic.errors import AudioError, SonicError, UnknownNameError
-from sonic.cream.audio import audio_folder, check_window
+from sonic.errors import AudioError, Interrupted, SonicError, UnknownNameError
+from sonic.files import is_user_os_error, os_error_message, output_folder, remove_temporaries
 from sonic.parallel import map_files, worker_count
 
 #: Picture kind -> function of ``(waveform, sample_rate)`` computing it with its default options.
@@ -34,6 +36,8 @@ PICTURES: dict[str, Callable[[np.ndarray, int], object]] = {
 }
 #: The kind that means every picture.
 ALL_KINDS = "all"
+#: The kind of output folder figures go in (:func:`sonic.files.output_folder`).
+FOLDER_KIND = "figures"
 
 
 @dataclass(frozen=True)
@@ -79,22 +83,39 @@ def visualize(
     _check_sample_rate(sample_rate)
     job = _FigureJob(out, kinds, sample_rate, *check_window(offset_seconds, duration_seconds))
     workers = worker_count(num_workers)
-    if not source.is_dir():
-        if not source.is_file():
-            raise AudioError(f"audio file or folder '{source}' does not exist")
-        written = job((str(source), source.name))
-        return VisualizeResult(tuple(written), (), 1, time.perf_counter() - started)
-    folder = audio_folder(source)
-    kept, failures = folder.unique()
-    items = [(str(folder.paths[i]), folder.relative[i]) for i in kept]
-    written = []
-    load_decoders(folder.paths)
-    for result in map_files(job, items, num_workers=workers, progress=progress, description="drawing"):
-        if result.ok:
-            written.extend(result.value)
-        else:
-            failures.append((result.item[1], result.reason))
+    if not source.is_dir() and not source.is_file():
+        raise AudioError(f"audio file or folder '{source}' does not exist")
+    with output_folder(out, FOLDER_KIND, adopt=_is_figure_entry):
+        remove_temporaries(out, recursive=True)
+        if not source.is_dir():
+            written = job((str(source), source.name))
+            return VisualizeResult(tuple(written), (), 1, time.perf_counter() - started)
+        folder = audio_folder(source)
+        kept, failures = folder.unique()
+        items = [(str(folder.paths[i]), folder.relative[i]) for i in kept]
+        written = []
+        load_decoders(folder.paths[i] for i in kept)
+        try:
+            for result in map_files(job, items, num_workers=workers, progress=progress, description="drawing"):
+                if result.ok:
+                    written.extend(result.value)
+                else:
+                    failures.append((result.item[1], result.reason))
+        except KeyboardInterrupt:
+            raise Interrupted(f"the {len(written)} figures drawn so far are kept in '{out}'") from None
+        except OSError as error:
+            if not is_user_os_error(error):
+                raise
+            raise SonicError(f"{os_error_message(error, out)}; the {len(written)} figures drawn so far are kept") from None
     return VisualizeResult(tuple(sorted(written)), tuple(sorted(failures)), len(folder), time.perf_counter() - started)
+
+
+def _is_figure_entry(entry: Path) -> bool:
+    """Whether ``entry`` of an unmarked folder is what an older sonic drew: a figure, or a folder of them."""
+    suffixes = tuple(f".{kind}.png" for kind in PICTURES)
+    if entry.is_dir() and not entry.is_symlink():
+        return all(path.is_dir() or path.name.endswith(suffixes) for path in entry.rglob("*"))
+    return entry.name.endswith(suffixes)
 
 
 @dataclass(frozen=True)
@@ -126,6 +147,8 @@ class _FigureJob:
             try:
                 written.append(save_figure(picture, target, title=name))
             except OSError as error:
+                if is_user_os_error(error):  # a full or read-only disk stops the run, not just this file
+                    raise
                 raise SonicError(f"cannot write '{target}': {error.strerror or error}") from None
         return written
 

@@ -15,6 +15,7 @@ from sonic.cli import main
 from sonic.cream.data.split_files import write_split
 from sonic.cream.data.splits import Split, SplitConfig
 from sonic.errors import DataError, SonicError, UnknownNameError
+from sonic.files import BOOKKEEPING, read_marker
 from sonic.rouge import base
 from sonic.rouge.compare import COMPARE_COLUMNS, compare_runs
 from sonic.rouge.evaluate import evaluate
@@ -69,10 +70,11 @@ def _knn(split_dir, embeddings_dir, out, **kwargs):
 def test_run_model_writes_the_run_folder(split_dir, embeddings_dir, tmp_path):
     result = _knn(split_dir, embeddings_dir, tmp_path / "r")
     assert isinstance(result, RunResult)
-    assert sorted(p.name for p in result.out_dir.iterdir()) == [
+    assert sorted(p.name for p in result.out_dir.iterdir() if p.name not in BOOKKEEPING) == [
         "config.json", "metrics.json", "model", "per_user.parquet", "recommendations.parquet"
     ]  # fmt: skip
-    assert not list(tmp_path.glob(".r.partial"))
+    assert read_marker(result.out_dir)["kind"] == "run"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
     config = json.loads((result.out_dir / "config.json").read_text())
     assert config["model"] == "knn" and config["modes"] == ["val"] and config["ks"] == [1, 3] and config["seed"] == 0
@@ -252,7 +254,7 @@ def test_unknown_embedding_name_lists_the_known_ones(split_dir, embeddings_dir, 
 def test_an_out_folder_that_is_not_a_run_is_left_alone(split_dir, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(SonicError, match="exists and is not a run folder"):
+    with pytest.raises(SonicError, match="holds 'notes.txt', which sonic did not write; give a new or empty folder"):
         run_model("pop", split_dir, out_dir=tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 

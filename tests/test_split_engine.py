@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 
 import sonic.cream.data.split_files as split_files
+from sonic import files
 from sonic.cream.data.events import compress, normalise_events
 from sonic.cream.data.split_files import read_split, split_file, split_statistics, write_split
 from sonic.cream.data.splits import PROTOCOLS, SplitConfig
 from sonic.cream.data.splitting import split_events
 from sonic.errors import DataError, SonicError
+from sonic.files import BOOKKEEPING
 
 
 def reference_split(events: pd.DataFrame, config: SplitConfig, exclude_tracks=None) -> dict[str, pd.DataFrame]:
@@ -197,7 +199,8 @@ def test_empty_parts_from_a_file_name_the_split_and_the_data_range(tmp_path, log
 
 
 def folder_bytes(directory) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    """The split's files and their bytes (sonic's bookkeeping, the lock and the output marker, left out)."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.name not in BOOKKEEPING}
 
 
 def crash(*args, **kwargs):
@@ -231,21 +234,29 @@ def test_a_rewrite_replaces_the_whole_folder(tmp_path, log):
     path = tmp_path / "plays.parquet"
     write_log(path, log)
     split_file(path, SplitConfig.for_protocol("sonic", **CONFIGS["sonic"]), out)
-    assert sorted(p.name for p in out.iterdir()) == ["split.json", "stats.csv", "test.parquet", "train.parquet",
-                                                     "val.parquet"]  # fmt: skip
+    assert sorted(folder_bytes(out)) == ["split.json", "stats.csv", "test.parquet", "train.parquet", "val.parquet"]
+    assert files.read_marker(out)["kind"] == "split"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plays.parquet", "split"]
 
 
 def test_a_folder_holding_other_files_is_never_replaced(tmp_path, log):
     (tmp_path / "notes.txt").write_text("mine")
     split = split_events(log, SplitConfig.for_protocol("sonic", **CONFIGS["sonic"]))
-    with pytest.raises(DataError, match=r"holds notes\.txt, which no split writes; choose a new or empty folder"):
+    with pytest.raises(SonicError, match=r"holds 'notes\.txt', which sonic did not write; give a new or empty folder"):
         write_split(split, tmp_path)
     path = tmp_path.parent / f"{tmp_path.name}-plays.parquet"
     write_log(path, log)
-    with pytest.raises(DataError, match=r"holds notes\.txt"):
+    with pytest.raises(SonicError, match=r"holds 'notes\.txt'"):
         split_file(path, split.config, tmp_path)
-    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"] and (tmp_path / "notes.txt").read_text() == "mine"
+    out = tmp_path.parent / f"{tmp_path.name}-split"  # a split sonic wrote, into which a user put a file later
+    write_split(split, out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(SonicError, match=r"holds 'notes\.txt', which no split writes; choose a new or empty folder"):
+        split_file(path, split.config, out)
+    with pytest.raises(SonicError, match=r"holds 'notes\.txt', which no split writes"):
+        write_split(split, out)
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_a_bad_memory_limit_is_one_sentence(tmp_path, log):
@@ -257,9 +268,7 @@ def test_a_bad_memory_limit_is_one_sentence(tmp_path, log):
 
 
 def test_without_an_atomic_exchange_two_renames_still_replace_the_folder(tmp_path, log, monkeypatch):
-    import sonic.cream.data.folders as folders
-
-    monkeypatch.setattr(folders, "_exchange", lambda first, second: False)  # as on a system without renameat2
+    monkeypatch.setattr(files, "_exchange", lambda first, second: False)  # as on a system without renameat2
     out = tmp_path / "split"
     write_split(split_events(log, SplitConfig.for_protocol("tamm2025", **CONFIGS["tamm2025"])), out)
     write_split(split_events(log, SplitConfig.for_protocol("sonic", **CONFIGS["sonic"])), out, input_path="new.tsv")

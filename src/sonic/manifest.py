@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import os
 import platform
 from importlib import metadata
-from pathlib import Path
 from typing import Any
+
+from sonic.files import write_json  # noqa: F401  (the one atomic JSON writer; here for older imports)
 
 _TRACKED_PACKAGES = ("sonic", "numpy", "pandas", "pyarrow", "scipy", "soundfile", "soxr", "av", "faiss-cpu")
 
@@ -32,13 +31,3 @@ def base_manifest(kind: str, **fields: Any) -> dict[str, Any]:
         "versions": package_versions(),
         **fields,
     }
-
-
-def write_json(path: str | os.PathLike, payload: Any) -> Path:
-    """Write ``payload`` as indented JSON atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
-    return path

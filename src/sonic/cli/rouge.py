@@ -26,11 +26,10 @@ def evaluate_command(
     output: Path = typer.Option(..., "--output", help="JSON file for the flat means, e.g. metrics.json."),
 ) -> None:
     """Score recommendation lists against ground truth (HitRate, Precision, Recall, MRR, NDCG)."""
-    from sonic.manifest import write_json
-    from sonic.rouge.evaluate import evaluate_files
+    from sonic.rouge.evaluate import evaluate_files, write_means
 
     report = evaluate_files(recommendations, ground_truth, k)
-    write_json(output, report.means())
+    write_means(report, output)
     print(_format_table(report.table()))
     print(f"wrote {output}")
 
@@ -113,13 +112,13 @@ def compare_command(
     output: Path | None = typer.Option(None, "--output", help="Also write the table as csv."),
 ) -> None:
     """Paired t-test and Wilcoxon signed-rank test between runs on the same users, Holm-corrected."""
-    from sonic.rouge.compare import compare_runs
+    from sonic.rouge.compare import compare_runs, write_comparison
 
     table = compare_runs(runs, metrics=metric, ks=k, slices=slice_name, all_pairs=all_pairs)
     print(_format_table(table))
     print(f"{len(table)} tests; p_holm: Holm's correction across all of them")
     if output is not None:
-        table.to_csv(output, index=False)
+        write_comparison(table, output)
         print(f"wrote {output}")
 
 

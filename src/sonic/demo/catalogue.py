@@ -11,12 +11,14 @@ Layout written under ``root`` (tab-separated files with a header, as in the rele
     id_lang.csv                     id, lang
     userid_trackid_timestamp.tsv    user_id, track_id, timestamp (one row per play)
     tracks.csv                      the generator's ground truth (style of every track)
+
+``root`` is claimed first (:func:`sonic.files.output_folder`, kind ``catalogue``: new, empty, or a
+catalogue sonic generated) and every file is written atomically (:mod:`sonic.files`).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +26,18 @@ import numpy as np
 import pandas as pd
 
 from sonic.demo.listeners import simulate_listening
-from sonic.parallel import available_cpus
 from sonic.demo.lyrics import WORDS, make_lyrics
 from sonic.demo.styles import STYLES, Style
 from sonic.demo.synth import render_track
+from sonic.files import atomic_path, output_folder, remove_temporaries, write_text
+from sonic.parallel import available_cpus, run_tasks
 
 EVENTS_FILE = "userid_trackid_timestamp.tsv"
+#: The kind of output folder the catalogue is (:func:`sonic.files.output_folder`).
+FOLDER_KIND = "catalogue"
+#: What an older sonic's unmarked catalogue folder holds.
+CATALOGUE_NAMES = frozenset({"audios", "lyrics", "id_information.csv", "id_metadata.csv", "id_genres.csv",
+                             "id_tags.csv", "id_lang.csv", EVENTS_FILE, "tracks.csv"})  # fmt: skip
 _ID_ALPHABET = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
 
 
@@ -64,16 +72,23 @@ def generate_catalogue(root: str | os.PathLike, config: CatalogueConfig = Catalo
     (default: all CPUs); already written clips are kept, so a second call is quick.
     """
     root = Path(root)
-    rng = np.random.default_rng(config.seed)
-    tracks = _plan_tracks(config, rng)
-    audio_dir = root / "audios"
-    audio_dir.mkdir(parents=True, exist_ok=True)
-    _render_audio(tracks, audio_dir, config, num_workers)
-    _write_text_files(root, tracks, rng)
-    events = simulate_listening(tracks, n_users=config.n_users, start=pd.Timestamp(config.start_date),
-                                end=pd.Timestamp(config.end_date), rng=rng)
-    events.to_csv(root / EVENTS_FILE, sep="\t", index=False, date_format="%Y-%m-%d %H:%M:%S")
+    with output_folder(root, FOLDER_KIND, adopt=lambda entry: entry.name in CATALOGUE_NAMES):
+        rng = np.random.default_rng(config.seed)
+        tracks = _plan_tracks(config, rng)
+        audio_dir = root / "audios"
+        audio_dir.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(audio_dir, legacy=(".mp3.tmp",))
+        _render_audio(tracks, audio_dir, config, num_workers)
+        _write_text_files(root, tracks, rng)
+        events = simulate_listening(tracks, n_users=config.n_users, start=pd.Timestamp(config.start_date),
+                                    end=pd.Timestamp(config.end_date), rng=rng)
+        _write_table(events, root / EVENTS_FILE, sep="\t", date_format="%Y-%m-%d %H:%M:%S")
     return Catalogue(root=root, audio_dir=audio_dir, events_path=root / EVENTS_FILE, tracks=tracks)
+
+
+def _write_table(frame: pd.DataFrame, path: Path, **options) -> None:
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, **options)
 
 
 def _plan_tracks(config: CatalogueConfig, rng: np.random.Generator) -> pd.DataFrame:
@@ -111,12 +126,15 @@ def _render_audio(tracks: pd.DataFrame, audio_dir: Path, config: CatalogueConfig
         if not (audio_dir / f"{row.track_id}.mp3").is_file()
     ]
     workers = num_workers if num_workers is not None else available_cpus()
-    if workers <= 1 or len(jobs) < 2:
-        for job in jobs:
-            _render_one(*job)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(_render_one, *zip(*jobs), chunksize=4))
+    workers = workers if workers > 1 and len(jobs) > 1 else 0
+    for _ in run_tasks(_render_task, (jobs[start : start + 4] for start in range(0, len(jobs), 4)), workers=workers,
+                       describe=lambda job: str(job[0]), activity="rendering"):
+        pass
+
+
+def _render_task(jobs: list[tuple]) -> None:
+    for job in jobs:
+        _render_one(*job)
 
 
 def _render_one(path: Path, style: Style, key: int, bpm: float, seed: int, config: CatalogueConfig) -> None:
@@ -124,18 +142,16 @@ def _render_one(path: Path, style: Style, key: int, bpm: float, seed: int, confi
 
     wave = render_track(style, key=key, bpm=bpm, seconds=config.clip_seconds, sample_rate=config.sample_rate,
                         rng=np.random.default_rng(seed))
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(tmp, wave, config.sample_rate, format="MP3", subtype="MPEG_LAYER_III")
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        sf.write(temporary, wave, config.sample_rate, format="MP3", subtype="MPEG_LAYER_III")
 
 
 def _write_text_files(root: Path, tracks: pd.DataFrame, rng: np.random.Generator) -> None:
     styles = {style.name: style for style in STYLES}
     ids = tracks["track_id"]
     lyrics_dir = root / "lyrics"
-    lyrics_dir.mkdir(exist_ok=True)
     for row in tracks.itertuples():
-        (lyrics_dir / f"{row.track_id}.txt").write_text(make_lyrics(row.lang, rng), encoding="utf-8")
+        write_text(lyrics_dir / f"{row.track_id}.txt", make_lyrics(row.lang, rng))
 
     def audio_feature(name: str) -> np.ndarray:  # the style's value, jittered per track, in [0, 1]
         values = np.array([getattr(styles[style], name) for style in tracks["style"]])
@@ -162,4 +178,4 @@ def _write_text_files(root: Path, tracks: pd.DataFrame, rng: np.random.Generator
         "tracks.csv": tracks.drop(columns=["render_seed"]),
     }
     for name, table in tables.items():
-        table.to_csv(root / name, sep="\t" if name != "tracks.csv" else ",", index=False)
+        _write_table(table, root / name, sep="\t" if name != "tracks.csv" else ",")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,6 +23,23 @@ COMPARE_COLUMNS = (
     "run_a", "run_b", "slice", "metric", "k", "n_users", "mean_a", "mean_b", "mean_diff",
     "t_statistic", "t_p", "t_p_holm", "wilcoxon_statistic", "wilcoxon_p", "wilcoxon_p_holm",
 )  # fmt: skip
+
+
+def write_comparison(table: pd.DataFrame, output: str | os.PathLike) -> Path:
+    """Write :func:`compare_runs`' table as csv to ``output`` atomically; an existing file that is not such
+    a table (its header :data:`COMPARE_COLUMNS`) is refused, never written over."""
+    from sonic.files import atomic_path, output_file
+
+    def is_comparison(path: Path) -> bool:
+        try:
+            with open(path, encoding="utf-8") as stream:
+                return tuple(stream.readline().strip().split(",")) == COMPARE_COLUMNS
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    with output_file(output, "comparison table", recognise=is_comparison) as path, atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
+    return Path(output)
 
 
 def compare_runs(

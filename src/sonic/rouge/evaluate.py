@@ -86,6 +86,26 @@ def evaluate(
     return MetricsReport(user_ids=arrays.user_ids, ks=ks, values=values)
 
 
+def write_means(report: MetricsReport, output: str | os.PathLike) -> Path:
+    """Write ``report.means()`` as JSON to ``output`` atomically; an existing file that is not such a
+    file of sonic's (a JSON object of ``Metric@k`` numbers) is refused, never written over."""
+    from sonic.files import output_file, write_json
+
+    with output_file(output, "metrics file", recognise=_is_means_file) as path:
+        return write_json(path, report.means())
+
+
+def _is_means_file(path: Path) -> bool:
+    import json
+
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(payload, dict) and all("@" in str(key) and isinstance(value, (int, float))
+                                             for key, value in payload.items())  # fmt: skip
+
+
 def evaluate_files(
     recommendations_path: str | os.PathLike, truth_path: str | os.PathLike, ks: Iterable[int] = (10,)
 ) -> MetricsReport:

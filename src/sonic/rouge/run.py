@@ -7,17 +7,20 @@ split folder and its settings, evaluated slices, ks, versions), ``recommendation
 accuracy and beyond-accuracy), ``curve.csv`` when the model trains, ``model/`` when the model
 can save itself, and ``warnings.txt`` when there is something to warn about. Slices after the
 validation period are predicted with the validation events as ``history`` (the protocol's keyword);
-when a run holds lists made both ways, ``recommendations.parquet`` adds a bool ``history`` column. The folder is
-written under a temporary name and renamed, so a killed run leaves no half folder.
-:func:`run_models` runs several embeddings and seeds, skips runs already finished with the same
-request (a rerun resumes), and adds the over-seeds aggregate.
+when a run holds lists made both ways, ``recommendations.parquet`` adds a bool ``history`` column.
+The run folder is claimed before any data is read (:func:`sonic.files.output_folder`, kind ``run``:
+new, empty, or a run folder sonic wrote; one writer; a read-only folder or a full disk refused at
+once) and written whole under a temporary name, then swapped in (:func:`sonic.files.atomic_folder`),
+so a killed run leaves no half folder and a file sonic did not write is never deleted.
+:func:`run_models` runs several embeddings and seeds into a folder of kind ``runs``, skips runs
+already finished with the same request (a rerun resumes; Ctrl-C says how many are kept), and adds
+the over-seeds aggregate.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from sonic.cream.data import read_split_folder
-from sonic.errors import DataError, SonicError
-from sonic.manifest import base_manifest, write_json
+from sonic.errors import DataError, Interrupted, SonicError
+from sonic.files import atomic_folder, atomic_path, output_folder, write_json
+from sonic.manifest import base_manifest
 from sonic.rouge.base import RECOMMENDERS, shuffled
 from sonic.rouge.embeddings import load_embedding
 from sonic.rouge.evaluate import MetricsReport, check_ks
@@ -39,6 +43,11 @@ from sonic.rouge.shared import empty_lists
 
 #: Users recommended for at once: a model's dense score block is (chunk, n_tracks).
 CHUNK_USERS = 4096
+#: What a run folder holds; anything else in it is refused rather than deleted when it is replaced.
+RUN_FILES = frozenset({"config.json", "recommendations.parquet", "per_user.parquet", "metrics.json", "curve.csv",
+                       "model", "warnings.txt"})  # fmt: skip
+#: The kinds of output folder of one run, and of several (``OUT/<embedding>/seed-<seed>/``).
+RUN_KIND, RUNS_KIND = "run", "runs"
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,23 @@ def run_model(
     request = _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle,
                        device, diversity_embedding)
     model = _create_model(model_name, request["options"])
+    if shuffle:
+        _check_shuffle(model_name, model, embedding)
+    with run_folder(out_dir):  # before any data is read
+        return _run(model, model_name, request, split_dir, embedding=embedding, embeddings_dir=embeddings_dir,
+                    seed=seed, shuffle=shuffle, device=device, diversity_embedding=diversity_embedding,
+                    out_dir=Path(out_dir))
+
+
+def run_folder(out_dir: str | os.PathLike):
+    """Claim ``out_dir`` for one run (:func:`sonic.files.output_folder`, kind ``run``): new, empty, a run
+    folder sonic wrote, or an older sonic's unmarked one (nothing but :data:`RUN_FILES`)."""
+    return output_folder(out_dir, RUN_KIND, adopt=lambda entry: entry.name in RUN_FILES)
+
+
+def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, seed, shuffle, device,
+         diversity_embedding, out_dir: Path) -> RunResult:
+    """The body of :func:`run_model`, in its claimed folder."""
     # Independent work overlaps on a second thread (Arrow, numpy and torch release the GIL): the split
     # is read while the embedding table is, and the evaluation catalogue built while the model fits.
     with ThreadPoolExecutor(1) as background:
@@ -112,7 +138,7 @@ def run_model(
             table, embedding_info = load_embedding(embedding, embeddings_dir)
             diversity = table
         if shuffle:
-            table = _shuffle(model_name, model, table, seed)
+            table = shuffled(table, seed)
         if diversity_embedding is not None:
             diversity, _ = load_embedding(diversity_embedding, embeddings_dir)
         train, parts, split_settings = reading.result()
@@ -155,9 +181,8 @@ def run_model(
         model_info=model_info,
         n_users={name: int(truth["user_id"].nunique()) for name, truth in parts.items()},
     )
-    out = Path(out_dir)
-    _write_run_folder(out, config, recommendations, scored, model, warnings)
-    return RunResult(out, config, scored.aggregates, scored.per_user, tuple(warnings), model_info)
+    _write_run_folder(out_dir, config, recommendations, scored, model, warnings)
+    return RunResult(out_dir, config, scored.aggregates, scored.per_user, tuple(warnings), model_info)
 
 
 @dataclass(frozen=True)
@@ -186,7 +211,21 @@ def run_models(
     """
     embeddings, seeds = list(embeddings) or [None], list(dict.fromkeys(seeds)) or [0]
     single = len(embeddings) == 1 and len(seeds) == 1
+    if single:
+        return _run_models(model_name, split_dir, embeddings, seeds, single, out_dir, settings)
+    with output_folder(out_dir, RUNS_KIND, adopt=_is_runs_entry):
+        return _run_models(model_name, split_dir, embeddings, seeds, single, out_dir, settings)
+
+
+def _is_runs_entry(entry: Path) -> bool:
+    """Whether ``entry`` of an unmarked folder is an older sonic's ``<embedding>/`` of ``seed-<seed>/`` runs."""
+    return entry.is_dir() and all(child.name == "over_seeds.csv" or (child.is_dir() and child.name.startswith("seed-"))
+                                  for child in entry.iterdir())  # fmt: skip
+
+
+def _run_models(model_name, split_dir, embeddings, seeds, single, out_dir, settings) -> RunSet:
     runs, aggregates = [], {}
+    total = len(embeddings) * len(seeds)
     for embedding in embeddings:
         label = "none" if embedding is None else Path(str(embedding)).name.removesuffix(".parquet")
         group = []
@@ -197,8 +236,15 @@ def run_models(
                               settings.get("options"), settings.get("shuffle", False), settings.get("device", "auto"),
                               settings.get("diversity_embedding"))
             done = read_run(folder) if _finished_with(folder, wanted) else None
-            group.append(done or run_model(model_name, split_dir, embedding=embedding, seed=seed, out_dir=folder,
-                                           **settings))
+            try:
+                group.append(done or run_model(model_name, split_dir, embedding=embedding, seed=seed, out_dir=folder,
+                                               **settings))
+            except KeyboardInterrupt:
+                if single:
+                    raise
+                finished = len(runs) + len(group)
+                raise Interrupted(f"{finished} of {total} runs are finished in '{out_dir}'; run the same command "
+                                  f"again to continue") from None
         runs += group
         if len(seeds) > 1:
             aggregate = over_seeds([run.metrics for run in group])
@@ -290,12 +336,12 @@ def _create_model(model_name: str, options: Mapping[str, Any]) -> Any:
     return RECOMMENDERS.create(model_name, **options)
 
 
-def _shuffle(model_name: str, model: Any, table: Any, seed: int) -> Any:
-    if table is None:
-        raise SonicError(f"--shuffle permutes embeddings across tracks; {model_name} was given no --embedding")
+def _check_shuffle(model_name: str, model: Any, embedding: Any) -> None:
+    """Refuse ``--shuffle`` without an embedding, or for a model that uses none (before any work)."""
     if not getattr(model, "content", False):
         raise SonicError(f"--shuffle is a control for content models; {model_name} does not use embeddings")
-    return shuffled(table, seed)
+    if embedding is None:
+        raise SonicError(f"--shuffle permutes embeddings across tracks; {model_name} was given no --embedding")
 
 
 def _history_groups(
@@ -330,28 +376,20 @@ def _recommend(
 
 
 def _write_run_folder(out: Path, config, recommendations, scored, model, warnings) -> None:
-    """Everything into ``.<name>.partial`` beside ``out``, then renamed to ``out``."""
-    if out.exists() and any(out.iterdir()) and not (out / "config.json").is_file():
-        raise SonicError(f"'{out}' exists and is not a run folder; choose another --out")
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    write_json(partial / "config.json", config)
-    recommendations.to_parquet(partial / "recommendations.parquet", index=False)
-    scored.per_user.to_parquet(partial / "per_user.parquet", index=False)
-    records = scored.aggregates.astype(object).where(scored.aggregates.notna(), None).to_dict("records")
-    write_json(partial / "metrics.json", {"metrics": records})
-    curve = getattr(model, "curve", None)
-    if isinstance(curve, pd.DataFrame):
-        curve.to_csv(partial / "curve.csv", index=False)
-    if callable(getattr(model, "save", None)):
-        model.save(partial / "model")
-    if warnings:
-        (partial / "warnings.txt").write_text("\n".join(warnings) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(partial, out)
+    """Everything into a temporary folder beside ``out``, then swapped in whole (:func:`sonic.files.atomic_folder`)."""
+    with atomic_folder(out, allowed=RUN_FILES, what="run") as partial:
+        write_json(partial / "config.json", config)
+        recommendations.to_parquet(partial / "recommendations.parquet", index=False)
+        scored.per_user.to_parquet(partial / "per_user.parquet", index=False)
+        records = scored.aggregates.astype(object).where(scored.aggregates.notna(), None).to_dict("records")
+        write_json(partial / "metrics.json", {"metrics": records})
+        curve = getattr(model, "curve", None)
+        if isinstance(curve, pd.DataFrame):
+            curve.to_csv(partial / "curve.csv", index=False)
+        if callable(getattr(model, "save", None)):
+            model.save(partial / "model")
+        if warnings:
+            (partial / "warnings.txt").write_text("\n".join(warnings) + "\n")
 
 
 def _finished_with(folder: Path, request: Mapping[str, Any]) -> bool:
@@ -365,7 +403,5 @@ def _finished_with(folder: Path, request: Mapping[str, Any]) -> bool:
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False)

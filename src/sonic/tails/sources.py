@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from sonic.errors import AudioError, DataError, SonicError
-from sonic.cream.audio import audio_folder, read_exclude
+from sonic.cream.audio import audio_folder, read_exclude, unreadable_reason
 
 #: Folder of lyrics inside a Music4All release, and the tables a tabular embedder's rows come from.
 MUSIC4ALL_LYRICS = "lyrics"
@@ -150,14 +150,18 @@ def _one_of(name: str, what: str, **given: str | os.PathLike | None) -> tuple[st
 
 def _file_source(folder, excluded: set[str], what: str, load, activity: str, key: str) -> Source:
     """A source of one file per track (audio or lyrics) from an :class:`~sonic.cream.audio.AudioFolder`-like."""
-    kept, duplicates = folder.unique()
+    kept, duplicates = folder.unique()  # unreadable files (links to nothing...) are failures, with duplicates
     items, n_excluded, inputs = [], 0, []
     for index in kept:
         path, relative, track = folder.paths[index], folder.relative[index], folder.track_ids[index]
         if track in excluded:
             n_excluded += 1
             continue
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError:  # gone or unreadable since the walk: that file's failure, not the run's
+            duplicates.append((relative, unreadable_reason(path) or f"cannot read '{path}'"))
+            continue
         items.append(Item(track, relative, str(path), (relative, stat.st_size, stat.st_mtime_ns)))
         inputs.append([relative, stat.st_size, stat.st_mtime_ns])
     if not items:

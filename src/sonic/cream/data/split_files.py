@@ -6,7 +6,9 @@ This module owns the split folder's layout. A split folder holds ``train.parquet
 journal's statistics table; and ``split.json``, the manifest (protocol, dates, seed, input file).
 :func:`read_split_folder` is the one reader of that layout: every part's file and the manifest;
 :func:`read_split` builds the :class:`~sonic.cream.data.splits.Split` from it. A folder is always written whole: into a hidden sibling, then renamed into place
-(:mod:`sonic.cream.data.folders`), so a crash never leaves new Parquet files beside an old ``split.json``.
+(:func:`sonic.files.atomic_folder`), so a crash never leaves new Parquet files beside an old ``split.json``.
+The folder is claimed first (:func:`split_folder`: kind ``split``, one writer, a read-only folder or a
+full disk refused before any event is read); one holding anything a split does not write is refused.
 
 :func:`split_file` splits a file of any size without loading it into pandas: DuckDB reads it
 (:mod:`sonic.cream.data.stream`), plans the split (:mod:`sonic.cream.data.engine`) and copies each part
@@ -15,10 +17,10 @@ straight to Parquet; only the statistics come back to Python.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +29,20 @@ import numpy as np
 import pandas as pd
 
 from sonic.cream.data.events import load_events, load_track_ids
-from sonic.cream.data.folders import check_replaceable, staged_folder
 from sonic.cream.data.splits import PART_NAMES, PROTOCOLS, Split, SplitConfig
 from sonic.cream.data.splitting import split_events
 from sonic.cream.data.stream import DEFAULT_MEMORY_LIMIT
 from sonic.errors import DataError
-from sonic.manifest import base_manifest, write_json
+from sonic.files import (
+    OutputFolder,
+    atomic_folder,
+    check_replaceable,
+    output_folder,
+    remove_temporaries,
+    temporary_name,
+    write_json,
+)
+from sonic.manifest import base_manifest
 
 if TYPE_CHECKING:
     from sonic.cream.data.engine import SplitPlan
@@ -46,6 +56,22 @@ MANIFEST_NAME = "split.json"
 PART_SUFFIXES = (".parquet", ".pqt")
 STATISTICS_NAME = "stats.csv"
 SPLIT_FILES = frozenset({*(f"{name}.parquet" for name in PART_NAMES), MANIFEST_NAME, STATISTICS_NAME})
+#: The kind of output folder a split is (:func:`sonic.files.output_folder`).
+FOLDER_KIND = "split"
+
+
+def split_folder(out_dir: str | os.PathLike) -> contextlib.AbstractContextManager[OutputFolder]:
+    """Claim ``out_dir`` for a split (:func:`sonic.files.output_folder`, kind :data:`FOLDER_KIND`): new,
+    empty, a split sonic wrote, or an older sonic's unmarked split (nothing but :data:`SPLIT_FILES`)."""
+    return output_folder(out_dir, FOLDER_KIND, adopt=lambda entry: entry.name in SPLIT_FILES)
+
+
+def _clean_leftovers(target: Path) -> None:
+    """Remove what a killed split left beside ``target``: temporaries, and an older sonic's staging and work folders."""
+    remove_temporaries(target.parent)
+    for pattern in (f".{target.name}.staging-*", f".{target.name}.work-*"):
+        for stale in target.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -120,10 +146,12 @@ def write_split(
     survive a split without one); a folder holding other files is refused. ``input_path`` and
     ``exclude_path`` are recorded in the manifest. Returns ``out_dir``.
     """
-    with staged_folder(out_dir, SPLIT_FILES, what="split") as staging:
-        for name, frame in split.parts.items():
-            frame.to_parquet(staging / f"{name}.parquet", index=False)
-        _write_summary(staging, split.config, split_statistics(split), input_path, exclude_path)
+    with split_folder(out_dir) as claimed:
+        _clean_leftovers(claimed.path)
+        with atomic_folder(claimed.path, allowed=SPLIT_FILES, what="split") as staging:
+            for name, frame in split.parts.items():
+                frame.to_parquet(staging / f"{name}.parquet", index=False)
+            _write_summary(staging, split.config, split_statistics(split), input_path, exclude_path)
     return Path(out_dir)
 
 
@@ -239,34 +267,34 @@ def split_file(
     from sonic.cream.data.engine import plan_split, register_excluded
     from sonic.cream.data.stream import check_events, connect, open_events
 
-    if PROTOCOLS[config.protocol].splitter is not None:  # not a time split: its own module, in memory
+    with split_folder(out_dir) as claimed:  # before any event is read
+        target = claimed.path
+        check_replaceable(target, SPLIT_FILES, "split")
+        if PROTOCOLS[config.protocol].splitter is not None:  # not a time split: its own module, in memory
+            excluded = None if exclude_file is None else load_track_ids(exclude_file)
+            split = split_events(load_events(interactions), config, exclude_tracks=excluded)
+            write_split(split, out_dir, input_path=interactions, exclude_path=exclude_file)
+            return WrittenSplit(Path(out_dir), config, split_statistics(split))
         excluded = None if exclude_file is None else load_track_ids(exclude_file)
-        split = split_events(load_events(interactions), config, exclude_tracks=excluded)
-        write_split(split, out_dir, input_path=interactions, exclude_path=exclude_file)
-        return WrittenSplit(Path(out_dir), config, split_statistics(split))
-    target = Path(out_dir).resolve()
-    check_replaceable(target, SPLIT_FILES, "split")
-    excluded = None if exclude_file is None else load_track_ids(exclude_file)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.work-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.work-", dir=target.parent))
-    try:
-        con = connect(work, memory_limit=memory_limit)
+        _clean_leftovers(target)
+        work = temporary_name(target.with_name(f"{target.name}.work"))  # DuckDB spills here, beside the folder
+        work.mkdir()
         try:
-            source = open_events(interactions, con)
-            check_events(con, source)
-            if excluded is not None:
-                register_excluded(con, excluded)
-            plan = plan_split(con, source, config, excluded=excluded is not None)
-            statistics = _sql_statistics(plan)
-            with staged_folder(target, SPLIT_FILES, what="split") as staging:
-                for name in plan.relations:
-                    destination = str(staging / f"{name}.parquet").replace("'", "''")
-                    con.execute(f"COPY ({plan.query(name)}) TO '{destination}' (FORMAT parquet, COMPRESSION zstd)")
-                _write_summary(staging, config, statistics, interactions, exclude_file)
+            con = connect(work, memory_limit=memory_limit)
+            try:
+                source = open_events(interactions, con)
+                check_events(con, source)
+                if excluded is not None:
+                    register_excluded(con, excluded)
+                plan = plan_split(con, source, config, excluded=excluded is not None)
+                statistics = _sql_statistics(plan)
+                with atomic_folder(target, allowed=SPLIT_FILES, what="split") as staging:
+                    for name in plan.relations:
+                        destination = str(staging / f"{name}.parquet").replace("'", "''")
+                        con.execute(f"COPY ({plan.query(name)}) TO '{destination}' (FORMAT parquet, COMPRESSION zstd)")
+                    _write_summary(staging, config, statistics, interactions, exclude_file)
+            finally:
+                con.close()
         finally:
-            con.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
     return WrittenSplit(Path(out_dir), config, statistics)

@@ -3,14 +3,14 @@
 ``model.json`` names the recommender, its options and whatever small facts it needs; ``arrays.npz``
 holds NumPy arrays saved without pickles (ids as fixed-width strings) and is read with
 ``allow_pickle=False``; torch weights are safetensors. Nothing read back can run code. The folder is
-written beside its final place and renamed over it, so a crash never leaves half a model.
+written beside its final place and swapped in whole (:func:`sonic.files.atomic_folder`), so a crash
+never leaves half a model; a folder holding anything else is refused, never deleted.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from sonic.errors import DataError
+from sonic.files import atomic_folder
 
 MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 WEIGHTS_FILE = "weights.safetensors"
+MODEL_FILES = frozenset({MODEL_FILE, ARRAYS_FILE, WEIGHTS_FILE})
 FORMAT_VERSION = 1
 
 
@@ -48,27 +50,17 @@ def write_state(
 ) -> Path:
     """Write a fitted model to ``directory`` (replacing it whole); ``config`` is its options dataclass."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.with_name(f".{directory.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    payload = {"format": FORMAT_VERSION, "name": name, "config": asdict(config), "facts": dict(facts or {})}
-    (staging / MODEL_FILE).write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    plain = {key: _plain(value) for key, value in (arrays or {}).items()}
-    with open(staging / ARRAYS_FILE, "wb") as handle:
-        np.savez(handle, **plain)
-    if tensors is not None:
-        from safetensors.torch import save_file
+    with atomic_folder(directory, allowed=MODEL_FILES, what="saved model") as staging:
+        payload = {"format": FORMAT_VERSION, "name": name, "config": asdict(config), "facts": dict(facts or {})}
+        (staging / MODEL_FILE).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        plain = {key: _plain(value) for key, value in (arrays or {}).items()}
+        with open(staging / ARRAYS_FILE, "wb") as handle:
+            np.savez(handle, **plain)
+        if tensors is not None:
+            from safetensors.torch import save_file
 
-        save_file({key: value.detach().cpu().contiguous() for key, value in tensors.items()}, staging / WEIGHTS_FILE)
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-        os.replace(staging, directory)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, directory)
+            save_file({key: value.detach().cpu().contiguous() for key, value in tensors.items()},
+                      staging / WEIGHTS_FILE)  # fmt: skip
     return directory
 
 

@@ -29,6 +29,26 @@ def main(argv: list[str] | None = None) -> None:
         print(f"sonic: error: {os_error_message(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as stop:  # workers ignore Ctrl-C; the work that stopped says what it kept
-        kept = f"; {stop}" if str(stop) else ""
-        print(f"sonic: interrupted{kept}", file=sys.stderr)
-        sys.exit(130)
+        _interrupted(stop)
+    except SystemExit as stop:  # typer turns Ctrl-C into a silent exit 130; say it in one line instead
+        interrupt = _interrupt_behind(stop)
+        if interrupt is None:
+            raise
+        _interrupted(interrupt)
+
+
+def _interrupted(stop: KeyboardInterrupt) -> None:
+    kept = f"; {stop}" if str(stop) else ""
+    print(f"sonic: interrupted{kept}", file=sys.stderr)
+    sys.exit(130)
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The :class:`KeyboardInterrupt` that ``error`` was raised while handling, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

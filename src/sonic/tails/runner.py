@@ -164,10 +164,10 @@ def embed_folder(
         plan = ShardPlan.of(source, run, shard_size)
         todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]
         n_reused = len(source.items) - sum(plan.size(index) for index in todo)
-        finished = [len(plan.ranges) - len(todo)]  # shards on disk, counted as they are written
 
-        def kept() -> str:
-            return (f"{finished[0]} of {len(plan.ranges)} shards of {embedder.name} are kept in '{out_dir}'; "
+        def kept() -> str:  # counted on disk: a shard written just before the interruption counts
+            finished = sum(store.has(index, key) for index, key in enumerate(plan.keys))
+            return (f"{finished} of {len(plan.ranges)} shards of {embedder.name} are kept in '{out_dir}'; "
                     f"run the same command again to continue")
 
         try:
@@ -183,7 +183,6 @@ def embed_folder(
                                        batch_size=batch_size, seconds=window[1])
                 try:
                     for index in compute:
-                        finished[0] += 1
                         bar.update(plan.size(index))
                 finally:
                     compute.close()  # stops the workers now, not when the generator is collected

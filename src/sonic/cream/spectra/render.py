@@ -102,7 +102,7 @@ def visualize(
                 else:
                     failures.append((result.item[1], result.reason))
         except KeyboardInterrupt:
-            raise Interrupted(f"the {len(written)} figures drawn so far are kept in '{out}'") from None
+            raise Interrupted(f"the {len(written)} figures drawn so far are kept in '{out}'" if written else "") from None
         except OSError as error:
             if not is_user_os_error(error):
                 raise

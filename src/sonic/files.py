@@ -5,23 +5,29 @@ nothing deleted or overwritten that sonic did not write.
 :func:`write_bytes`, :func:`write_text`, :func:`write_json`, :func:`atomic_open`): the content is
 written under a unique temporary name in the target's folder (``.<name>.<pid>-<random>.tmp``),
 flushed and fsynced, then renamed over the target; on any error the temporary is removed and the
-target is untouched. A whole folder is replaced the same way by :func:`atomic_folder`. These, and
-:func:`move`, are the only places in sonic that rename files.
+target is untouched. A whole folder is replaced the same way by :func:`atomic_folder` (its lock file
+and marker carried over, a folder holding names it may not replace refused first). These, and
+:func:`move`, are the only places in sonic that rename files. :func:`remove_temporaries` clears what
+a killed writer left (a temporary whose process still runs is left alone).
 
 **One writer per folder.** :class:`FolderLock` takes an OS lock (``flock``) on ``<folder>/.sonic.lock``
 and writes the holder's PID and command into it. The kernel releases the lock when the holder dies,
 even by SIGKILL, so there is nothing to clean up; a second process is refused in one sentence that
 names the PID and command holding it. A process may take the same folder's lock again while it holds
-it (nested calls count).
+it (nested calls count); locks on different folders (a study's folder and its ``embeddings/``) nest freely.
 
 **Output folders.** :func:`output_folder` lets a command write only into a folder that is new, empty,
 or marked by sonic (``<folder>/.sonic-output.json``) as holding the same kind of output (or a kind the
 command is allowed to add to: an index beside an embedding table). Anything else is refused in one
 sentence naming a foreign file, before anything is written. It also finds a read-only folder or a
-full disk before long work starts, and holds the folder's lock for the duration of the block.
+full disk before long work starts, and holds the folder's lock for the duration of the block; a folder
+it created is removed again when the block fails before writing anything. :func:`output_file` does the
+same for an output that is one file in a folder that may hold anything else (find-corrupt's list): an
+existing file is only replaced when the command recognises it as its own earlier output.
 
 :func:`os_error_message` turns the operating-system errors a user can cause (no space left, a
-read-only disk, no permission, a missing folder) into one sentence.
+read-only disk, no permission, a missing folder) into one sentence; :func:`error_number` also reads
+the ``errno`` of an error that carries only a message (pyarrow's).
 """
 
 from __future__ import annotations

@@ -16,7 +16,12 @@ files decoded and resampled to the embedder's own rate, lyrics files, metadata r
   embeds the rest, and writes the same table, bit for bit on the CPU, as an uninterrupted run; it says
   how many tracks it reused. The table, manifest and failures file are each written atomically; the
   shards are removed once the table is complete.
-- An input that cannot be used is listed in the failures file with the reason; it never stops the run.
+- An input that cannot be used (unreadable, undecodable, or embedded as NaN or infinite values) is
+  listed in the failures file with the reason; it never stops the run.
+- ``out_dir`` is claimed before the model is built or any file decoded (:func:`sonic.tails.table.embeddings_folder`):
+  one run at a time writes into it (a second is refused naming the first's PID and command), and a
+  read-only folder or a full disk is one sentence. Ctrl-C (:class:`sonic.errors.Interrupted`) or a disk
+  that fills up mid-run stops the workers and says, in one sentence, how many shards are kept for a rerun.
 
 Track ids are file paths relative to the input folder without extension (``audios/abc123.mp3`` is
 ``abc123``; ``album/track.ogg`` is ``album/track``), or a table's ``track_id``. When two files give
@@ -135,6 +140,7 @@ def embed_folder(
         raise SonicError("model options go with an embedder's name, not with an embedder already built")
     window = check_window(offset_seconds, duration_seconds)
     _check_sizes(batch_size=batch_size, shard_size=shard_size)
+    processes = worker_count(num_workers)
     out_dir = Path(out_dir)
     with embeddings_folder(out_dir):  # one writer; a read-only folder or a full disk is found before any work
         if isinstance(model_type, str):
@@ -156,7 +162,6 @@ def embed_folder(
         if callable(fit) and source.what == "metadata rows":  # scaling fitted on the whole table (metadata)
             fit([item.ref for item in source.items])
             spec = embedder  # Ray actors get the fitted embedder itself
-        workers = worker_count(num_workers) if source.in_workers else 0
         store = ShardStore(out_dir / f"{embedder.name}.shards", embedder.dim)
         store.clean()
         remove_temporaries(out_dir, legacy=LEGACY_TEMPORARIES)
@@ -164,29 +169,22 @@ def embed_folder(
         plan = ShardPlan.of(source, run, shard_size)
         todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]
         n_reused = len(source.items) - sum(plan.size(index) for index in todo)
-
-        def kept() -> str:  # counted on disk: a shard written just before the interruption counts
-            finished = sum(store.has(index, key) for index, key in enumerate(plan.keys))
-            return (f"{finished} of {len(plan.ranges)} shards of {embedder.name} are kept in '{out_dir}'; "
-                    f"run the same command again to continue")
-
-        try:
-            description = f"embedding with {embedder.name}"
-            with progress_bar(len(source.items), description, progress, unit="track", initial=n_reused) as bar:
+        with _stopped_in_one_sentence(store, plan, embedder.name, out_dir):
+            with progress_bar(len(source.items), f"embedding with {embedder.name}", progress, unit="track",
+                              initial=n_reused) as bar:  # fmt: skip
                 if engine == "ray":
                     from sonic.tails.ray_engine import RayOptions, compute_on_ray
 
                     compute = compute_on_ray(spec, embedder, source, store, plan, todo, batch_size=batch_size,
                                              seconds=window[1], options=ray or RayOptions())
                 else:
-                    compute = _compute(embedder, source, store, plan, todo, workers=workers,
+                    compute = _compute(embedder, source, store, plan, todo, workers=processes if source.in_workers else 0,
                                        batch_size=batch_size, seconds=window[1])
                 try:
                     for index in compute:
                         bar.update(plan.size(index))
                 finally:
                     compute.close()  # stops the workers now, not when the generator is collected
-
             described = embedder.describe()
             manifest = {
                 **described,
@@ -207,14 +205,28 @@ def embed_folder(
                 **source.manifest,
             }
             result = _write_outputs(embedder, source, store, plan, out_dir, manifest=manifest, n_reused=n_reused)
-        except KeyboardInterrupt:
-            raise Interrupted(kept()) from None
-        except OSError as error:
-            if not is_user_os_error(error):
-                raise
-            raise SonicError(f"{os_error_message(error, out_dir)}; {kept()}") from None
         store.remove()
     return EmbedResult(**result, n_reused=n_reused, elapsed_seconds=time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _stopped_in_one_sentence(store: ShardStore, plan: ShardPlan, name: str, out_dir: Path) -> Iterator[None]:
+    """Ctrl-C, or a disk that fills up, in the block: one sentence saying how many shards are kept (counted
+    on disk, so a shard written just before counts) and that a rerun continues."""
+
+    def kept() -> str:
+        finished = sum(store.has(index, key) for index, key in enumerate(plan.keys))
+        return (f"{finished} of {len(plan.ranges)} shards of {name} are kept in '{out_dir}'; "
+                f"run the same command again to continue")  # fmt: skip
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(kept()) from None
+    except OSError as error:
+        if not is_user_os_error(error):
+            raise
+        raise SonicError(f"{os_error_message(error, out_dir)}; {kept()}") from None
 
 
 def _check_sizes(**sizes: int) -> None:

@@ -174,8 +174,34 @@ def _scan(folder: AudioFolder, loudness_threshold_dbfs: float, min_seconds: floa
     rows = [(folder.track_ids[index], folder.relative[index], "unreadable", reason)
             for index, reason in folder.unreadable.items()]  # fmt: skip
     readable = [index for index in range(len(folder)) if index not in folder.unreadable]
-    sizes = defaultdict(list)
+    problems, digests = _inspect_all(folder, readable, loudness_threshold_dbfs, min_seconds, num_workers, progress)
+    _, duplicates = folder.unique(lambda later, first: f"'{folder.relative[later]}' has the track id "
+                                                       f"'{folder.track_ids[later]}' of '{folder.relative[first]}', "
+                                                       f"which sonic embed uses")  # fmt: skip
+    duplicate_ids = dict(duplicates)
+    first_with: dict[str, int] = {}  # sha256 -> the first file (in path order) holding those bytes
     for index in readable:
+        relative = folder.relative[index]
+        original = first_with.setdefault(digests[index], index) if index in digests else index
+        if index in problems:
+            problem, reason = problems[index]
+        elif relative in duplicate_ids:
+            problem, reason = "duplicate_id", duplicate_ids[relative]
+        elif original != index:
+            problem = "duplicate_content"
+            reason = f"'{relative}' holds the same bytes as '{folder.relative[original]}' (a copy or a link)"
+        else:
+            continue
+        rows.append((folder.track_ids[index], relative, problem, reason))
+    return rows
+
+
+def _inspect_all(folder: AudioFolder, indices: list[int], loudness_threshold_dbfs: float, min_seconds: float,
+                 num_workers: int | None, progress: bool) -> tuple[dict[int, tuple[str, str]], dict[int, str]]:
+    """Decode the files ``indices`` of ``folder`` in worker processes: {index: (problem, reason)} of those
+    with a problem, and {index: sha256} of the others that share their size with another file."""
+    sizes = defaultdict(list)
+    for index in indices:
         try:
             sizes[os.stat(folder.paths[index]).st_size].append(index)
         except OSError:  # gone since the walk: decoding it will say so
@@ -183,8 +209,8 @@ def _scan(folder: AudioFolder, loudness_threshold_dbfs: float, min_seconds: floa
     hashed = {index for group in sizes.values() if len(group) > 1 for index in group}
     inspect = functools.partial(_inspect_item, loudness_threshold_dbfs=loudness_threshold_dbfs,
                                 min_seconds=min_seconds)  # fmt: skip
-    items = [(str(folder.paths[index]), index in hashed) for index in readable]
-    index_of = {str(folder.paths[index]): index for index in readable}
+    items = [(str(folder.paths[index]), index in hashed) for index in indices]
+    index_of = {str(folder.paths[index]): index for index in indices}
     load_decoders(path for path, _ in items)
     problems, digests = {}, {}
     for result in map_files(inspect, items, num_workers=num_workers, progress=progress, description="scanning"):
@@ -194,28 +220,7 @@ def _scan(folder: AudioFolder, loudness_threshold_dbfs: float, min_seconds: floa
             problems[index] = (problem, reason)
         elif digest is not None:
             digests[index] = digest
-    kept, duplicates = folder.unique(lambda later, first: f"'{folder.relative[later]}' has the track id "
-                                                          f"'{folder.track_ids[later]}' of '{folder.relative[first]}', "
-                                                          f"which sonic embed uses")  # fmt: skip
-    duplicate_ids = {relative: reason for relative, reason in duplicates}
-    first_with: dict[str, int] = {}
-    for index in readable:
-        relative = folder.relative[index]
-        if index in problems:
-            problem, reason = problems[index]
-        elif relative in duplicate_ids:
-            problem, reason = "duplicate_id", duplicate_ids[relative]
-        elif index in digests and digests[index] in first_with:
-            original = folder.relative[first_with[digests[index]]]
-            problem, reason = "duplicate_content", f"'{relative}' holds the same bytes as '{original}' (a copy or a link)"
-        else:
-            if index in digests:
-                first_with[digests[index]] = index
-            continue
-        if index in digests:
-            first_with.setdefault(digests[index], index)
-        rows.append((folder.track_ids[index], relative, problem, reason))
-    return rows
+    return problems, digests
 
 
 def _inspect_item(item: tuple[str, bool], *, loudness_threshold_dbfs: float,
@@ -276,7 +281,7 @@ def _check_options(out: Path, loudness_threshold_dbfs: float, min_seconds: float
 
 
 def _write_table(frame, out: Path) -> None:
-    """Write ``frame`` to ``out`` (Parquet with ``sonic.artifact`` in its metadata, or csv, by its suffix) atomically."""
+    """Write ``frame`` to ``out`` atomically: Parquet with ``sonic.artifact`` in its metadata, or csv (by its suffix)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -27,9 +27,6 @@ OWNED_ELSEWHERE = {
     "sonic/study/execute.py": "trust-study",
     "sonic/study/step_runner.py": "trust-study",
     "sonic/study/store.py": "trust-study",
-    "sonic/study/report/__init__.py": "report",
-    "sonic/tails/models/dino_random.py": "models",
-    "sonic/tails/models/musicnn_weights.py": "models",
 }
 _FUNCTIONS = {("os", "replace"), ("os", "rename"), ("os", "renames"), ("shutil", "move")}
 _METHODS = {"replace", "rename"}

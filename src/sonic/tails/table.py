@@ -72,11 +72,13 @@ def embeddings_folder(folder: str | os.PathLike) -> contextlib.AbstractContextMa
 
 def is_table_entry(entry: Path) -> bool:
     """Whether ``entry`` of an unmarked folder is what sonic writes beside its tables: a table with its
-    manifest inside, its JSON manifest, its failures csv, or its folder of shards."""
+    manifest inside, its JSON manifest, its failures csv, its nearest-track index, or its folder of shards."""
     name = entry.name
     if entry.is_dir():
         return name.endswith(".shards")
-    if name.endswith((".manifest.json", ".failures.csv")) or (name.startswith(".") and name.endswith(LEGACY_TEMPORARIES)):
+    if name.endswith((".manifest.json", ".failures.csv", ".index.faiss", ".index.json")):
+        return True  # a table's manifest copy and failures, or its nearest-track index (sonic.tails.index)
+    if name.startswith(".") and name.endswith(LEGACY_TEMPORARIES):
         return True
     if not name.endswith(".parquet"):
         return False

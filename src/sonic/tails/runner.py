@@ -44,7 +44,7 @@ import numpy as np
 from sonic.cluster import check_engine, import_ray
 from sonic.cream.audio import check_window, write_failures
 from sonic.errors import AudioError, Interrupted, SonicError
-from sonic.files import is_user_os_error, os_error_message, remove_temporaries
+from sonic.files import OutputFolderError, is_user_os_error, os_error_message, remove_temporaries
 from sonic.manifest import base_manifest
 from sonic.parallel import progress_bar, run_tasks, worker_count
 from sonic.tails.base import EMBEDDERS, Embedder
@@ -178,8 +178,9 @@ def embed_folder(
                     compute = compute_on_ray(spec, embedder, source, store, plan, todo, batch_size=batch_size,
                                              seconds=window[1], options=ray or RayOptions())
                 else:
-                    compute = _compute(embedder, source, store, plan, todo, workers=processes if source.in_workers else 0,
-                                       batch_size=batch_size, seconds=window[1])
+                    workers = processes if source.in_workers else 0
+                    compute = _compute(embedder, source, store, plan, todo, workers=workers, batch_size=batch_size,
+                                       seconds=window[1])
                 try:
                     for index in compute:
                         bar.update(plan.size(index))
@@ -226,7 +227,7 @@ def _stopped_in_one_sentence(store: ShardStore, plan: ShardPlan, name: str, out_
     except OSError as error:
         if not is_user_os_error(error):
             raise
-        raise SonicError(f"{os_error_message(error, out_dir)}; {kept()}") from None
+        raise OutputFolderError(f"{os_error_message(error, out_dir)}; {kept()}") from None
 
 
 def _check_sizes(**sizes: int) -> None:

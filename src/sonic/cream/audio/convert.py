@@ -44,6 +44,7 @@ from sonic.cream.audio.load import RESAMPLE_QUALITY, length_slack, open_audio
 from sonic.errors import AudioError, Interrupted, SonicError
 from sonic.files import (
     MIN_FREE_BYTES,
+    OutputFolderError,
     atomic_path,
     is_user_os_error,
     os_error_message,
@@ -129,7 +130,7 @@ def convert_folder(
         except OSError as error:
             if not is_user_os_error(error):
                 raise
-            raise SonicError(f"{os_error_message(error, out_dir)}; {_kept(done, out_dir)}") from None
+            raise OutputFolderError(f"{os_error_message(error, out_dir)}; {_kept(done, out_dir)}") from None
         failures.sort()
         failures_path = write_failures(out_dir / FAILURES_FILE, failures)
         manifest = base_manifest(

@@ -281,7 +281,7 @@ def _check_options(out: Path, loudness_threshold_dbfs: float, min_seconds: float
 
 
 def _write_table(frame, out: Path) -> None:
-    """Write ``frame`` to ``out`` atomically: Parquet with ``sonic.artifact`` in its metadata, or csv (by its suffix)."""
+    """Write ``frame`` to ``out`` atomically: Parquet with ``sonic.artifact`` in its metadata, or csv (by suffix)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

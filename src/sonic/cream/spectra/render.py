@@ -24,7 +24,7 @@ import numpy as np
 from sonic.cream.audio import audio_folder, check_window, decode, load_decoders
 from sonic.cream.spectra.pictures import chromagram, fft_spectrum, mel_spectrogram, tempogram
 from sonic.errors import AudioError, Interrupted, SonicError, UnknownNameError
-from sonic.files import is_user_os_error, os_error_message, output_folder, remove_temporaries
+from sonic.files import OutputFolderError, is_user_os_error, os_error_message, output_folder, remove_temporaries
 from sonic.parallel import map_files, worker_count
 
 #: Picture kind -> function of ``(waveform, sample_rate)`` computing it with its default options.
@@ -102,11 +102,13 @@ def visualize(
                 else:
                     failures.append((result.item[1], result.reason))
         except KeyboardInterrupt:
-            raise Interrupted(f"the {len(written)} figures drawn so far are kept in '{out}'" if written else "") from None
+            kept = f"the {len(written)} figures drawn so far are kept in '{out}'" if written else ""
+            raise Interrupted(kept) from None
         except OSError as error:
             if not is_user_os_error(error):
                 raise
-            raise SonicError(f"{os_error_message(error, out)}; the {len(written)} figures drawn so far are kept") from None
+            kept = f"the {len(written)} figures drawn so far are kept"
+            raise OutputFolderError(f"{os_error_message(error, out)}; {kept}") from None
     return VisualizeResult(tuple(sorted(written)), tuple(sorted(failures)), len(folder), time.perf_counter() - started)
 
 

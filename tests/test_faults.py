@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -457,3 +458,21 @@ def test_two_embeds_on_one_out_folder_one_runs_the_other_is_refused(tmp_path):
     ours, theirs = read_embeddings(out / "mfcc_104.parquet"), read_embeddings(single.table_path)
     np.testing.assert_array_equal(ours.track_ids, theirs.track_ids)
     np.testing.assert_array_equal(ours.vectors, theirs.vectors)
+
+
+def _sleep_long(task: list) -> list[int]:
+    time.sleep(60)
+    return task
+
+
+def test_an_interrupted_run_ends_its_workers_at_once(monkeypatch):
+    import sonic.parallel as parallel
+
+    def interrupted_wait(*args, **kwargs):  # Ctrl-C while the workers are busy with 60-second tasks
+        time.sleep(0.5)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        list(run_tasks(_sleep_long, [[1], [2], [3], [4]], workers=2))
+    assert not multiprocessing.active_children()  # the workers were ended, not left to finish their tasks

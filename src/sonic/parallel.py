@@ -227,8 +227,8 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
 
     What a worker was writing stays a temporary file (:func:`sonic.files.remove_temporaries` clears it).
     """
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         with contextlib.suppress(OSError, AttributeError, ValueError):
             process.terminate()

@@ -3,10 +3,12 @@
 Training (one epoch = every user once, in random order): a window of at most ``max_len`` of the
 user's tracks (the newest, or a random earlier window of a longer history); each track is replaced
 by the mask token with probability ``mask_prob`` (at least one per sequence); with probability
-``last_mask_prob`` only the newest track is masked instead, the case prediction meets. The loss is
-:func:`masked_item_loss`, cross-entropy over the whole catalogue at masked positions (by default
-without the tracks visible in the same sequence: in a sequence of unique tracks they can never be the
-masked one, and prediction never recommends a seen track either). With
+``last_mask_prob`` only the newest track is masked instead, the case prediction meets. The loss
+(:mod:`sonic.rouge.models.bert4rec_loss`) is ``loss="softmax"``, cross-entropy over the whole
+catalogue at masked positions (by default without the tracks visible in the same sequence: in a
+sequence of unique tracks they can never be the masked one, and prediction never recommends a seen
+track either), or ``loss="gbce"``, gSASRec's calibrated binary cross-entropy over ``negatives``
+tracks sampled per masked position, far cheaper on a large catalogue. With
 validation events, every epoch scores NDCG@10 of the validation tracks, ranked from the train
 sequence with seen tracks removed; training stops after ``patience`` epochs without a better value
 and the best epoch's weights are restored (without validation: ``max_epochs`` epochs).
@@ -18,7 +20,8 @@ being scored (the seed project predicted from the test sequence itself).
 
 Item vectors come from ``items``: ``"frozen"`` content vectors (standardised) through a trained
 projection, ``"trainable"`` content vectors as initial values, or ``"ids"`` alone (no content).
-On CUDA the forward passes run under bf16 autocast.
+``precision="auto"`` runs the forward passes under bfloat16 autocast on CUDA and in float32 on CPU;
+``"float32"`` or ``"bfloat16"`` force one (``describe()["precision"]`` records what ran).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -43,17 +46,28 @@ from sonic.rouge.shared import (
     make_config,
     top_k_unseen,
 )
+from sonic.rouge.models.bert4rec_loss import (
+    LOSSES,
+    LossSettings,
+    batch_loss,
+    gbce_beta,
+    masked_item_loss,
+    visible_items,
+)
 from sonic.rouge.models.bert4rec_net import FIRST_ITEM, ITEM_SOURCES, MASK, PAD, build_network
 from sonic.rouge.models.content import content_catalogue
 from sonic.rouge.models.history import Histories, concatenated, ordered_histories
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
+    PRECISIONS,
     Curve,
     EarlyStopping,
     TorchTraining,
+    autocast_context,
     device_for,
     ndcg_at,
     require_torch,
+    resolve_precision,
     seeded_generator,
     torch_threads,
 )
@@ -61,6 +75,9 @@ from sonic.tails.table import EmbeddingTable
 
 _USERS_PER_BATCH = 256
 _LOG = logging.getLogger(__name__)
+# masked_item_loss and visible_items live in bert4rec_loss; importable from here as before
+__all__ = ["BERT4RecConfig", "BERT4RecRecommender", "mask_batch", "masked_item_loss", "prediction_tokens",
+           "visible_items"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,11 @@ class BERT4RecConfig:
     ``last_mask_prob``: the masking. ``lr``, ``weight_decay`` (AdamW), ``batch_size`` (sequences per
     step), ``max_epochs``, ``patience`` (validations without a better NDCG@10), ``eval_every`` (epochs
     between validations). ``exclude_visible``: leave the sequence's visible tracks out of the training
-    softmax (they can never be the masked track, and seen tracks are never recommended). ``threads``:
-    torch CPU threads (0: torch's choice)."""
+    loss (they can never be the masked track, and seen tracks are never recommended). ``loss``:
+    ``softmax`` (the whole catalogue) or ``gbce`` (``negatives`` sampled tracks per masked position,
+    calibration ``gbce_t`` in [0, 1]; see :mod:`sonic.rouge.models.bert4rec_loss`). ``precision``:
+    auto, float32 or bfloat16 (see the module docstring). ``threads``: torch CPU threads (0: torch's
+    choice)."""
 
     items: str = "frozen"
     hidden: int = 64
@@ -89,12 +109,22 @@ class BERT4RecConfig:
     patience: int = 30
     eval_every: int = 1
     exclude_visible: bool = True
+    loss: Literal["softmax", "gbce"] = "softmax"
+    negatives: int = 256
+    gbce_t: float = 0.75
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
     threads: int = 0
 
     def __post_init__(self) -> None:
         if self.items not in ITEM_SOURCES:
             raise SonicError(f"bert4rec items must be one of {', '.join(ITEM_SOURCES)}, got {self.items!r}")
-        for name in ("hidden", "layers", "heads", "batch_size", "max_epochs", "patience", "eval_every"):
+        if self.loss not in LOSSES:
+            raise SonicError(f"bert4rec loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.precision not in PRECISIONS:
+            raise SonicError(f"bert4rec precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not 0.0 <= float(self.gbce_t) <= 1.0:
+            raise SonicError(f"bert4rec gbce_t must lie in [0, 1], got {self.gbce_t!r}")
+        for name in ("hidden", "layers", "heads", "batch_size", "max_epochs", "patience", "eval_every", "negatives"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SonicError(f"bert4rec {name} must be a positive integer, got {value!r}")
@@ -109,28 +139,6 @@ class BERT4RecConfig:
                 raise SonicError(f"bert4rec {name} must lie in [0, 1), got {getattr(self, name)!r}")
         if not float(self.lr) > 0 or float(self.weight_decay) < 0:
             raise SonicError(f"bert4rec lr must be positive and weight_decay non-negative, got {self.lr!r}")
-
-
-def masked_item_loss(scores: Any, targets: Any, excluded: Any = None) -> Any:
-    """Mean cross-entropy of the true tracks at masked positions.
-
-    ``scores`` (M, n_items) float, ``targets`` (M,) int64 catalogue rows; ``excluded`` (M, n_items)
-    bool or None: candidates left out of the softmax (the tracks visible in the same sequence, which
-    can never be the masked one, as seen tracks are never recommended) -> scalar tensor.
-    """
-    torch = require_torch("bert4rec")
-    scores = scores.float()
-    if excluded is not None:
-        scores = scores.masked_fill(excluded, float("-inf"))
-    return torch.nn.functional.cross_entropy(scores, targets)
-
-
-def visible_items(tokens: Any, n_items: int) -> Any:
-    """(B, n_items) bool: the catalogue tracks each row of ``tokens`` (B, T) shows unmasked."""
-    torch = require_torch("bert4rec")
-    shown = torch.zeros(tokens.shape[0], n_items + FIRST_ITEM, dtype=torch.bool, device=tokens.device)
-    shown.scatter_(1, tokens, True)
-    return shown[:, FIRST_ITEM:]
 
 
 def mask_batch(
@@ -218,8 +226,11 @@ class BERT4RecRecommender(TorchTraining):
         config = self.config
         seen, content = _catalogue(train, item_embeddings, config.items)
         chosen = device_for(device)
+        precision = resolve_precision(config.precision, chosen)
         seeded_generator(seed)  # seeds torch: initial weights, dropout
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)  # windows and masks
+        sampler = _negative_generator(seed, chosen)
+        settings = _loss_settings(config, seen.n_tracks)
         net = build_network(
             seen.n_tracks,
             items=config.items,
@@ -238,7 +249,6 @@ class BERT4RecRecommender(TorchTraining):
         stopper = EarlyStopping(config.patience, mode="max")
         curve = Curve()
         trainable = np.flatnonzero(histories.lengths > 0)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=chosen.type == "cuda")
         epoch = 0
         for epoch in range(1, config.max_epochs + 1):
             net.train()
@@ -254,14 +264,10 @@ class BERT4RecRecommender(TorchTraining):
                 )
                 tokens_t = torch.as_tensor(tokens, device=chosen)
                 labels_t = torch.as_tensor(labels, device=chosen)
-                with autocast:
+                with autocast_context(chosen, precision):
                     vectors = net.item_vectors()
                     states = net.encode(tokens_t, vectors)
-                    picked = labels_t >= 0
-                    excluded = None
-                    if config.exclude_visible:
-                        excluded = visible_items(tokens_t, seen.n_tracks)[picked.nonzero()[:, 0]]
-                    loss = masked_item_loss(net.scores(states[picked], vectors), labels_t[picked], excluded)
+                    loss = batch_loss(net, states, vectors, tokens_t, labels_t, settings, sampler)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -285,6 +291,8 @@ class BERT4RecRecommender(TorchTraining):
             "epochs_run": epoch,
             "seconds": float(self.curve["seconds"].iloc[-1]) if len(self.curve) else 0.0,
             "device": str(chosen),
+            "precision": precision,
+            **({"gbce_alpha": settings.alpha, "gbce_beta": settings.beta} if config.loss == "gbce" else {}),
             "seed": int(seed),
             "content_dim": None if content is None else int(content.shape[1]),
             "train_tracks_without_vector": int(train["track_id"].astype(str).nunique() - seen.n_tracks),
@@ -365,7 +373,7 @@ class BERT4RecRecommender(TorchTraining):
         was_training = net.training
         net.eval()
         tokens = torch.as_tensor(prediction_tokens([histories.of(u) for u in rows], self.config.max_len), device=device)
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.no_grad(), autocast_context(device, resolve_precision(self.config.precision, device)):
             vectors = net.item_vectors()
             states = net.encode(tokens, vectors)[:, -1]
             scores = net.scores(states, vectors).float().cpu().numpy()
@@ -376,6 +384,24 @@ class BERT4RecRecommender(TorchTraining):
         if self._seen is None or self._net is None or self._histories is None:
             raise RuntimeError("bert4rec recommender: call fit before recommend, describe or save")
         return self._seen, self._histories
+
+
+def _loss_settings(config: BERT4RecConfig, n_items: int) -> LossSettings:
+    """The loss of ``config`` over a catalogue of ``n_items`` tracks (gbce needs at least two)."""
+    if config.loss == "softmax":
+        return LossSettings("softmax", n_items, config.exclude_visible)
+    if n_items < 2:
+        raise DataError(f"bert4rec loss 'gbce' samples negatives from the other tracks; the catalogue has {n_items}")
+    alpha, beta = gbce_beta(config.negatives, n_items, config.gbce_t)
+    return LossSettings("gbce", n_items, config.exclude_visible, config.negatives, alpha, beta)
+
+
+def _negative_generator(seed: int, device: Any) -> Any:
+    """A torch generator on ``device`` for gbce's negatives, seeded from ``seed`` apart from torch's global one."""
+    torch = require_torch("bert4rec")
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(np.random.SeedSequence([int(seed), 2]).generate_state(1, np.uint64)[0] >> 1))
+    return generator
 
 
 def _length_batches(users: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list:

@@ -3,7 +3,8 @@ predicts masked positions, with item vectors from ids or from content embeddings
 
 Tokens: 0 is padding, 1 the mask, ``2 + row`` the catalogue track ``row``. Sequences are padded on the
 left, so the newest track always sits at position ``max_len - 1``. Output scores of a position are its
-hidden state (through a dense + GELU + LayerNorm head) dotted with every item vector, plus a bias.
+hidden state (through a dense + GELU + LayerNorm head) dotted with every item vector, plus a bias
+(``scores``), or with a few chosen ones (``scores_of``, for sampled losses).
 """
 
 from __future__ import annotations
@@ -74,5 +75,9 @@ def build_network(
         def scores(self, states: Any, item_vectors: Any) -> Any:
             """(M, hidden) states -> (M, n_items) scores."""
             return states @ item_vectors.T + self.bias
+
+        def scores_of(self, states: Any, item_vectors: Any, items: Any) -> Any:
+            """(M, hidden) states and (M, c) catalogue rows -> (M, c) scores of those tracks alone."""
+            return torch.einsum("mh,mch->mc", states, item_vectors[items]) + self.bias[items]
 
     return BERT4RecNet()

@@ -1,5 +1,6 @@
-"""What the torch recommenders share: importing torch, seeding, early stopping with the best weights
-restored, the training curve, and the validation metric (full-ranking NDCG@k over held-out tracks)."""
+"""What the torch recommenders share: importing torch, seeding, numeric precision, early stopping with the
+best weights restored, the training curve, and the validation metric (full-ranking NDCG@k over held-out
+tracks)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,32 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+#: ``precision`` options: ``auto`` is bfloat16 autocast on CUDA and float32 elsewhere.
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision ``precision`` means on ``device``: ``"float32"`` or ``"bfloat16"``.
+
+    ``"auto"`` is bfloat16 on CUDA (tensor cores; the weights stay float32) and float32 on CPU, where
+    bfloat16 matrix products are fast only on CPUs with AMX.
+    """
+    if precision not in PRECISIONS:
+        raise SonicError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bfloat16" if device.type == "cuda" else "float32"
+    return precision
+
+
+def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The context a forward pass runs in: torch autocast to bfloat16 on ``device``'s type for
+    ``precision == "bfloat16"`` (already resolved), else no autocast at all (float32)."""
+    if precision == "bfloat16":
+        torch = require_torch("training")
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -1,0 +1,183 @@
+"""BERT4Rec's sampled loss (gSASRec's gBCE) and its numeric precision option.
+
+References from another hand: torch's own binary cross-entropy; hand arithmetic of the paper's formula
+for beta; the paper's calibration result (the expected loss is least at sigmoid(s) = beta p /
+(beta p + alpha (1 - p)), so p itself when beta = alpha), which free scores trained by our sampler and
+loss must reach.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sonic.errors import DataError, SonicError  # noqa: E402
+from sonic.rouge.base import RECOMMENDERS  # noqa: E402
+from sonic.rouge.models import bert4rec  # noqa: E402
+from sonic.rouge.models.bert4rec_loss import gbce_beta, gbce_loss, sample_negatives  # noqa: E402
+from sonic.rouge.models.training import autocast_context, resolve_precision, torch_threads  # noqa: E402
+from sonic.tails.table import EmbeddingTable  # noqa: E402
+
+
+def test_gbce_beta_by_hand():
+    # k = 1 of |I| = 11: alpha = 1 / 10; t = 0.5: beta = 0.1 * (0.5 * (1 - 10) + 10) = 0.55
+    assert gbce_beta(1, 11, 0.5) == pytest.approx((0.1, 0.55))
+    assert gbce_beta(1, 11, 0.0)[1] == pytest.approx(1.0)  # t = 0: plain BCE
+    assert gbce_beta(1, 11, 1.0)[1] == pytest.approx(0.1)  # t = 1: beta = alpha
+    alpha, beta = gbce_beta(256, 1683, 0.75)  # gSASRec's defaults on a MovieLens-sized catalogue
+    assert alpha == pytest.approx(256 / 1682) and beta == pytest.approx(0.75 * alpha + 0.25)
+
+
+def test_gbce_with_beta_one_is_binary_cross_entropy_over_the_positive_and_its_negatives():
+    generator = torch.Generator().manual_seed(0)
+    positive, negative = torch.randn(7, generator=generator) * 3, torch.randn(7, 5, generator=generator) * 3
+    logits = torch.cat([positive[:, None], negative], dim=1)
+    targets = torch.zeros_like(logits)
+    targets[:, 0] = 1
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    assert float(gbce_loss(positive, negative, 1.0)) == pytest.approx(float(bce.sum(1).mean()), rel=1e-6)
+    keep = torch.rand(7, 5, generator=generator) > 0.4
+    expected = (bce[:, 0] + (bce[:, 1:] * keep).sum(1)).mean()
+    assert float(gbce_loss(positive, negative, 1.0, keep)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_gbce_raises_the_positive_probability_to_the_power_beta():
+    # s+ = 0, one negative at s = 0: -log(sigmoid(0) ** beta) - log(1 - sigmoid(0)) = (beta + 1) log 2
+    loss = gbce_loss(torch.zeros(1), torch.zeros(1, 1), 0.3)
+    assert float(loss) == pytest.approx(1.3 * np.log(2))
+    # s+ = 2: -beta log(sigmoid(2)); no negatives counted
+    loss = gbce_loss(torch.tensor([2.0]), torch.tensor([[5.0]]), 0.3, torch.tensor([[False]]))
+    assert float(loss) == pytest.approx(-0.3 * np.log(1 / (1 + np.exp(-2))))
+
+
+def test_negatives_are_uniform_over_every_track_but_the_positive():
+    generator = torch.Generator().manual_seed(0)
+    for positive in (0, 2, 4):
+        draws = sample_negatives(torch.full((4000,), positive), 5, 5, generator).ravel()
+        counts = np.bincount(draws.numpy(), minlength=5) / len(draws)
+        assert counts[positive] == 0
+        np.testing.assert_allclose(np.delete(counts, positive), 0.25, atol=0.01)
+
+
+@pytest.mark.parametrize("t", [1.0, 0.0])
+def test_gbce_trained_free_scores_reach_the_calibrated_optimum(t):
+    """One free score per track, no context: positives drawn from p, our negatives and loss. With t = 1
+    (beta = alpha) sigmoid(score) must reach p; with t = 0 (plain BCE) the overconfident p / (p + alpha (1 - p))."""
+    p = np.array([0.35, 0.25, 0.15, 0.12, 0.08, 0.05])
+    negatives = 2
+    alpha, beta = gbce_beta(negatives, len(p), t)
+    optimum = beta * p / (beta * p + alpha * (1 - p))
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.zeros(len(p), requires_grad=True)
+    optimiser = torch.optim.Adam([scores], lr=0.05)
+    averaged = []
+    with torch_threads(1):  # tiny tensors: threads that spin on a busy machine only cost time
+        for step in range(300):
+            positives = torch.multinomial(torch.as_tensor(p), 2048, replacement=True, generator=generator)
+            drawn = sample_negatives(positives, len(p), negatives, generator)
+            loss = gbce_loss(scores[positives], scores[drawn], beta)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if step >= 200:
+                averaged.append(torch.sigmoid(scores).detach().numpy())
+    np.testing.assert_allclose(np.mean(averaged, axis=0), optimum, atol=0.015)
+    if t == 1.0:
+        np.testing.assert_allclose(optimum, p)
+
+
+def test_precision_float32_means_no_autocast_even_on_cuda():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert resolve_precision("float32", cuda) == "float32"
+    assert isinstance(autocast_context(cuda, resolve_precision("float32", cuda)), contextlib.nullcontext)
+    assert resolve_precision("auto", cuda) == "bfloat16" and resolve_precision("auto", cpu) == "float32"
+    context = autocast_context(cpu, "bfloat16")
+    assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16 and context.device == "cpu"
+    with pytest.raises(SonicError, match="precision must be one of auto, float32, bfloat16, got 'fp16'"):
+        resolve_precision("fp16", cpu)
+
+
+def toy() -> tuple[pd.DataFrame, pd.DataFrame, EmbeddingTable]:
+    """Two groups of 10 tracks; users listen within their group; validation: one more in-group track."""
+    rng = np.random.default_rng(1)
+    rows, held = [], []
+    for user in range(40):
+        group = user % 2
+        tracks = rng.permutation(10)[:7] + 10 * group
+        rows += [(f"u{user}", f"t{t}") for t in tracks[:6]]
+        held.append((f"u{user}", f"t{tracks[6]}"))
+    train = pd.DataFrame(rows, columns=["user_id", "track_id"])
+    validation = pd.DataFrame(held, columns=["user_id", "track_id"])
+    vectors = np.vstack([rng.normal([1, 0, 0], 0.3, (10, 3)), rng.normal([0, 1, 0], 0.3, (10, 3))])
+    return train, validation, EmbeddingTable(np.array([f"t{t}" for t in range(20)]), vectors.astype(np.float32))
+
+
+def test_bert4rec_with_gbce_learns_the_groups_and_records_its_options():
+    train, validation, table = toy()
+    options = dict(hidden=16, lr=0.01, batch_size=8, max_epochs=30, patience=30, threads=1)
+    model = RECOMMENDERS.create("bert4rec", loss="gbce", negatives=4, gbce_t=0.5, **options)
+    model.fit(train, validation=validation, item_embeddings=table, seed=0)
+    users = [f"u{u}" for u in range(40)]
+    ids, _ = model.recommend(users, 3)
+    in_group = [int(track[1:]) // 10 == int(user[1:]) % 2 for user, row in zip(users, ids) for track in row]
+    assert np.mean(in_group) > 0.9
+    info = model.describe()
+    assert {key: info["config"][key] for key in ("loss", "negatives", "gbce_t", "precision")} == {
+        "loss": "gbce", "negatives": 4, "gbce_t": 0.5, "precision": "auto"}  # fmt: skip
+    alpha = 4 / 19  # 20 catalogue tracks
+    assert info["precision"] == "float32" and info["gbce_alpha"] == pytest.approx(alpha)
+    assert info["gbce_beta"] == pytest.approx(alpha * (0.5 * (1 - 1 / alpha) + 1 / alpha))
+
+
+def test_bert4rec_with_gbce_is_deterministic_given_the_seed(tmp_path):
+    train, validation, table = toy()
+
+    def fitted(seed):
+        model = RECOMMENDERS.create("bert4rec", loss="gbce", negatives=3, hidden=16, max_epochs=4, batch_size=8,
+                                    threads=1)
+        return model.fit(train, validation=validation, item_embeddings=table, seed=seed)
+
+    first, again, other = fitted(0), fitted(0), fitted(1)
+    np.testing.assert_array_equal(first.curve["train_loss"], again.curve["train_loss"])
+    assert not np.array_equal(first.curve["train_loss"], other.curve["train_loss"])
+    users = ["u0", "u1", "u2"]
+    np.testing.assert_array_equal(first.recommend(users, 5)[1], again.recommend(users, 5)[1])
+    loaded = type(first).load(first.save(tmp_path / "model"))
+    assert loaded.config.loss == "gbce" and loaded.describe()["gbce_beta"] == first.describe()["gbce_beta"]
+    np.testing.assert_allclose(loaded.recommend(users, 5)[1], first.recommend(users, 5)[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("precision, expected", [("auto", "float32"), ("bfloat16", "bfloat16")])
+def test_bert4rec_trains_and_predicts_in_the_precision_it_records(monkeypatch, precision, expected):
+    used = []
+
+    def spy(device, resolved):
+        used.append((device.type, resolved))
+        return autocast_context(device, resolved)
+
+    monkeypatch.setattr(bert4rec, "autocast_context", spy)
+    train, validation, table = toy()
+    model = RECOMMENDERS.create("bert4rec", precision=precision, hidden=16, max_epochs=2, batch_size=8, threads=1)
+    model.fit(train, validation=validation, item_embeddings=table, seed=0)
+    ids, scores = model.recommend(["u0", "u1"], 5)
+    assert set(used) == {("cpu", expected)} and model.describe()["precision"] == expected
+    assert np.isfinite(scores).all()
+
+
+def test_sampled_loss_options_are_checked():
+    with pytest.raises(SonicError, match="bert4rec loss must be one of softmax, gbce, got 'bpr'"):
+        RECOMMENDERS.create("bert4rec", loss="bpr")
+    with pytest.raises(SonicError, match="bert4rec negatives must be a positive integer, got 0"):
+        RECOMMENDERS.create("bert4rec", negatives=0)
+    with pytest.raises(SonicError, match=r"bert4rec gbce_t must lie in \[0, 1\], got 1.5"):
+        RECOMMENDERS.create("bert4rec", gbce_t=1.5)
+    with pytest.raises(SonicError, match="bert4rec precision must be one of auto, float32, bfloat16"):
+        RECOMMENDERS.create("bert4rec", precision="fp16")
+    one_track = pd.DataFrame({"user_id": ["a", "b"], "track_id": ["x", "x"]})
+    with pytest.raises(DataError, match="the catalogue has 1"):
+        RECOMMENDERS.create("bert4rec", items="ids", loss="gbce", max_epochs=1).fit(one_track)

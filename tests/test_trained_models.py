@@ -189,7 +189,7 @@ def test_ease_min_listeners_keeps_only_tracks_heard_by_that_many():
 
 
 @pytest.mark.parametrize("n_users", [5, 50])  # fewer users than pairs (every user scored once), and more
-def test_snn_pair_loss_from_one_score_matrix_equals_mapping_every_row(monkeypatch, n_users):
+def test_snn_pair_loss_is_the_same_whichever_way_rows_are_mapped(n_users):
     from sonic.rouge.models import snn
 
     rng = np.random.default_rng(3)
@@ -197,15 +197,32 @@ def test_snn_pair_loss_from_one_score_matrix_equals_mapping_every_row(monkeypatc
     users, positives = torch.as_tensor(rng.integers(n_users, size=12)), torch.as_tensor(rng.integers(9, size=12))
     negatives = torch.as_tensor(rng.integers(9, size=(12, 5)))
 
-    def loss_and_grads():
+    def loss_and_grads(path):
         net.zero_grad()
-        loss = net.pair_loss(users, positives, negatives, 0.2)
+        loss = net.pair_loss(users, positives, negatives, 0.2, path)
         loss.backward()
         return loss.item(), [parameter.grad.clone() for parameter in net.parameters()]
 
-    matrix_loss, matrix_grads = loss_and_grads()
-    monkeypatch.setattr(snn, "_SCORE_MATRIX_CELLS", 0)  # too small for any matrix: every sampled row is mapped
-    row_loss, row_grads = loss_and_grads()
-    assert matrix_loss == pytest.approx(row_loss, abs=1e-6) and matrix_loss > 0
-    for a, b in zip(matrix_grads, row_grads):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    row_loss, row_grads = loss_and_grads("rows")  # every sampled row through the shared layer
+    assert row_loss > 0
+    for path in ("matrix", "tracks"):
+        loss, grads = loss_and_grads(path)
+        assert loss == pytest.approx(row_loss, abs=1e-6)
+        for a, b in zip(grads, row_grads):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_snn_pair_path_maps_the_fewest_rows():
+    from sonic.rouge.models.snn import pair_path
+
+    assert pair_path(21_018, 55_262, 10_000, 20) == "tracks"  # the journal's scale: 210,000 sampled rows
+    assert pair_path(21_018, 55_262, 500, 20) == "matrix"  # 500 x 55,262 cosines fit
+    assert pair_path(10**6, 10**6, 100, 20) == "rows"  # 2,100 sampled rows of a million tracks
+
+
+def test_snn_starts_each_user_at_the_mean_of_their_tracks():
+    from sonic.rouge.models.snn import _mean_track_vectors
+
+    vectors = np.array([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]], np.float32)
+    users = _mean_track_vectors(np.array([0, 0, 2]), np.array([0, 1, 2]), vectors, 3)
+    np.testing.assert_allclose(users, [[0.5, 1.0], [0.0, 0.0], [4.0, 4.0]])

@@ -2,21 +2,25 @@
 
 The log is :mod:`evaluate_scale`'s generated tamm2025-shaped split (21,018 users x 55,262 tracks,
 5.37 M train rows, 768-d vectors; ``--workdir DIR --reuse`` uses data generated there before).
-Two sides, each in a fresh process (so peak memory is its own):
+Each side runs in a fresh process (so peak memory is its own):
 
-- **library**: ``bert4rec`` (``items="frozen"``, the study's use; every other option at its default)
-  fitted by ``BERT4RecRecommender.fit`` on the train events and the embedding table, without
-  validation (an epoch is the training pass alone). The real data path runs (catalogue, ordered
+- **library**, once per ``--loss`` (default both, ``softmax`` first, on the same batches and masks):
+  ``bert4rec`` (``items="frozen"``, the study's use; every other option at its default) fitted by
+  ``BERT4RecRecommender.fit`` on the train events and the embedding table, without validation (an
+  epoch is the training pass alone). The real data path runs (catalogue, ordered
   histories, masking, the visible-items mask); only the list of an epoch's batches is cut to its first
   ``--steps`` batches (0: the whole epoch), and each step is timed. Seconds per epoch = setup +
   steps per epoch x the mean step (first step left out as warm-up) when fewer steps than an epoch
-  ran: printed as an extrapolation, with the number of steps it rests on.
-- **plain**: the same network (``build_network``), the same optimiser, the same batch shapes (sequences,
+  ran: printed as an extrapolation, with the number of steps it rests on. Then each loss's epoch and
+  peak memory against the full softmax's: the sampled loss (gBCE, 256 negatives per masked position)
+  skips the (masked positions x 55 k tracks) score matrices.
+- **plain** (with the softmax): the same network (``build_network``), the same optimiser, the same batch shapes (sequences,
   width and masked positions of each timed step), random tokens, no data pipeline and no visible-items
   mask: one forward + backward + AdamW step each. Also timed: the same with the visible-items mask
   (what excluding visible tracks from the softmax costs), and torch's float32 matmul rate.
 
     python benchmarks/bert4rec_scale.py [--workdir DIR [--reuse]] [--scale 1.0] [--steps 20] [--device cpu]
+        [--loss softmax,gbce] [--option key=value ...]
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def library_side(directory: Path, steps: int, device: str) -> dict:
-    """Fit bert4rec on the generated split, timing each step; batch shapes for the plain side."""
+def library_side(directory: Path, steps: int, device: str, options: dict) -> dict:
+    """Fit bert4rec (``options`` over the defaults) on the generated split, timing each step; batch shapes
+    for the plain side; resident memory (MB) when the first step began."""
     import torch
 
     import sonic.rouge.models.bert4rec as b4
@@ -60,6 +65,8 @@ def library_side(directory: Path, steps: int, device: str) -> dict:
 
         def stamped():
             for batch in chosen:
+                if not stamps:
+                    info["rss_mb_at_first_step"] = resident_mb()
                 stamps.append(time.perf_counter())
                 yield batch
             stamps.append(time.perf_counter())
@@ -72,7 +79,7 @@ def library_side(directory: Path, steps: int, device: str) -> dict:
         return tokens, labels
 
     b4._length_batches, b4.mask_batch = timed_batches, recorded_mask
-    model = b4.BERT4RecRecommender(items="frozen", max_epochs=1)
+    model = b4.BERT4RecRecommender(**{"items": "frozen", "max_epochs": 1, **options})
     fit_started = time.perf_counter()
     model.fit(train, item_embeddings=table, device=device, seed=0)
     if device.startswith("cuda"):
@@ -90,7 +97,14 @@ def library_side(directory: Path, steps: int, device: str) -> dict:
         "n_items": int(model.describe()["n_catalogue_tracks"]),
         "threads": torch.get_num_threads(),
         "peak_gpu_mb": peak_gpu,
+        "rss_mb_at_first_step": info["rss_mb_at_first_step"],
+        "precision": model.describe()["precision"],
     }
+
+
+def resident_mb() -> float:
+    """This process's resident memory now, in MB (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def plain_side(directory: Path, shapes: list[list[int]], n_items: int, device: str) -> dict:
@@ -180,7 +194,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the generated data here (default: temp)")
     parser.add_argument("--reuse", action="store_true", help="use the data generated in --workdir before")
+    parser.add_argument("--loss", default="softmax,gbce", help="bert4rec losses, each timed in its own process")
+    parser.add_argument("--option", action="append", default=[], help="another bert4rec option, key=value")
     args = parser.parse_args()
+    from sonic.rouge.models.bert4rec import BERT4RecConfig
+    from sonic.rouge.options import split_pairs, typed_options
+
+    options = typed_options(BERT4RecConfig, split_pairs(args.option), "bert4rec")
+    losses = args.loss.split(",")
+    print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as temporary:
         directory = args.workdir or Path(temporary)
         if args.reuse and (directory / "sizes.json").is_file():
@@ -190,29 +212,60 @@ def main() -> None:
             (directory / "sizes.json").write_text(json.dumps(sizes))
         print("data: " + ", ".join(f"{key} {value:,}" for key, value in sizes.items()) + f"; {os.cpu_count()} CPUs; "
               f"device {args.device}", flush=True)
-        lib = run_side("library", directory, steps=args.steps, device=args.device)
-        plain = run_side("plain", directory, shapes=lib["shapes"], n_items=lib["n_items"], device=args.device)
+        libs = {loss: run_side("library", directory, steps=args.steps, device=args.device,
+                               options={**options, "loss": loss}) for loss in losses}
+        plain = None
+        if "softmax" in libs:
+            soft = libs["softmax"]
+            plain = run_side("plain", directory, shapes=soft["shapes"], n_items=soft["n_items"], device=args.device)
 
+    epochs = {}
+    for loss, lib in libs.items():
+        print(f"\nloss={loss} (precision {lib['precision']}" + "".join(f", {k}={v}" for k, v in options.items()) + ")")
+        epochs[loss] = describe_library(lib)
+    if plain is not None:
+        describe_plain(libs["softmax"], plain)
+    for loss in losses:
+        if loss != "softmax" and "softmax" in libs:
+            soft, other = libs["softmax"], libs[loss]
+            print(f"\n{loss} against the full softmax, same batches: epoch {epochs[loss]:,.0f} s vs "
+                  f"{epochs['softmax']:,.0f} s ({epochs['softmax'] / epochs[loss]:.1f}x faster); peak RSS "
+                  f"{other['peak_mb']:,.0f} MB vs {soft['peak_mb']:,.0f} MB ({soft['peak_mb'] / other['peak_mb']:.1f}x "
+                  f"lower); RSS when training began {other['rss_mb_at_first_step']:,.0f} MB vs "
+                  f"{soft['rss_mb_at_first_step']:,.0f} MB")
+    print(f"load average after: {os.getloadavg()}")
+
+
+def describe_library(lib: dict) -> float:
+    """Print the library side's figures; returns the epoch's seconds (measured or extrapolated)."""
     steps = np.asarray(lib["step_seconds"])
     timed = steps[1:] if len(steps) > 1 else steps
     per_epoch, n_epoch = lib["steps_per_epoch"], len(steps)
     mean_step = float(timed.mean())
-    plain_steps = np.asarray(plain["plain_step_seconds"])[1:] if len(steps) > 1 else plain["plain_step_seconds"]
-    masked_steps = np.asarray(plain["masked_step_seconds"])[1:] if len(steps) > 1 else plain["masked_step_seconds"]
     shapes = np.asarray(lib["shapes"])
     print(f"catalogue {lib['n_items']:,} items; batches of {int(shapes[:, 0].max())} sequences; timed steps: width "
           f"{int(shapes[:, 1].min())}-{int(shapes[:, 1].max())}, masked positions {int(shapes[:, 2].min())}-"
           f"{int(shapes[:, 2].max())}; torch threads {lib['threads']}")
     print(f" library: read {lib['read_seconds']:.1f} s, fit setup {lib['setup_seconds']:.1f} s (catalogue, histories, "
           f"network), {n_epoch} steps of {per_epoch} per epoch: first {steps[0]:.2f} s, then mean {mean_step:.3f} s "
-          f"(median {float(np.median(timed)):.3f}); peak {lib['peak_mb']:.0f} MB"
-          + (f", GPU peak {lib['peak_gpu_mb']:.0f} MB" if lib["peak_gpu_mb"] else ""))
+          f"(median {float(np.median(timed)):.3f}); peak {lib['peak_mb']:.0f} MB (when training began "
+          f"{lib['rss_mb_at_first_step']:.0f} MB)" + (f", GPU peak {lib['peak_gpu_mb']:.0f} MB" if lib["peak_gpu_mb"] else ""))
     if n_epoch >= per_epoch:
-        print(f"   epoch: {lib['setup_seconds'] + steps.sum():.1f} s measured (setup + {per_epoch} steps)")
-    else:
-        estimate = lib["setup_seconds"] + steps[0] + mean_step * (per_epoch - 1)
-        print(f"   epoch: {estimate:.0f} s EXTRAPOLATED from {n_epoch} timed steps (setup + first step + "
-              f"{per_epoch - 1} x mean of steps 2-{n_epoch}); training steps alone {mean_step * per_epoch:.0f} s")
+        epoch = lib["setup_seconds"] + float(steps.sum())
+        print(f"   epoch: {epoch:.1f} s measured (setup + {per_epoch} steps)")
+        return epoch
+    estimate = lib["setup_seconds"] + steps[0] + mean_step * (per_epoch - 1)
+    print(f"   epoch: {estimate:.0f} s EXTRAPOLATED from {n_epoch} timed steps (setup + first step + "
+          f"{per_epoch - 1} x mean of steps 2-{n_epoch}); training steps alone {mean_step * per_epoch:.0f} s")
+    return float(estimate)
+
+
+def describe_plain(lib: dict, plain: dict) -> None:
+    """Print the plain side against the library's softmax side."""
+    steps = np.asarray(lib["step_seconds"])
+    mean_step = float((steps[1:] if len(steps) > 1 else steps).mean())
+    plain_steps = np.asarray(plain["plain_step_seconds"])[1:] if len(steps) > 1 else plain["plain_step_seconds"]
+    masked_steps = np.asarray(plain["masked_step_seconds"])[1:] if len(steps) > 1 else plain["masked_step_seconds"]
     print(f"   plain: same network, shapes and optimiser, random tokens, no mask: mean {plain_steps.mean():.3f} s/step;"
           f" with the visible-items mask {masked_steps.mean():.3f} s/step; peak {plain['peak_mb']:.0f} MB; "
           f"torch float32 matmul {plain['matmul_gflops']:.0f} GFLOP/s")

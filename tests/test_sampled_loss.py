@@ -181,3 +181,27 @@ def test_sampled_loss_options_are_checked():
     one_track = pd.DataFrame({"user_id": ["a", "b"], "track_id": ["x", "x"]})
     with pytest.raises(DataError, match="the catalogue has 1"):
         RECOMMENDERS.create("bert4rec", items="ids", loss="gbce", max_epochs=1).fit(one_track)
+
+
+def test_a_run_folder_records_the_loss_and_the_precision_that_ran(tmp_path):
+    import json
+
+    from sonic.cream.data.split_files import write_split
+    from sonic.cream.data.splits import Split, SplitConfig
+    from sonic.rouge.run import run_model
+
+    train, validation, _ = toy()
+    stamp = {"timestamp": pd.Timestamp("2019-01-01"), "count": np.int64(1)}
+    later = {"timestamp": pd.Timestamp("2019-02-01"), "count": np.int64(1)}
+    split = Split(config=SplitConfig("toy", None, "2019-01-15", None), train=train.assign(**stamp),
+                  val=validation.assign(**later), test=validation.assign(**later))
+    options = {"items": "ids", "loss": "gbce", "negatives": "3", "gbce_t": "0.5", "precision": "float32",
+               "max_epochs": "2", "hidden": "8", "threads": "1"}
+    result = run_model("bert4rec", write_split(split, tmp_path / "split"), out_dir=tmp_path / "run", mode="val",
+                       ks=(5,), options=options)
+    config = json.loads((result.out_dir / "config.json").read_text())
+    assert {key: config["options"][key] for key in ("loss", "negatives", "gbce_t", "precision")} == {
+        "loss": "gbce", "negatives": 3, "gbce_t": 0.5, "precision": "float32"}  # fmt: skip
+    info = config["model_info"]
+    assert info["config"]["loss"] == "gbce" and info["precision"] == "float32"
+    assert info["gbce_beta"] == pytest.approx(gbce_beta(3, 20, 0.5)[1])

@@ -153,6 +153,28 @@ def test_snn_and_bert4rec_options_are_checked():
         RECOMMENDERS.create("snn", max_epochs=1).fit(train, item_embeddings=table, device="tpu")
 
 
+def test_bert4rec_attention_dropout_drops_attention_weights_alone():
+    from sonic.rouge.models.bert4rec_net import build_network
+
+    tokens = torch.as_tensor([[0, 3, 4, 5, 1], [2, 6, 7, 1, 8]])
+
+    def twice(**dropouts):
+        torch.manual_seed(0)
+        net = build_network(10, items="ids", hidden=8, layers=1, heads=2, max_len=5, **dropouts).train()
+        vectors = net.item_vectors()
+        return net.encode(tokens, vectors), net.encode(tokens, vectors), net
+
+    first, second, net = twice(dropout=0.0, attention_dropout=0.5)
+    assert net.encoder.layers[0].self_attn.dropout == 0.5 and not torch.equal(first, second)
+    first, second, net = twice(dropout=0.3, attention_dropout=0.0)
+    assert net.encoder.layers[0].self_attn.dropout == 0.0 and not torch.equal(first, second)  # other dropouts
+    first, second, net = twice(dropout=0.0, attention_dropout=0.0)
+    torch.testing.assert_close(first, second)  # nothing random left in training mode
+    assert twice(dropout=0.3)[2].encoder.layers[0].self_attn.dropout == 0.3  # None: the same as dropout
+    with pytest.raises(SonicError, match="attention_dropout must lie in"):
+        RECOMMENDERS.create("bert4rec", attention_dropout=1.0)
+
+
 def test_ease_refuses_a_catalogue_beyond_max_tracks():
     train, _, _ = toy()
     with pytest.raises(SonicError, match="ease needs a dense 20 x 20 matrix, above max_tracks 10; use elsa"):

@@ -83,7 +83,9 @@ __all__ = ["BERT4RecConfig", "BERT4RecRecommender", "mask_batch", "masked_item_l
 @dataclass(frozen=True)
 class BERT4RecConfig:
     """``items``: frozen, trainable or ids (see the module docstring). ``hidden``, ``layers``, ``heads``,
-    ``max_len`` (positions, the mask token included), ``dropout``: the network. ``mask_prob``,
+    ``max_len`` (positions, the mask token included), ``dropout``, ``attention_dropout`` (on the
+    attention weights; None: ``dropout``. On CPU any attention dropout sends torch's attention to its
+    slow unfused path: about half the encoder's time): the network. ``mask_prob``,
     ``last_mask_prob``: the masking. ``lr``, ``weight_decay`` (AdamW), ``batch_size`` (sequences per
     step), ``max_epochs``, ``patience`` (validations without a better NDCG@10), ``eval_every`` (epochs
     between validations). ``exclude_visible``: leave the sequence's visible tracks out of the training
@@ -99,6 +101,7 @@ class BERT4RecConfig:
     heads: int = 2
     max_len: int = 300
     dropout: float = 0.2
+    attention_dropout: float | None = None
     mask_prob: float = 0.2
     last_mask_prob: float = 0.1
     prefix_prob: float = 0.5
@@ -134,6 +137,10 @@ class BERT4RecConfig:
             raise SonicError(f"bert4rec max_len must be an integer of at least 2, got {self.max_len!r}")
         if not 0.0 <= float(self.prefix_prob) <= 1.0:
             raise SonicError(f"bert4rec prefix_prob must lie in [0, 1], got {self.prefix_prob!r}")
+        if self.attention_dropout is not None and not 0.0 <= float(self.attention_dropout) < 1.0:
+            raise SonicError(
+                f"bert4rec attention_dropout must lie in [0, 1) or be None, got {self.attention_dropout!r}"
+            )
         for name in ("mask_prob", "last_mask_prob", "dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise SonicError(f"bert4rec {name} must lie in [0, 1), got {getattr(self, name)!r}")
@@ -239,6 +246,7 @@ class BERT4RecRecommender(TorchTraining):
             heads=config.heads,
             max_len=config.max_len,
             dropout=config.dropout,
+            attention_dropout=config.attention_dropout,
             content=content,
         ).to(chosen)
         histories = ordered_histories(train, seen, what="train")
@@ -357,6 +365,7 @@ class BERT4RecRecommender(TorchTraining):
             heads=config.heads,
             max_len=config.max_len,
             dropout=config.dropout,
+            attention_dropout=config.attention_dropout,
             content=content,
         )
         net.load_state_dict(tensors)

@@ -27,10 +27,12 @@ def build_network(
     max_len: int,
     dropout: float,
     content: Any = None,
+    attention_dropout: float | None = None,
 ) -> Any:
     """The torch module. ``items``: ``"ids"`` (a learned table), ``"frozen"`` (``content`` (n_items, d)
     fixed, a trained projection to ``hidden``) or ``"trainable"`` (``content`` as initial values, trained,
-    with the projection)."""
+    with the projection). ``dropout`` applies to the embeddings, the residual branches and, unless
+    ``attention_dropout`` says otherwise, the attention weights."""
     torch = require_torch("bert4rec")
     nn = torch.nn
 
@@ -54,6 +56,7 @@ def build_network(
             self.norm = nn.LayerNorm(hidden)
             self.dropout = nn.Dropout(dropout)
             layer = nn.TransformerEncoderLayer(hidden, heads, 4 * hidden, dropout, activation="gelu", batch_first=True)
+            layer.self_attn.dropout = dropout if attention_dropout is None else float(attention_dropout)
             self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
             self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden))
             self.bias = nn.Parameter(torch.zeros(n_items))

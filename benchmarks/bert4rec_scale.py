@@ -12,12 +12,13 @@ Each side runs in a fresh process (so peak memory is its own):
   ``--steps`` batches (0: the whole epoch), and each step is timed. Seconds per epoch = setup +
   steps per epoch x the mean step (first step left out as warm-up) when fewer steps than an epoch
   ran: printed as an extrapolation, with the number of steps it rests on. Then each loss's epoch and
-  peak memory against the full softmax's: the sampled loss (gBCE, 256 negatives per masked position)
-  skips the (masked positions x 55 k tracks) score matrices.
-- **plain** (with the softmax): the same network (``build_network``), the same optimiser, the same batch shapes (sequences,
-  width and masked positions of each timed step), random tokens, no data pipeline and no visible-items
-  mask: one forward + backward + AdamW step each. Also timed: the same with the visible-items mask
-  (what excluding visible tracks from the softmax costs), and torch's float32 matmul rate.
+  peak memory against the full softmax's: the sampled loss (gBCE, 256 negatives per sequence) skips
+  the (masked positions x 55 k tracks) score matrices.
+- **plain** (with the softmax): the same network (``build_network``), the same optimiser, the same
+  batch shapes (sequences, width and masked positions of each timed step), random tokens, no data
+  pipeline and no visible-items mask: one forward + backward + AdamW step each. Also timed: the same
+  with the visible-items mask (what excluding visible tracks from the softmax costs), and torch's
+  float32 matmul rate.
 
     python benchmarks/bert4rec_scale.py [--workdir DIR [--reuse]] [--scale 1.0] [--steps 20] [--device cpu]
         [--loss softmax,gbce] [--option key=value ...]
@@ -249,7 +250,8 @@ def describe_library(lib: dict) -> float:
     print(f" library: read {lib['read_seconds']:.1f} s, fit setup {lib['setup_seconds']:.1f} s (catalogue, histories, "
           f"network), {n_epoch} steps of {per_epoch} per epoch: first {steps[0]:.2f} s, then mean {mean_step:.3f} s "
           f"(median {float(np.median(timed)):.3f}); peak {lib['peak_mb']:.0f} MB (when training began "
-          f"{lib['rss_mb_at_first_step']:.0f} MB)" + (f", GPU peak {lib['peak_gpu_mb']:.0f} MB" if lib["peak_gpu_mb"] else ""))
+          f"{lib['rss_mb_at_first_step']:.0f} MB)"
+          + (f", GPU peak {lib['peak_gpu_mb']:.0f} MB" if lib["peak_gpu_mb"] else ""))
     if n_epoch >= per_epoch:
         epoch = lib["setup_seconds"] + float(steps.sum())
         print(f"   epoch: {epoch:.1f} s measured (setup + {per_epoch} steps)")

@@ -12,8 +12,9 @@ backward): its mean must match the sum of the pieces.
 - **bert4rec** (``items="frozen"``, 64 sequences of up to 300 tracks per step), for each ``--loss``:
   data (windows, masks), projection of the 768-d vectors (forward, backward), encoder (forward,
   backward), then the loss: for ``softmax`` the visible-items mask, the scores of every masked position
-  against the whole catalogue and the cross-entropy; for ``gbce`` the sampled negatives and their
-  visible-items check, the scores of the positive and its negatives, and gBCE; then AdamW.
+  against the whole catalogue and the cross-entropy; for ``gbce`` the negatives drawn per sequence and
+  which of them each position keeps, the scores of the positive and of the negatives, and gBCE; then
+  AdamW.
 - **snn** (10,000 pairs of 20 negatives per step, hidden 768): sampling, the user mapping, the track
   mapping (path ``rows``: every sampled row, 210,000 per step; path ``tracks``: every catalogue track
   once, then picked), cosines + hinge loss, the backward of each, Adam.
@@ -126,10 +127,11 @@ def bert4rec_profile(train, seen, content, loss_name: str, steps: int, options: 
             loss = masked_item_loss(scores_in, targets, excluded)
             timer.lap("loss: cross-entropy fwd")
         else:
-            negatives = sample_negatives(targets, n_items, settings.negatives, sampler)
-            keep = ~visible_items(tokens, n_items)[rows[:, None], negatives]
-            timer.lap("loss: negatives, visible check")
-            scores = net.scores_of(hidden, vectors_in, torch.cat([targets[:, None], negatives], dim=1))
+            negatives = sample_negatives(len(tokens), n_items, settings.negatives, sampler)
+            keep = (negatives[rows] != targets[:, None]) & ~visible_items(tokens, n_items).gather(1, negatives)[rows]
+            timer.lap("loss: negatives, kept draws")
+            scores = torch.cat([net.pair_scores(hidden, vectors_in, targets)[:, None],
+                                net.scores_of(states_in, vectors_in, negatives)[picked]], dim=1)
             timer.lap("loss: scores, sampled fwd")
             scores_in = scores.detach().requires_grad_()
             loss = gbce_loss(scores_in[:, 0], scores_in[:, 1:], settings.beta, keep)

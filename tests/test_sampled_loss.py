@@ -1,9 +1,9 @@
 """BERT4Rec's sampled loss (gSASRec's gBCE) and its numeric precision option.
 
 References from another hand: torch's own binary cross-entropy; hand arithmetic of the paper's formula
-for beta; the paper's calibration result (the expected loss is least at sigmoid(s) = beta p /
-(beta p + alpha (1 - p)), so p itself when beta = alpha), which free scores trained by our sampler and
-loss must reach.
+for beta; the network's full score matrix (the softmax's path) for the sampled scores; the paper's
+calibration result (the expected loss is least at sigmoid(s) = beta p / (beta p + alpha (1 - p)), so p
+itself when beta = alpha), which free scores trained by our sampler and loss must reach.
 """
 
 from __future__ import annotations
@@ -19,17 +19,24 @@ torch = pytest.importorskip("torch")
 from sonic.errors import DataError, SonicError  # noqa: E402
 from sonic.rouge.base import RECOMMENDERS  # noqa: E402
 from sonic.rouge.models import bert4rec  # noqa: E402
-from sonic.rouge.models.bert4rec_loss import gbce_beta, gbce_loss, sample_negatives  # noqa: E402
+from sonic.rouge.models.bert4rec_loss import (  # noqa: E402
+    LossSettings,
+    batch_loss,
+    gbce_beta,
+    gbce_loss,
+    sample_negatives,
+)
+from sonic.rouge.models.bert4rec_net import FIRST_ITEM, MASK, PAD, build_network  # noqa: E402
 from sonic.rouge.models.training import autocast_context, resolve_precision, torch_threads  # noqa: E402
 from sonic.tails.table import EmbeddingTable  # noqa: E402
 
 
 def test_gbce_beta_by_hand():
-    # k = 1 of |I| = 11: alpha = 1 / 10; t = 0.5: beta = 0.1 * (0.5 * (1 - 10) + 10) = 0.55
-    assert gbce_beta(1, 11, 0.5) == pytest.approx((0.1, 0.55))
-    assert gbce_beta(1, 11, 0.0)[1] == pytest.approx(1.0)  # t = 0: plain BCE
-    assert gbce_beta(1, 11, 1.0)[1] == pytest.approx(0.1)  # t = 1: beta = alpha
-    alpha, beta = gbce_beta(256, 1683, 0.75)  # gSASRec's defaults on a MovieLens-sized catalogue
+    # k = 1 draw over |I| = 10 tracks: alpha = 1 / 10; t = 0.5: beta = 0.1 * (0.5 * (1 - 10) + 10) = 0.55
+    assert gbce_beta(1, 10, 0.5) == pytest.approx((0.1, 0.55))
+    assert gbce_beta(1, 10, 0.0)[1] == pytest.approx(1.0)  # t = 0: plain BCE
+    assert gbce_beta(1, 10, 1.0)[1] == pytest.approx(0.1)  # t = 1: beta = alpha
+    alpha, beta = gbce_beta(256, 1682, 0.75)  # gSASRec's defaults on a MovieLens-sized catalogue
     assert alpha == pytest.approx(256 / 1682) and beta == pytest.approx(0.75 * alpha + 0.25)
 
 
@@ -55,21 +62,51 @@ def test_gbce_raises_the_positive_probability_to_the_power_beta():
     assert float(loss) == pytest.approx(-0.3 * np.log(1 / (1 + np.exp(-2))))
 
 
-def test_negatives_are_uniform_over_every_track_but_the_positive():
-    generator = torch.Generator().manual_seed(0)
-    for positive in (0, 2, 4):
-        draws = sample_negatives(torch.full((4000,), positive), 5, 5, generator).ravel()
-        counts = np.bincount(draws.numpy(), minlength=5) / len(draws)
-        assert counts[positive] == 0
-        np.testing.assert_allclose(np.delete(counts, positive), 0.25, atol=0.01)
+def test_negatives_are_uniform_over_the_catalogue():
+    draws = sample_negatives(4000, 5, 5, torch.Generator().manual_seed(0))
+    assert draws.shape == (4000, 5)
+    np.testing.assert_allclose(np.bincount(draws.ravel().numpy(), minlength=5) / draws.numel(), 0.2, atol=0.01)
+
+
+@pytest.mark.parametrize("exclude_visible", [True, False])
+def test_gbce_batch_loss_against_the_full_score_matrix(exclude_visible):
+    """Each masked position: beta softplus(-s+) + softplus(s_j) over its sequence's draws, less the draws
+    equal to its own track (and, with exclude_visible, those visible in its sequence); scores read from
+    the network's (positions x catalogue) matrix, the softmax's path."""
+    torch.manual_seed(0)
+    n_items = 6
+    net = build_network(n_items, items="ids", hidden=8, layers=1, heads=2, max_len=5, dropout=0.0).eval()
+    shown = FIRST_ITEM + torch.as_tensor([[0, 0, 0, 3, 0], [4, 0, 5, 1, 0]])  # tracks 0, 3 | 4, 5, 1 visible
+    labels = torch.as_tensor([[-1, -1, 2, -1, 1], [-1, 0, -1, -1, 3]])  # masked: 2, 1 | 0, 3
+    tokens = torch.where(labels >= 0, MASK, shown)
+    tokens[0, 0] = PAD
+    settings = LossSettings("gbce", n_items, exclude_visible, negatives=40, alpha=40 / 6, beta=0.7)
+    with torch.no_grad():
+        vectors = net.item_vectors()
+        states = net.encode(tokens, vectors)
+        loss = batch_loss(net, states, vectors, tokens, labels, settings, torch.Generator().manual_seed(5))
+        draws = sample_negatives(2, n_items, 40, torch.Generator().manual_seed(5))  # the same draws
+        full = net.scores(states.reshape(-1, 8), vectors).reshape(2, 5, n_items)
+    softplus = torch.nn.functional.softplus
+    expected = []
+    for row, position in [(0, 2), (0, 4), (1, 1), (1, 4)]:
+        own = int(labels[row, position])
+        visible = {int(t) - FIRST_ITEM for t in tokens[row] if t >= FIRST_ITEM} if exclude_visible else set()
+        kept = [int(d) for d in draws[row] if int(d) != own and int(d) not in visible]
+        scores = full[row, position]
+        expected.append(0.7 * softplus(-scores[own]) + sum(softplus(scores[d]) for d in kept))
+    assert float(loss) == pytest.approx(float(torch.stack(expected).mean()), rel=1e-5)
+    assert {0, 1, 2, 3} <= set(draws.ravel().tolist())  # the draws did hit true and visible tracks
 
 
 @pytest.mark.parametrize("t", [1.0, 0.0])
 def test_gbce_trained_free_scores_reach_the_calibrated_optimum(t):
-    """One free score per track, no context: positives drawn from p, our negatives and loss. With t = 1
-    (beta = alpha) sigmoid(score) must reach p; with t = 0 (plain BCE) the overconfident p / (p + alpha (1 - p))."""
+    """One free score per track, no context: positions in sequences of 8, positives drawn from p, each
+    sequence's negatives shared by its positions, a draw of a position's own track dropped, as in
+    batch_loss. With t = 1 (beta = alpha) sigmoid(score) must reach p; with t = 0 (plain BCE) the
+    overconfident p / (p + alpha (1 - p))."""
     p = np.array([0.35, 0.25, 0.15, 0.12, 0.08, 0.05])
-    negatives = 2
+    negatives, sequences = 2, 256
     alpha, beta = gbce_beta(negatives, len(p), t)
     optimum = beta * p / (beta * p + alpha * (1 - p))
     generator = torch.Generator().manual_seed(0)
@@ -78,9 +115,9 @@ def test_gbce_trained_free_scores_reach_the_calibrated_optimum(t):
     averaged = []
     with torch_threads(1):  # tiny tensors: threads that spin on a busy machine only cost time
         for step in range(300):
-            positives = torch.multinomial(torch.as_tensor(p), 2048, replacement=True, generator=generator)
-            drawn = sample_negatives(positives, len(p), negatives, generator)
-            loss = gbce_loss(scores[positives], scores[drawn], beta)
+            positives = torch.multinomial(torch.as_tensor(p), sequences * 8, replacement=True, generator=generator)
+            drawn = sample_negatives(sequences, len(p), negatives, generator).repeat_interleave(8, dim=0)
+            loss = gbce_loss(scores[positives], scores[drawn], beta, drawn != positives[:, None])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -129,7 +166,7 @@ def test_bert4rec_with_gbce_learns_the_groups_and_records_its_options():
     info = model.describe()
     assert {key: info["config"][key] for key in ("loss", "negatives", "gbce_t", "precision")} == {
         "loss": "gbce", "negatives": 4, "gbce_t": 0.5, "precision": "auto"}  # fmt: skip
-    alpha = 4 / 19  # 20 catalogue tracks
+    alpha = 4 / 20  # 20 catalogue tracks
     assert info["precision"] == "float32" and info["gbce_alpha"] == pytest.approx(alpha)
     assert info["gbce_beta"] == pytest.approx(alpha * (0.5 * (1 - 1 / alpha) + 1 / alpha))
 

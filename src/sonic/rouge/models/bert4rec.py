@@ -8,7 +8,7 @@ by the mask token with probability ``mask_prob`` (at least one per sequence); wi
 catalogue at masked positions (by default without the tracks visible in the same sequence: in a
 sequence of unique tracks they can never be the masked one, and prediction never recommends a seen
 track either), or ``loss="gbce"``, gSASRec's calibrated binary cross-entropy over ``negatives``
-tracks sampled per masked position, far cheaper on a large catalogue. With
+tracks drawn per sequence for its masked positions, far cheaper on a large catalogue. With
 validation events, every epoch scores NDCG@10 of the validation tracks, ranked from the train
 sequence with seen tracks removed; training stops after ``patience`` epochs without a better value
 and the best epoch's weights are restored (without validation: ``max_epochs`` epochs).
@@ -90,7 +90,7 @@ class BERT4RecConfig:
     step), ``max_epochs``, ``patience`` (validations without a better NDCG@10), ``eval_every`` (epochs
     between validations). ``exclude_visible``: leave the sequence's visible tracks out of the training
     loss (they can never be the masked track, and seen tracks are never recommended). ``loss``:
-    ``softmax`` (the whole catalogue) or ``gbce`` (``negatives`` sampled tracks per masked position,
+    ``softmax`` (the whole catalogue) or ``gbce`` (``negatives`` sampled tracks per sequence,
     calibration ``gbce_t`` in [0, 1]; see :mod:`sonic.rouge.models.bert4rec_loss`). ``precision``:
     auto, float32 or bfloat16 (see the module docstring). ``threads``: torch CPU threads (0: torch's
     choice)."""
@@ -400,7 +400,9 @@ def _loss_settings(config: BERT4RecConfig, n_items: int) -> LossSettings:
     if config.loss == "softmax":
         return LossSettings("softmax", n_items, config.exclude_visible)
     if n_items < 2:
-        raise DataError(f"bert4rec loss 'gbce' samples negatives from the other tracks; the catalogue has {n_items}")
+        raise DataError(
+            f"bert4rec loss 'gbce' needs other tracks than the true one as negatives; the catalogue has {n_items}"
+        )
     alpha, beta = gbce_beta(config.negatives, n_items, config.gbce_t)
     return LossSettings("gbce", n_items, config.exclude_visible, config.negatives, alpha, beta)
 

@@ -2,23 +2,26 @@
 
 ``softmax`` is cross-entropy over the whole catalogue (every masked position scores every track).
 ``gbce`` is gSASRec's generalised binary cross-entropy (Petrov & Macdonald, RecSys '23): each masked
-position scores its true track and ``k`` negatives drawn uniformly, with replacement, from the other
-``n_items - 1`` catalogue tracks, and
+position scores its true track and ``k`` negatives drawn uniformly, and
 
     loss = -log(sigmoid(s+) ** beta) - sum_j log(1 - sigmoid(s_j))
          = beta * softplus(-s+) + sum_j softplus(s_j),
 
-with alpha = k / (n_items - 1) the sampling rate and beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
-for a calibration parameter t in [0, 1] (t = 0: beta = 1, plain BCE with sampled negatives; t = 1:
-beta = alpha). Why beta: a track i that is the true one with probability p_i is drawn as a negative
-alpha * (1 - p_i) times per position on average, so the expected loss is least at
-sigmoid(s_i) = beta p_i / (beta p_i + alpha (1 - p_i)): plain BCE (beta = 1) is overconfident
-(p / (p + alpha (1 - p)) >> p for small alpha), and beta = alpha gives sigmoid(s_i) = p_i.
+with alpha the sampling rate (how many times, on average, a given other track is among a position's
+negatives) and beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha) for a calibration parameter t in [0, 1]
+(t = 0: beta = 1, plain BCE with sampled negatives; t = 1: beta = alpha). Why beta: a track i that is
+the true one with probability p_i is a negative alpha * (1 - p_i) times per position on average, so the
+expected loss is least at sigmoid(s_i) = beta p_i / (beta p_i + alpha (1 - p_i)): plain BCE (beta = 1)
+is overconfident (p / (p + alpha (1 - p)) >> p for small alpha), and beta = alpha gives sigmoid(s_i) = p_i.
 
-The positive is never among its own negatives (the draw skips it), so alpha is exactly the expected
-count above. With ``exclude_visible`` the negatives that happen to be visible in the same sequence
-are dropped from the sum (they can never be the masked track, as the full softmax leaves them out);
-dropping them leaves every other track's rate at alpha.
+The draw: each sequence of the batch draws ``k`` tracks uniformly, with replacement, from the whole
+catalogue, and every masked position of that sequence uses them (one (positions x k) product per
+sequence instead of a gathered (k x hidden) block per position: at the journal's scale the per-position
+gather cost as much as the encoder). A draw equal to the position's own track is dropped from its sum,
+so the positive is never its own negative, and each other track's rate is alpha = k / n_items exactly
+(the paper's k / (|I| - 1) is the rate of a draw from the other tracks alone). With ``exclude_visible``
+the draws visible in the same sequence are dropped too (they can never be the masked track, as the full
+softmax leaves them out), which leaves every other track's rate at alpha.
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ class LossSettings:
 
 
 def gbce_beta(negatives: int, n_items: int, t: float) -> tuple[float, float]:
-    """(alpha, beta) of gBCE: alpha = k / (|I| - 1), beta = alpha * (t * (1 - 1/alpha) + 1/alpha)."""
-    alpha = negatives / (n_items - 1)
+    """(alpha, beta) of gBCE for :func:`sample_negatives`' draw: alpha = k / |I|,
+    beta = alpha * (t * (1 - 1/alpha) + 1/alpha)."""
+    alpha = negatives / n_items
     beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
     return alpha, beta
 
@@ -66,12 +70,10 @@ def gbce_loss(positive: Any, negative: Any, beta: float, keep: Any = None) -> An
     return (beta * softplus(-positive.float()) + negative_terms.sum(-1)).mean()
 
 
-def sample_negatives(positives: Any, n_items: int, k: int, generator: Any) -> Any:
-    """(M, k) int64 catalogue rows: for each of ``positives`` (M,), ``k`` draws, uniform with replacement
-    over the ``n_items - 1`` other rows (a draw of 0 .. n - 2 is moved up by one from the positive on)."""
+def sample_negatives(n_sequences: int, n_items: int, k: int, generator: Any) -> Any:
+    """(n_sequences, k) int64 catalogue rows, uniform with replacement, on ``generator``'s device."""
     torch = require_torch("bert4rec")
-    draws = torch.randint(n_items - 1, (len(positives), k), generator=generator, device=positives.device)
-    return draws + (draws >= positives[:, None])
+    return torch.randint(n_items, (n_sequences, k), generator=generator, device=generator.device)
 
 
 def masked_item_loss(scores: Any, targets: Any, excluded: Any = None) -> Any:
@@ -104,14 +106,16 @@ def batch_loss(net: Any, states: Any, vectors: Any, tokens: Any, labels: Any, se
     ``tokens`` (B, T) int64, ``labels`` (B, T) int64 (catalogue row at masked positions, -1 elsewhere);
     ``generator`` (a torch generator on the batch's device) draws gbce's negatives -> scalar tensor.
     """
-    torch = require_torch("bert4rec")
     picked = labels >= 0
     rows = picked.nonzero()[:, 0]  # (M,) the sequence of each masked position
-    targets, hidden = labels[picked], states[picked]  # (M,), (M, hidden)
+    targets = labels[picked]  # (M,)
     if settings.loss == "softmax":
         excluded = visible_items(tokens, settings.n_items)[rows] if settings.exclude_visible else None
-        return masked_item_loss(net.scores(hidden, vectors), targets, excluded)
-    negatives = sample_negatives(targets, settings.n_items, settings.negatives, generator)  # (M, k)
-    keep = ~visible_items(tokens, settings.n_items)[rows[:, None], negatives] if settings.exclude_visible else None
-    scores = net.scores_of(hidden, vectors, torch.cat([targets[:, None], negatives], dim=1))  # (M, 1 + k)
-    return gbce_loss(scores[:, 0], scores[:, 1:], settings.beta, keep)
+        return masked_item_loss(net.scores(states[picked], vectors), targets, excluded)
+    negatives = sample_negatives(len(tokens), settings.n_items, settings.negatives, generator)  # (B, k)
+    positive = net.pair_scores(states[picked], vectors, targets)  # (M,)
+    negative = net.scores_of(states, vectors, negatives)[picked]  # (M, k)
+    keep = negatives[rows] != targets[:, None]
+    if settings.exclude_visible:
+        keep &= ~visible_items(tokens, settings.n_items).gather(1, negatives)[rows]
+    return gbce_loss(positive, negative, settings.beta, keep)

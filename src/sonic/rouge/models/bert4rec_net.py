@@ -4,7 +4,7 @@ predicts masked positions, with item vectors from ids or from content embeddings
 Tokens: 0 is padding, 1 the mask, ``2 + row`` the catalogue track ``row``. Sequences are padded on the
 left, so the newest track always sits at position ``max_len - 1``. Output scores of a position are its
 hidden state (through a dense + GELU + LayerNorm head) dotted with every item vector, plus a bias
-(``scores``), or with a few chosen ones (``scores_of``, for sampled losses).
+(``scores``), or with a few chosen ones (``scores_of``, ``pair_scores``: for sampled losses).
 """
 
 from __future__ import annotations
@@ -80,7 +80,12 @@ def build_network(
             return states @ item_vectors.T + self.bias
 
         def scores_of(self, states: Any, item_vectors: Any, items: Any) -> Any:
-            """(M, hidden) states and (M, c) catalogue rows -> (M, c) scores of those tracks alone."""
-            return torch.einsum("mh,mch->mc", states, item_vectors[items]) + self.bias[items]
+            """(B, T, hidden) states and (B, c) catalogue rows -> (B, T, c): every position of a sequence
+            scored against that sequence's own c tracks alone."""
+            return torch.bmm(states, item_vectors[items].transpose(1, 2)) + self.bias[items][:, None, :]
+
+        def pair_scores(self, states: Any, item_vectors: Any, items: Any) -> Any:
+            """(M, hidden) states and (M,) catalogue rows -> (M,) the score of each state's own track."""
+            return (states * item_vectors[items]).sum(-1) + self.bias[items]
 
     return BERT4RecNet()

@@ -54,6 +54,7 @@ def library_side(directory: Path, steps: int, device: str, options: dict) -> dic
     table = read_embeddings(directory / "emb" / "gen.parquet")
     read_seconds = time.perf_counter() - started
     stamps: list[float] = []
+    cpu_stamps: list[float] = []
     shapes: list[list[int]] = []
     info: dict = {}
     cut = b4._length_batches
@@ -69,8 +70,10 @@ def library_side(directory: Path, steps: int, device: str, options: dict) -> dic
                 if not stamps:
                     info["rss_mb_at_first_step"] = resident_mb()
                 stamps.append(time.perf_counter())
+                cpu_stamps.append(time.process_time())
                 yield batch
             stamps.append(time.perf_counter())
+            cpu_stamps.append(time.process_time())
 
         return stamped()
 
@@ -93,10 +96,11 @@ def library_side(directory: Path, steps: int, device: str, options: dict) -> dic
         "setup_seconds": stamps[0] - fit_started,
         "fit_seconds": fit_seconds,
         "step_seconds": step_times.tolist(),
+        "step_cpu_seconds": np.diff(cpu_stamps).tolist(),
         "steps_per_epoch": info["steps_per_epoch"],
         "shapes": shapes,
         "n_items": int(model.describe()["n_catalogue_tracks"]),
-        "threads": torch.get_num_threads(),
+        "threads": model.config.threads or torch.get_num_threads(),
         "peak_gpu_mb": peak_gpu,
         "rss_mb_at_first_step": info["rss_mb_at_first_step"],
         "precision": model.describe()["precision"],
@@ -108,10 +112,12 @@ def resident_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def plain_side(directory: Path, shapes: list[list[int]], n_items: int, device: str) -> dict:
+def plain_side(directory: Path, shapes: list[list[int]], n_items: int, device: str, threads: int = 0) -> dict:
     """The same network and optimiser on random batches of the given shapes; and torch's matmul rate."""
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     from sonic.rouge.models.bert4rec import BERT4RecConfig, visible_items
     from sonic.rouge.models.bert4rec_net import FIRST_ITEM, build_network
 
@@ -218,7 +224,8 @@ def main() -> None:
         plain = None
         if "softmax" in libs:
             soft = libs["softmax"]
-            plain = run_side("plain", directory, shapes=soft["shapes"], n_items=soft["n_items"], device=args.device)
+            plain = run_side("plain", directory, shapes=soft["shapes"], n_items=soft["n_items"], device=args.device,
+                             threads=options.get("threads", 0))
 
     epochs = {}
     for loss, lib in libs.items():
@@ -233,8 +240,15 @@ def main() -> None:
                   f"{epochs['softmax']:,.0f} s ({epochs['softmax'] / epochs[loss]:.1f}x faster); peak RSS "
                   f"{other['peak_mb']:,.0f} MB vs {soft['peak_mb']:,.0f} MB ({soft['peak_mb'] / other['peak_mb']:.1f}x "
                   f"lower); RSS when training began {other['rss_mb_at_first_step']:,.0f} MB vs "
-                  f"{soft['rss_mb_at_first_step']:,.0f} MB")
+                  f"{soft['rss_mb_at_first_step']:,.0f} MB; CPU per step {cpu_step(other):.3f} s vs "
+                  f"{cpu_step(soft):.3f} s ({cpu_step(soft) / cpu_step(other):.1f}x)")
     print(f"load average after: {os.getloadavg()}")
+
+
+def cpu_step(lib: dict) -> float:
+    """Mean CPU seconds per timed step, the first left out when there are more."""
+    cpu = np.asarray(lib["step_cpu_seconds"])
+    return float((cpu[1:] if len(cpu) > 1 else cpu).mean())
 
 
 def describe_library(lib: dict) -> float:
@@ -258,7 +272,8 @@ def describe_library(lib: dict) -> float:
         return epoch
     estimate = lib["setup_seconds"] + steps[0] + mean_step * (per_epoch - 1)
     print(f"   epoch: {estimate:.0f} s EXTRAPOLATED from {n_epoch} timed steps (setup + first step + "
-          f"{per_epoch - 1} x mean of steps 2-{n_epoch}); training steps alone {mean_step * per_epoch:.0f} s")
+          f"{per_epoch - 1} x mean of steps 2-{n_epoch}); training steps alone {mean_step * per_epoch:.0f} s; "
+          f"CPU per step {cpu_step(lib):.3f} s")
     return float(estimate)
 
 

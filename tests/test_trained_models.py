@@ -192,12 +192,16 @@ def test_loading_a_folder_that_is_not_that_model_is_a_data_error(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_bert4rec_trains_and_predicts_on_cuda_under_bf16():
+def test_bert4rec_trains_and_predicts_on_cuda_in_the_precision_asked():
     train, validation, table = toy()
-    model = RECOMMENDERS.create("bert4rec", hidden=16, max_epochs=3, batch_size=8)
-    model.fit(train, validation=validation, item_embeddings=table, device="cuda", seed=0)
-    ids, scores = model.recommend(["u0", "u1"], 5)
-    assert model.describe()["device"].startswith("cuda") and np.isfinite(scores).all()
+    for precision, expected in (("auto", "bfloat16"), ("float32", "float32")):
+        for loss in ("softmax", "gbce"):
+            model = RECOMMENDERS.create("bert4rec", hidden=16, max_epochs=3, batch_size=8, precision=precision,
+                                        loss=loss, negatives=4)
+            model.fit(train, validation=validation, item_embeddings=table, device="cuda", seed=0)
+            ids, scores = model.recommend(["u0", "u1"], 5)
+            info = model.describe()
+            assert info["device"].startswith("cuda") and info["precision"] == expected and np.isfinite(scores).all()
 
 
 def test_ease_min_listeners_keeps_only_tracks_heard_by_that_many():

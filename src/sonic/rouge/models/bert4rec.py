@@ -51,6 +51,7 @@ from sonic.rouge.models.bert4rec_loss import (
     LossSettings,
     batch_loss,
     gbce_beta,
+    gbce_initial_logit,
     masked_item_loss,
     visible_items,
 )
@@ -249,6 +250,9 @@ class BERT4RecRecommender(TorchTraining):
             attention_dropout=config.attention_dropout,
             content=content,
         ).to(chosen)
+        if settings.loss == "gbce":
+            with torch.no_grad():
+                net.bias.fill_(gbce_initial_logit(settings.beta, settings.negatives))
         histories = ordered_histories(train, seen, what="train")
         self._seen, self._histories, self._net = seen, histories, net
         targets = ordered_histories(validation, seen, what="validation")

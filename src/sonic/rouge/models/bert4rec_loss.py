@@ -22,10 +22,16 @@ so the positive is never its own negative, and each other track's rate is alpha 
 (the paper's k / (|I| - 1) is the rate of a draw from the other tracks alone). With ``exclude_visible``
 the draws visible in the same sequence are dropped too (they can never be the masked track, as the full
 softmax leaves them out), which leaves every other track's rate at alpha.
+
+The network starts with every track's bias at :func:`gbce_initial_logit`, the constant score that
+minimises the loss (BERT's small initial weights give scores near 0, where the sum over k negatives is
+k log 2: on MovieLens-100k Adam then spent tens of epochs lowering every score before it ranked better
+than popularity; the softmax, blind to a shared offset, needs no such start).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +60,14 @@ def gbce_beta(negatives: int, n_items: int, t: float) -> tuple[float, float]:
     alpha = negatives / n_items
     beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
     return alpha, beta
+
+
+def gbce_initial_logit(beta: float, negatives: int) -> float:
+    """The constant score c minimising beta * softplus(-c) + k * softplus(c): c = log(beta / k).
+
+    (The derivative -beta * sigmoid(-c) + k * sigmoid(c) is zero where sigmoid(c) / sigmoid(-c) = beta / k.)
+    """
+    return math.log(beta / negatives)
 
 
 def gbce_loss(positive: Any, negative: Any, beta: float, keep: Any = None) -> Any:

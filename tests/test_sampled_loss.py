@@ -23,6 +23,7 @@ from sonic.rouge.models.bert4rec_loss import (  # noqa: E402
     LossSettings,
     batch_loss,
     gbce_beta,
+    gbce_initial_logit,
     gbce_loss,
     sample_negatives,
 )
@@ -60,6 +61,20 @@ def test_gbce_raises_the_positive_probability_to_the_power_beta():
     # s+ = 2: -beta log(sigmoid(2)); no negatives counted
     loss = gbce_loss(torch.tensor([2.0]), torch.tensor([[5.0]]), 0.3, torch.tensor([[False]]))
     assert float(loss) == pytest.approx(-0.3 * np.log(1 / (1 + np.exp(-2))))
+
+
+def test_gbce_starts_every_bias_at_the_constant_score_that_minimises_it():
+    from scipy.optimize import minimize_scalar
+
+    beta, k = 0.36, 256
+    best = minimize_scalar(lambda c: float(gbce_loss(torch.tensor([c]), torch.full((1, k), c), beta)),
+                           bounds=(-20, 20), method="bounded", options={"xatol": 1e-8})
+    assert gbce_initial_logit(beta, k) == pytest.approx(best.x, abs=1e-3)  # the loss is float32, flat there
+    train, validation, table = toy()
+    model = RECOMMENDERS.create("bert4rec", loss="gbce", negatives=5, gbce_t=0.5, lr=1e-12, max_epochs=1,
+                                hidden=8, threads=1).fit(train, item_embeddings=table)
+    beta = model.describe()["gbce_beta"]
+    torch.testing.assert_close(model._net.bias, torch.full((20,), np.log(beta / 5), dtype=torch.float32))
 
 
 def test_negatives_are_uniform_over_the_catalogue():

@@ -80,9 +80,15 @@ def test_intra_list_diversity_of_table_rows_equals_the_gathered_one(k):
     rows[rng.random((40, 7)) < 0.2] = -1  # positions without a vector
     rows[0] = [3, 11, -1, 5, -1, -1, -1]  # one valid track: NaN
     expected = beyond.intra_list_diversity(table[np.maximum(rows, 0)], rows >= 0, k=k, unit=True)
-    got = beyond.intra_list_diversity_of_rows(rows, table, k=k, dim_block=3)
+    got = beyond.intra_list_diversity_of_rows(rows, table, k=k)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
     assert np.isnan(got[0]) and np.isfinite(got).sum() > 15  # most users have two valid tracks
+    # every k in one pass, a few users at a time (chunks that do not divide the 40 users)
+    several = beyond.intra_list_diversities(rows, table, [7, k, 2], chunk_users=6)
+    assert sorted(several) == sorted({2, k, 7})
+    for each in several:
+        reference = beyond.intra_list_diversity(table[np.maximum(rows, 0)], rows >= 0, k=each, unit=True)
+        np.testing.assert_allclose(several[each], reference, rtol=1e-9, atol=1e-9)
 
 
 def test_intra_list_diversity_matches_pairwise_loop():

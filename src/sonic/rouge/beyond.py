@@ -14,6 +14,8 @@ a user whose cut list is empty gets NaN (the mean over users leaves them out).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 BEYOND_NAMES = ("Coverage", "Novelty", "ARP", "LongTailShare", "ILD")
@@ -31,8 +33,9 @@ def coverage(rows: np.ndarray, n_catalogue: int, *, k: int | None = None) -> flo
     rows = _prefix(rows, k)
     if n_catalogue <= 0:
         return float("nan")
-    shown = rows[(rows >= 0) & (rows < n_catalogue)]
-    return float(len(np.unique(shown)) / n_catalogue)
+    listed = np.zeros(n_catalogue, dtype=bool)
+    listed[rows[(rows >= 0) & (rows < n_catalogue)]] = True  # a mask, not np.unique's sort or hash
+    return float(np.count_nonzero(listed) / n_catalogue)
 
 
 def novelty(rows: np.ndarray, popularity: np.ndarray, n_train_users: int, *, k: int | None = None) -> np.ndarray:
@@ -112,33 +115,49 @@ def intra_list_diversity(
     return 1.0 - mean_cosine
 
 
-def intra_list_diversity_of_rows(
-    rows: np.ndarray, unit_vectors: np.ndarray, *, k: int | None = None, dim_block: int = 128
-) -> np.ndarray:
-    """:func:`intra_list_diversity` of ``unit_vectors[rows]`` without gathering (n_users, width, dim) vectors.
+def intra_list_diversity_of_rows(rows: np.ndarray, unit_vectors: np.ndarray, *, k: int | None = None) -> np.ndarray:
+    """:func:`intra_list_diversity` of ``unit_vectors[rows]``: :func:`intra_list_diversities` at one k."""
+    rows = np.asarray(rows)
+    k = rows.shape[1] if k is None and rows.ndim == 2 else k
+    return intra_list_diversities(rows, unit_vectors, [k])[k]
+
+
+def intra_list_diversities(
+    rows: np.ndarray, unit_vectors: np.ndarray, ks: Sequence[int], *, chunk_users: int = 256
+) -> dict[int, np.ndarray]:
+    """ILD@k of ``unit_vectors[rows]`` for every k in ``ks``, in one pass over the lists: ``{k: (n_users,) float64}``.
 
     ``rows`` (n_users, width) int64: rows of ``unit_vectors`` (n, dim), unit length or zero; ``-1`` for
-    a position without a vector. Each user's sum of vectors is one sparse product (float64, ``dim_block``
-    dimensions at a time, so no float64 copy of the whole table is held). -> (n_users,) float64.
+    a position without a vector. The identity of :func:`intra_list_diversity` on each user's sum of
+    vectors, summed in float64 position range by position range (the sum at k=10 is on the way to
+    k=50), for ``chunk_users`` users at a time, so at most (chunk_users, width, dim) float32 is gathered.
     """
-    from scipy import sparse
-
-    rows = _prefix(np.asarray(rows, dtype=np.int64), k)
+    rows = np.asarray(rows, dtype=np.int64)
     unit_vectors = np.asarray(unit_vectors)
+    ks = sorted(set(ks))
+    for k in ks:
+        _prefix(rows, k)  # checks the shape and the k
     norms_squared = np.einsum("nd,nd->n", unit_vectors, unit_vectors)
-    valid = (rows >= 0) & (norms_squared[np.maximum(rows, 0)] > 0)
-    users, positions = np.nonzero(valid)
-    lists = sparse.csr_matrix((np.ones(len(users)), (users, rows[users, positions])),
-                              shape=(len(rows), len(unit_vectors)))
-    m = valid.sum(axis=1).astype(np.float64)
-    squared = np.zeros(len(rows))
-    for start in range(0, unit_vectors.shape[1], dim_block):
-        summed = lists @ unit_vectors[:, start : start + dim_block].astype(np.float64)  # (n_users, block)
-        squared += np.einsum("ud,ud->u", summed, summed)
-    pair_cosines = (squared - m) / 2.0
-    n_pairs = m * (m - 1.0) / 2.0
-    mean_cosine = np.divide(pair_cosines, n_pairs, out=np.full(len(m), np.nan), where=n_pairs > 0)
-    return 1.0 - mean_cosine
+    safe = np.maximum(rows, 0)
+    valid = (rows >= 0) & (norms_squared[safe] > 0) if len(unit_vectors) else np.zeros(rows.shape, bool)
+    squared = {k: np.zeros(len(rows)) for k in ks}
+    for start in range(0, len(rows) if len(unit_vectors) else 0, chunk_users):
+        chunk = slice(start, start + chunk_users)
+        vectors = unit_vectors[safe[chunk, : ks[-1]]]  # (c, width, dim)
+        vectors[~valid[chunk, : ks[-1]]] = 0
+        summed, done = np.zeros((len(vectors), unit_vectors.shape[1])), 0
+        for k in ks:
+            summed += vectors[:, done:k].sum(axis=1, dtype=np.float64)
+            squared[k][chunk] = np.einsum("ud,ud->u", summed, summed)
+            done = k
+    diversities = {}
+    for k in ks:
+        m = valid[:, :k].sum(axis=1).astype(np.float64)
+        pair_cosines = (squared[k] - m) / 2.0
+        n_pairs = m * (m - 1.0) / 2.0
+        mean_cosine = np.divide(pair_cosines, n_pairs, out=np.full(len(m), np.nan), where=n_pairs > 0)
+        diversities[k] = 1.0 - mean_cosine
+    return diversities
 
 
 def _list_mean(rows: np.ndarray, per_track: np.ndarray, k: int | None) -> np.ndarray:

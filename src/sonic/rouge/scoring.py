@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sonic.rouge import beyond, metrics
+from sonic.rouge import beyond as beyond_metrics, metrics
 from sonic.rouge.shared import sorted_unique
 from sonic.rouge.evaluate import MetricsReport, evaluate
 from sonic.tails.table import EmbeddingTable
@@ -32,7 +32,7 @@ class Catalogue:
 
     ``track_ids`` (n,) str sorted: every track of the split (train and every evaluated part), the
     denominator of coverage. ``popularity`` (n,) int64: distinct train users per track.
-    ``is_tail`` (n,) bool: :func:`sonic.rouge.beyond.tail_mask` of the popularity.
+    ``is_tail`` (n,) bool: :func:`sonic.rouge.beyond_metrics.tail_mask` of the popularity.
     """
 
     track_ids: np.ndarray
@@ -43,7 +43,7 @@ class Catalogue:
 
     @classmethod
     def from_split(
-        cls, train: pd.DataFrame, parts: Iterable[pd.DataFrame], *, head_fraction: float = beyond.HEAD_FRACTION
+        cls, train: pd.DataFrame, parts: Iterable[pd.DataFrame], *, head_fraction: float = beyond_metrics.HEAD_FRACTION
     ) -> Catalogue:
         user_codes, user_ids = pd.factorize(train["user_id"])
         track_codes, train_tracks = pd.factorize(train["track_id"])
@@ -55,7 +55,7 @@ class Catalogue:
         track_ids = np.unique(np.concatenate([train_tracks, *others]))
         popularity = np.zeros(len(track_ids), dtype=np.int64)
         popularity[np.searchsorted(track_ids, train_tracks)] = train_popularity
-        tail = beyond.tail_mask(popularity, head_fraction=head_fraction)
+        tail = beyond_metrics.tail_mask(popularity, head_fraction=head_fraction)
         return cls(track_ids.astype(object), popularity, len(user_ids), tail, head_fraction)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
@@ -98,26 +98,31 @@ def score_lists(
     scores: np.ndarray,
     truths: Mapping[str, pd.DataFrame],
     ks: Sequence[int],
-    catalogue: Catalogue,
+    catalogue: Catalogue | None,
     *,
     diversity: EmbeddingTable | None = None,
+    beyond: bool = True,
+    recommendations: pd.DataFrame | None = None,
 ) -> Scores:
     """Score the lists ``ids`` (n, max(ks)) of ``users`` (n,) on every slice of ``truths``.
 
     Every user of every truth must be in ``users``. ILD is computed in ``diversity``'s space when
-    given (tracks without a vector there are left out of their list's pairs).
+    given (tracks without a vector there are left out of their list's pairs). ``beyond=False``: the
+    accuracy metrics only (``catalogue`` may then be None). ``recommendations``: :func:`long_frame` of the lists, when the caller has it.
     """
-    recommendations = long_frame(users, ids, scores)
+    if recommendations is None:
+        recommendations = long_frame(users, ids, scores)
     user_index = pd.Index(np.asarray(users, dtype=object).astype(str))
+    codes, list_ids = _list_codes(ids) if beyond else (None, None)
     per_user, aggregates, reports = [], [], {}
     for slice_name, truth in truths.items():
         report = evaluate(recommendations, truth, ks, truth_source=f"{slice_name} events")
         reports[slice_name] = report
-        positions = user_index.get_indexer(report.user_ids)
-        slice_ids = ids[positions]
-        rows = catalogue.rows(slice_ids)
         values = dict(report.values)
-        values.update(_beyond_values(slice_ids, rows, report.ks, catalogue, diversity))
+        if beyond:
+            slice_codes = codes[user_index.get_indexer(report.user_ids)]
+            rows = _rows_of_codes(slice_codes, catalogue.rows(list_ids))
+            values.update(_beyond_values(slice_codes, list_ids, rows, report.ks, catalogue, diversity))
         for key, column in values.items():
             name, k = key.rsplit("@", 1)
             per_user.append(pd.DataFrame({"user_id": report.user_ids, "metric": name, "k": int(k),
@@ -125,8 +130,8 @@ def score_lists(
             defined = column[~np.isnan(column)]
             mean, low, high = metrics.mean_interval(defined)
             aggregates.append((name, int(k), slice_name, mean, low, high, len(defined)))
-        for k in report.ks:
-            value = beyond.coverage(rows, len(catalogue.track_ids), k=k)
+        for k in report.ks if beyond else ():
+            value = beyond_metrics.coverage(rows, len(catalogue.track_ids), k=k)
             aggregates.append(("Coverage", k, slice_name, value, np.nan, np.nan, report.n_users))
     per_user_frame = pd.concat(per_user, ignore_index=True).loc[:, list(PER_USER_COLUMNS)]
     per_user_frame = per_user_frame.astype({"user_id": "str", "metric": "str", "slice": "str", "k": "int64"})
@@ -134,38 +139,55 @@ def score_lists(
     return Scores(per_user=per_user_frame, aggregates=aggregate_frame, reports=reports)
 
 
+def _list_codes(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes (n, width) int64 into ``uniques``, -1 for padding; uniques (m,) object): the listed tracks, once.
+
+    Every per-track lookup (catalogue row, vector) is then made for the m distinct tracks only.
+    """
+    codes, uniques = pd.factorize(ids.ravel())  # None (padding) -> -1
+    return codes.astype(np.int64).reshape(ids.shape), np.asarray(uniques, dtype=object)
+
+
+def _rows_of_codes(codes: np.ndarray, unique_rows: np.ndarray) -> np.ndarray:
+    """``unique_rows[codes]`` with -1 where ``codes`` is -1 (padding). (n, width) -> (n, width) int64."""
+    return np.append(np.asarray(unique_rows, dtype=np.int64), -1)[codes]  # code -1 picks the appended -1
+
+
 def _beyond_values(
-    ids: np.ndarray, rows: np.ndarray, ks: Sequence[int], catalogue: Catalogue, diversity: EmbeddingTable | None
+    codes: np.ndarray, list_ids: np.ndarray, rows: np.ndarray, ks: Sequence[int], catalogue: Catalogue,
+    diversity: EmbeddingTable | None,
 ) -> dict[str, np.ndarray]:
     """Per-user Novelty, ARP, LongTailShare (and ILD) at every k: ``{"Novelty@10": (n,), ...}``.
 
-    ``rows`` (n, width): ``catalogue.rows(ids)``.
+    ``codes`` (n, width) and ``list_ids``: :func:`_list_codes` of the lists; ``rows`` (n, width):
+    their catalogue rows (:meth:`Catalogue.rows`).
     """
     popularity = np.append(catalogue.popularity, 0)  # the last row: a track outside the split
     is_tail = np.append(catalogue.is_tail, True)
     values = {}
     for k in ks:
-        values[f"Novelty@{k}"] = beyond.novelty(rows, popularity, catalogue.n_train_users, k=k)
-        values[f"ARP@{k}"] = beyond.average_popularity(rows, popularity, k=k)
-        values[f"LongTailShare@{k}"] = beyond.long_tail_share(rows, is_tail, k=k)
+        values[f"Novelty@{k}"] = beyond_metrics.novelty(rows, popularity, catalogue.n_train_users, k=k)
+        values[f"ARP@{k}"] = beyond_metrics.average_popularity(rows, popularity, k=k)
+        values[f"LongTailShare@{k}"] = beyond_metrics.long_tail_share(rows, is_tail, k=k)
     if diversity is not None:
-        for k, column in _ild(ids, [k for k in ks if k >= 2], diversity).items():  # one track has no pair
+        for k, column in _ild(codes, list_ids, [k for k in ks if k >= 2], diversity).items():  # one track: no pair
             values[f"ILD@{k}"] = column
     return values
 
 
-def _ild(ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:
-    """ILD at every k, from the unit float32 vectors of the table rows of ``ids`` (n, width)."""
+def _ild(codes: np.ndarray, list_ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:
+    """ILD at every k, from the unit float32 vectors of the listed tracks in ``table`` (tracks without one: left out).
+
+    Only the distinct listed tracks are looked up and scaled to unit length, row by row as for the whole table.
+    """
     if not ks:
         return {}
-    norms = np.linalg.norm(table.vectors, axis=1, keepdims=True)
-    unit = np.divide(table.vectors, norms, out=np.zeros(table.vectors.shape, np.float32), where=norms > 0)
-    flat = ids.ravel()
-    present = pd.notna(flat)
-    rows = np.full(len(flat), -1, dtype=np.int64)
-    rows[present] = table.lookup(flat[present].astype(str))[0]  # one lookup: it sorts the table's ids
-    rows = rows.reshape(ids.shape)
-    return {k: beyond.intra_list_diversity_of_rows(rows, unit, k=k) for k in ks}
+    table_rows, found = table.lookup(list_ids.astype(str))
+    vectors = table.vectors[table_rows[found]]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros(vectors.shape, np.float32), where=norms > 0)
+    compact = np.where(found, np.cumsum(found) - 1, -1)  # list track -> row of unit
+    return beyond_metrics.intra_list_diversities(_rows_of_codes(codes, compact), unit, ks)
 
 
 def over_seeds(aggregates: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -123,14 +123,15 @@ def intra_list_diversity_of_rows(rows: np.ndarray, unit_vectors: np.ndarray, *, 
 
 
 def intra_list_diversities(
-    rows: np.ndarray, unit_vectors: np.ndarray, ks: Sequence[int], *, chunk_users: int = 256
+    rows: np.ndarray, unit_vectors: np.ndarray, ks: Sequence[int], *, chunk_users: int = 256, threads: int = 1
 ) -> dict[int, np.ndarray]:
     """ILD@k of ``unit_vectors[rows]`` for every k in ``ks``, in one pass over the lists: ``{k: (n_users,) float64}``.
 
     ``rows`` (n_users, width) int64: rows of ``unit_vectors`` (n, dim), unit length or zero; ``-1`` for
     a position without a vector. The identity of :func:`intra_list_diversity` on each user's sum of
     vectors, summed in float64 position range by position range (the sum at k=10 is on the way to
-    k=50), for ``chunk_users`` users at a time, so at most (chunk_users, width, dim) float32 is gathered.
+    k=50), for ``chunk_users`` users at a time, so at most (chunk_users, width, dim) float32 is gathered
+    per thread; ``threads`` chunks at once (numpy's gathers and sums release the GIL).
     """
     rows = np.asarray(rows, dtype=np.int64)
     unit_vectors = np.asarray(unit_vectors)
@@ -141,7 +142,8 @@ def intra_list_diversities(
     safe = np.maximum(rows, 0)
     valid = (rows >= 0) & (norms_squared[safe] > 0) if len(unit_vectors) else np.zeros(rows.shape, bool)
     squared = {k: np.zeros(len(rows)) for k in ks}
-    for start in range(0, len(rows) if len(unit_vectors) else 0, chunk_users):
+
+    def add_chunk(start: int) -> None:  # fills squared[k][chunk] for every k
         chunk = slice(start, start + chunk_users)
         vectors = unit_vectors[safe[chunk, : ks[-1]]]  # (c, width, dim)
         vectors[~valid[chunk, : ks[-1]]] = 0
@@ -150,6 +152,16 @@ def intra_list_diversities(
             summed += vectors[:, done:k].sum(axis=1, dtype=np.float64)
             squared[k][chunk] = np.einsum("ud,ud->u", summed, summed)
             done = k
+
+    starts = range(0, len(rows) if len(unit_vectors) else 0, chunk_users)
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(add_chunk, starts))
+    else:
+        for start in starts:
+            add_chunk(start)
     diversities = {}
     for k in ks:
         m = valid[:, :k].sum(axis=1).astype(np.float64)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sonic.parallel import available_cpus
 from sonic.rouge import beyond as beyond_metrics, metrics
-from sonic.rouge.shared import sorted_unique
+from sonic.rouge.shared import unique_pairs
 from sonic.rouge.evaluate import MetricsReport, evaluate
 from sonic.tails.table import EmbeddingTable
 
@@ -48,8 +49,8 @@ class Catalogue:
         user_codes, user_ids = pd.factorize(train["user_id"])
         track_codes, train_tracks = pd.factorize(train["track_id"])
         n_train_tracks = len(train_tracks)
-        pairs = sorted_unique(user_codes.astype(np.int64) * n_train_tracks + track_codes)
-        train_popularity = np.bincount(pairs % n_train_tracks, minlength=n_train_tracks).astype(np.int64)
+        listeners = unique_pairs(track_codes, user_codes, n_train_tracks, len(user_ids))  # (track, user) pairs
+        train_popularity = np.diff(listeners.indptr).astype(np.int64)
         others = [np.asarray(p["track_id"].astype(str).unique(), dtype=object) for p in parts]
         train_tracks = np.asarray(train_tracks.astype(str), dtype=object)
         track_ids = np.unique(np.concatenate([train_tracks, *others]))
@@ -187,7 +188,8 @@ def _ild(codes: np.ndarray, list_ids: np.ndarray, ks: Sequence[int], table: Embe
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros(vectors.shape, np.float32), where=norms > 0)
     compact = np.where(found, np.cumsum(found) - 1, -1)  # list track -> row of unit
-    return beyond_metrics.intra_list_diversities(_rows_of_codes(codes, compact), unit, ks)
+    threads = min(2, available_cpus())  # two chunks at once take most of the memory bandwidth a gather gets
+    return beyond_metrics.intra_list_diversities(_rows_of_codes(codes, compact), unit, ks, threads=threads)
 
 
 def over_seeds(aggregates: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from sonic.rouge.shared import (
     first_k_kept,
     make_config,
     sorted_codes,
-    sorted_unique,
+    unique_keys,
 )
 from sonic.tails.table import EmbeddingTable
 
@@ -343,18 +343,22 @@ class _Pairs:
 
 
 def _user_track_pairs(train: pd.DataFrame, track_rows: np.ndarray, n_tracks: int, config: KNNConfig) -> _Pairs:
-    """Unique (user, catalogue track) pairs of ``train`` with their weights, by one sort (no hashing)."""
+    """Unique (user, catalogue track) pairs of ``train`` with their weights, by sorting (no hashing).
+
+    Equal weights need only the distinct pairs (:func:`unique_keys`); play counts and recency need
+    each pair's rows, grouped by one stable argsort of the pair keys.
+    """
     user_codes, user_ids = sorted_codes(train["user_id"].astype(str))
     in_catalogue = track_rows >= 0
-    keys = user_codes[in_catalogue].astype(np.int64) * max(n_tracks, 1) + track_rows[in_catalogue]
     if config.count_weight == "none" and config.recency_half_life_days is None:
-        unique_keys = sorted_unique(keys)  # a sort, several times faster than the stable argsort below
-        return _Pairs(np.asarray(user_ids, dtype=object), unique_keys, np.ones(len(unique_keys)))
+        unique = unique_keys(user_codes[in_catalogue], track_rows[in_catalogue], len(user_ids), n_tracks)
+        return _Pairs(np.asarray(user_ids, dtype=object), unique, np.ones(len(unique)))
+    keys = user_codes[in_catalogue].astype(np.int64) * max(n_tracks, 1) + track_rows[in_catalogue]
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
-    unique_keys = keys[starts]
-    weights = np.ones(len(unique_keys))
+    pair_keys = keys[starts]
+    weights = np.ones(len(pair_keys))
     if config.count_weight != "none":
         if "count" in train.columns:
             plays = train["count"].to_numpy(np.float64)[in_catalogue][order]
@@ -367,12 +371,12 @@ def _user_track_pairs(train: pd.DataFrame, track_rows: np.ndarray, n_tracks: int
             raise DataError("knn recency_half_life_days needs a 'timestamp' column in the train events")
         times = train["timestamp"].to_numpy("datetime64[ns]")[in_catalogue][order]
         last = np.maximum.reduceat(times.view(np.int64), starts).view("datetime64[ns]")
-        pair_users = unique_keys // max(n_tracks, 1)
+        pair_users = pair_keys // max(n_tracks, 1)
         user_last = np.full(len(user_ids), np.iinfo(np.int64).min)
         np.maximum.at(user_last, pair_users, last.view(np.int64))
         age_days = (user_last[pair_users].view("datetime64[ns]") - last) / _DAY
         weights = weights * 0.5 ** (age_days / config.recency_half_life_days)
-    return _Pairs(np.asarray(user_ids, dtype=object), unique_keys, weights)
+    return _Pairs(np.asarray(user_ids, dtype=object), pair_keys, weights)
 
 
 def _unit_rows_float32(vectors: np.ndarray, *, block: int = 4096) -> np.ndarray:

@@ -85,11 +85,28 @@ def test_intra_list_diversity_of_table_rows_equals_the_gathered_one(k):
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
     assert np.isnan(got[0]) and np.isfinite(got).sum() > 15  # most users have two valid tracks
     # every k in one pass, a few users at a time (chunks that do not divide the 40 users)
-    several = beyond.intra_list_diversities(rows, table, [7, k, 2], chunk_users=6, threads=3)
+    several = beyond.intra_list_diversities(rows, table, [7, k, 2], unit=True, chunk_users=6, threads=3)
     assert sorted(several) == sorted({2, k, 7})
     for each in several:
         reference = beyond.intra_list_diversity(table[np.maximum(rows, 0)], rows >= 0, k=each, unit=True)
         np.testing.assert_allclose(several[each], reference, rtol=1e-9, atol=1e-9)
+
+
+def test_intra_list_diversities_scale_raw_table_rows_like_a_pairwise_loop():
+    rng = np.random.default_rng(5)
+    table = rng.normal(size=(25, 6)).astype(np.float32) * rng.uniform(0.1, 9.0, size=(25, 1)).astype(np.float32)
+    table[4] = 0.0  # no direction: left out
+    rows = rng.integers(0, 25, size=(30, 5))
+    rows[rng.random((30, 5)) < 0.2] = -1
+    got = beyond.intra_list_diversities(rows, table, [3, 5], chunk_users=4, threads=2)
+    for k in (3, 5):
+        for user in range(30):
+            chosen = [table[row] / np.linalg.norm(table[row]) for row in rows[user, :k] if row >= 0 and row != 4]
+            pairs = [1 - a @ b for i, a in enumerate(chosen) for b in chosen[i + 1 :]]
+            if pairs:
+                assert got[k][user] == pytest.approx(np.mean(pairs), rel=1e-6)
+            else:
+                assert np.isnan(got[k][user])
 
 
 def test_intra_list_diversity_matches_pairwise_loop():

@@ -119,41 +119,63 @@ def intra_list_diversity_of_rows(rows: np.ndarray, unit_vectors: np.ndarray, *, 
     """:func:`intra_list_diversity` of ``unit_vectors[rows]``: :func:`intra_list_diversities` at one k."""
     rows = np.asarray(rows)
     k = rows.shape[1] if k is None and rows.ndim == 2 else k
-    return intra_list_diversities(rows, unit_vectors, [k])[k]
+    return intra_list_diversities(rows, unit_vectors, [k], unit=True)[k]
 
 
 def intra_list_diversities(
-    rows: np.ndarray, unit_vectors: np.ndarray, ks: Sequence[int], *, chunk_users: int = 256, threads: int = 1
+    rows: np.ndarray,
+    vectors: np.ndarray,
+    ks: Sequence[int],
+    *,
+    unit: bool = False,
+    chunk_users: int = 256,
+    threads: int = 1,
 ) -> dict[int, np.ndarray]:
-    """ILD@k of ``unit_vectors[rows]`` for every k in ``ks``, in one pass over the lists: ``{k: (n_users,) float64}``.
+    """ILD@k of ``vectors[rows]`` for every k in ``ks``, in one pass over the lists: ``{k: (n_users,) float64}``.
 
-    ``rows`` (n_users, width) int64: rows of ``unit_vectors`` (n, dim), unit length or zero; ``-1`` for
-    a position without a vector. The identity of :func:`intra_list_diversity` on each user's sum of
-    vectors, summed in float64 position range by position range (the sum at k=10 is on the way to
-    k=50), for ``chunk_users`` users at a time, so at most (chunk_users, width, dim) float32 is gathered
-    per thread; ``threads`` chunks at once (numpy's gathers and sums release the GIL).
+    ``rows`` (n_users, width) int64: rows of ``vectors`` (n, dim), ``-1`` for a position without a
+    vector. Each gathered vector is divided by its L2 norm (in the table's precision, each row's
+    norm computed once); a zero vector has no direction and counts as invalid. ``unit``: the caller
+    promises unit-length or zero rows (no scaling). The identity of :func:`intra_list_diversity`
+    on each user's sum of vectors, summed in float64 position range by position range (the sum at
+    k=10 is on the way to k=50), for ``chunk_users`` users at a time, so at most (chunk_users,
+    width, dim) vectors are gathered per thread; ``threads`` chunks at once (numpy's gathers and
+    sums release the GIL). No copy of the table is made.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    unit_vectors = np.asarray(unit_vectors)
+    vectors = np.asarray(vectors)
+    if not np.issubdtype(vectors.dtype, np.floating):
+        vectors = vectors.astype(np.float64)
     ks = sorted(set(ks))
     for k in ks:
         _prefix(rows, k)  # checks the shape and the k
-    norms_squared = np.einsum("nd,nd->n", unit_vectors, unit_vectors)
+    width = ks[-1]
+    rows = rows[:, :width]
+    if unit:
+        lengths = np.einsum("nd,nd->n", vectors, vectors)
+    else:  # each row's norm, a block of rows at a time (no full-size temporary)
+        lengths = np.empty(len(vectors), vectors.dtype)
+        for start in range(0, len(vectors), 4096):
+            lengths[start : start + 4096] = np.linalg.norm(vectors[start : start + 4096], axis=1)
+    usable = np.isfinite(lengths) & (lengths > 0)
     safe = np.maximum(rows, 0)
-    valid = (rows >= 0) & (norms_squared[safe] > 0) if len(unit_vectors) else np.zeros(rows.shape, bool)
+    valid = (rows >= 0) & usable[safe] if len(vectors) else np.zeros(rows.shape, bool)
     squared = {k: np.zeros(len(rows)) for k in ks}
 
     def add_chunk(start: int) -> None:  # fills squared[k][chunk] for every k
         chunk = slice(start, start + chunk_users)
-        vectors = unit_vectors[safe[chunk, : ks[-1]]]  # (c, width, dim)
-        vectors[~valid[chunk, : ks[-1]]] = 0
-        summed, done = np.zeros((len(vectors), unit_vectors.shape[1])), 0
+        gathered = vectors[safe[chunk]]  # (c, width, dim)
+        if not unit:
+            norms = lengths[safe[chunk]][..., None]
+            np.divide(gathered, norms, out=gathered, where=valid[chunk][..., None])
+        gathered[~valid[chunk]] = 0
+        summed, done = np.zeros((len(gathered), vectors.shape[1])), 0
         for k in ks:
-            summed += vectors[:, done:k].sum(axis=1, dtype=np.float64)
+            summed += gathered[:, done:k].sum(axis=1, dtype=np.float64)
             squared[k][chunk] = np.einsum("ud,ud->u", summed, summed)
             done = k
 
-    starts = range(0, len(rows) if len(unit_vectors) else 0, chunk_users)
+    starts = range(0, len(rows) if len(vectors) else 0, chunk_users)
     if threads > 1 and len(starts) > 1:
         from concurrent.futures import ThreadPoolExecutor
 

@@ -33,7 +33,7 @@ class Catalogue:
 
     ``track_ids`` (n,) str sorted: every track of the split (train and every evaluated part), the
     denominator of coverage. ``popularity`` (n,) int64: distinct train users per track.
-    ``is_tail`` (n,) bool: :func:`sonic.rouge.beyond_metrics.tail_mask` of the popularity.
+    ``is_tail`` (n,) bool: :func:`sonic.rouge.beyond.tail_mask` of the popularity.
     """
 
     track_ids: np.ndarray
@@ -44,7 +44,11 @@ class Catalogue:
 
     @classmethod
     def from_split(
-        cls, train: pd.DataFrame, parts: Iterable[pd.DataFrame], *, head_fraction: float = beyond_metrics.HEAD_FRACTION
+        cls,
+        train: pd.DataFrame,
+        parts: Iterable[pd.DataFrame],
+        *,
+        head_fraction: float = beyond_metrics.HEAD_FRACTION,
     ) -> Catalogue:
         user_codes, user_ids = pd.factorize(train["user_id"])
         track_codes, train_tracks = pd.factorize(train["track_id"])
@@ -109,7 +113,8 @@ def score_lists(
 
     Every user of every truth must be in ``users``. ILD is computed in ``diversity``'s space when
     given (tracks without a vector there are left out of their list's pairs). ``beyond=False``: the
-    accuracy metrics only (``catalogue`` may then be None). ``recommendations``: :func:`long_frame` of the lists, when the caller has it.
+    accuracy metrics only (``catalogue`` may then be None). ``recommendations``: :func:`long_frame`
+    of the lists, when the caller has made it already.
     """
     if recommendations is None:
         recommendations = long_frame(users, ids, scores)
@@ -171,25 +176,24 @@ def _beyond_values(
         values[f"ARP@{k}"] = beyond_metrics.average_popularity(rows, popularity, k=k)
         values[f"LongTailShare@{k}"] = beyond_metrics.long_tail_share(rows, is_tail, k=k)
     if diversity is not None:
-        for k, column in _ild(codes, list_ids, [k for k in ks if k >= 2], diversity).items():  # one track: no pair
+        with_pairs = [k for k in ks if k >= 2]  # one track has no pair
+        for k, column in _ild(codes, list_ids, with_pairs, diversity).items():
             values[f"ILD@{k}"] = column
     return values
 
 
 def _ild(codes: np.ndarray, list_ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:
-    """ILD at every k, from the unit float32 vectors of the listed tracks in ``table`` (tracks without one: left out).
+    """ILD at every k, from the unit vectors of the listed tracks in ``table`` (tracks without one: left out).
 
-    Only the distinct listed tracks are looked up and scaled to unit length, row by row as for the whole table.
+    Only the distinct listed tracks are looked up; vectors are scaled to unit length (float32, as the
+    table) as they are gathered, list by list.
     """
     if not ks:
         return {}
     table_rows, found = table.lookup(list_ids.astype(str))
-    vectors = table.vectors[table_rows[found]]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros(vectors.shape, np.float32), where=norms > 0)
-    compact = np.where(found, np.cumsum(found) - 1, -1)  # list track -> row of unit
+    rows = _rows_of_codes(codes, np.where(found, table_rows, -1))
     threads = min(2, available_cpus())  # two chunks at once take most of the memory bandwidth a gather gets
-    return beyond_metrics.intra_list_diversities(_rows_of_codes(codes, compact), unit, ks, threads=threads)
+    return beyond_metrics.intra_list_diversities(rows, table.vectors, ks, threads=threads)
 
 
 def over_seeds(aggregates: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -188,15 +188,15 @@ def run_side(side: str, directory: Path) -> dict[str, float]:
     """
     out = directory / f"out-{side}"
     shutil.rmtree(out, ignore_errors=True)
-    started = time.perf_counter()
-    process = subprocess.Popen(command(side, directory, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
+    log = directory / f"{side}.stderr"
+    with log.open("wb") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command(side, directory, out), stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time and peak RSS
+        seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    error = process.stderr.read().decode()
-    process.stderr.close()
     if process.returncode != 0:
-        raise SystemExit(f"{side} side failed (exit {process.returncode}):\n{error}")
+        raise SystemExit(f"{side} side failed (exit {process.returncode}):\n{log.read_text()}")
     return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
 
 
@@ -255,6 +255,15 @@ def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def processor() -> str:
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else "unknown processor"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of users, tracks and rows (0.25: quick)")
@@ -277,7 +286,7 @@ def main() -> None:
             (directory / "sizes.json").write_text(json.dumps(sizes))
         shape = ", ".join(f"{key} {value:,}" for key, value in sizes.items())
         print(f"data ready in {time.perf_counter() - started:.1f} s: {shape}, {evaluate_scale.DIM}-d vectors; "
-              f"k = {K}; {os.cpu_count()} CPUs (affinity {len(os.sched_getaffinity(0))})", flush=True)
+              f"k = {K}; {os.cpu_count()} CPUs (affinity {len(os.sched_getaffinity(0))}, {processor()})", flush=True)
         if args.phases:
             phases: dict[str, float] = {}
             pipeline(directory / "split", directory / "emb" / "gen.parquet", directory / "out-numpy", phases=phases)

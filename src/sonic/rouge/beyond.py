@@ -128,7 +128,7 @@ def intra_list_diversities(
     ks: Sequence[int],
     *,
     unit: bool = False,
-    chunk_users: int = 256,
+    chunk_users: int = 32,
     threads: int = 1,
 ) -> dict[int, np.ndarray]:
     """ILD@k of ``vectors[rows]`` for every k in ``ks``, in one pass over the lists: ``{k: (n_users,) float64}``.
@@ -138,9 +138,9 @@ def intra_list_diversities(
     norm computed once); a zero vector has no direction and counts as invalid. ``unit``: the caller
     promises unit-length or zero rows (no scaling). The identity of :func:`intra_list_diversity`
     on each user's sum of vectors, summed in float64 position range by position range (the sum at
-    k=10 is on the way to k=50), for ``chunk_users`` users at a time, so at most (chunk_users,
-    width, dim) vectors are gathered per thread; ``threads`` chunks at once (numpy's gathers and
-    sums release the GIL). No copy of the table is made.
+    k=10 is on the way to k=50). ``chunk_users`` lists at a time are gathered into one reused
+    buffer small enough to stay in cache while it is scaled and summed; ``threads`` workers take
+    a share of the users each (numpy's gathers and sums release the GIL). No copy of the table is made.
     """
     rows = np.asarray(rows, dtype=np.int64)
     vectors = np.asarray(vectors)
@@ -160,29 +160,35 @@ def intra_list_diversities(
     usable = np.isfinite(lengths) & (lengths > 0)
     safe = np.maximum(rows, 0)
     valid = (rows >= 0) & usable[safe] if len(vectors) else np.zeros(rows.shape, bool)
+    scale = np.where(valid, lengths[safe], 1) if len(vectors) and not unit else None
     squared = {k: np.zeros(len(rows)) for k in ks}
 
-    def add_chunk(start: int) -> None:  # fills squared[k][chunk] for every k
-        chunk = slice(start, start + chunk_users)
-        gathered = vectors[safe[chunk]]  # (c, width, dim)
-        if not unit:  # a plain division (a masked one is half as fast); invalid positions are zeroed next
-            gathered /= np.where(valid[chunk], lengths[safe[chunk]], 1)[..., None]
-        gathered[~valid[chunk]] = 0
-        summed, done = np.zeros((len(gathered), vectors.shape[1])), 0
-        for k in ks:
-            summed += gathered[:, done:k].sum(axis=1, dtype=np.float64)
-            squared[k][chunk] = np.einsum("ud,ud->u", summed, summed)
-            done = k
+    def add_users(share: slice) -> None:  # fills squared[k][share] for every k
+        gathered = np.empty((chunk_users, width, vectors.shape[1]), vectors.dtype)
+        for start in range(share.start, share.stop, chunk_users):
+            chunk = slice(start, min(start + chunk_users, share.stop))
+            block = gathered[: chunk.stop - chunk.start]
+            np.take(vectors, safe[chunk], axis=0, out=block, mode="clip")  # rows are in range: clip skips a check
+            if scale is not None:  # a plain division (a masked one is half as fast); invalid ones are zeroed next
+                block /= scale[chunk][..., None]
+            block[~valid[chunk]] = 0
+            summed, done = np.zeros((len(block), vectors.shape[1])), 0
+            for k in ks:
+                summed += block[:, done:k].sum(axis=1, dtype=np.float64)
+                squared[k][chunk] = np.einsum("ud,ud->u", summed, summed)
+                done = k
 
-    starts = range(0, len(rows) if len(vectors) else 0, chunk_users)
-    if threads > 1 and len(starts) > 1:
+    n_users = len(rows) if len(vectors) else 0
+    bounds = np.linspace(0, n_users, max(1, min(threads, n_users // chunk_users)) + 1).astype(int)
+    shares = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if len(shares) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(add_chunk, starts))
+        with ThreadPoolExecutor(len(shares)) as pool:
+            list(pool.map(add_users, shares))
     else:
-        for start in starts:
-            add_chunk(start)
+        for share in shares:
+            add_users(share)
     diversities = {}
     for k in ks:
         m = valid[:, :k].sum(axis=1).astype(np.float64)

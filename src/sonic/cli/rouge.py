@@ -75,7 +75,7 @@ def run_model_command(
     if out is None:
         out = default_run_dir(model_name, embeddings=embedding, mode=mode, ks=k, seeds=seed, shuffle=shuffle,
                               split_dir=split_dir, embeddings_dir=embeddings_dir, options=options, device=device,
-                              diversity_embedding=diversity_embedding)
+                              diversity_embedding=diversity_embedding, beyond=beyond)
     split_dir = SPLIT_DIR if split_dir is None else split_dir
     embeddings_dir = EMBEDDINGS_DIR if embeddings_dir is None else embeddings_dir
     result = run_models(

@@ -11,6 +11,7 @@ aggregates (mean with a 95% t-interval over users) the frame of ``metrics.json``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 from sonic.parallel import available_cpus
 from sonic.rouge import beyond as beyond_metrics, metrics
 from sonic.rouge.shared import unique_pairs
-from sonic.rouge.evaluate import MetricsReport, evaluate
+from sonic.rouge.evaluate import MetricsReport, check_ks, evaluate
 from sonic.tails.table import EmbeddingTable
 
 PER_USER_COLUMNS = ("user_id", "metric", "k", "value", "slice")
@@ -119,26 +120,30 @@ def score_lists(
     if recommendations is None:
         recommendations = long_frame(users, ids, scores)
     user_index = pd.Index(np.asarray(users, dtype=object).astype(str))
-    codes, list_ids = _list_codes(ids) if beyond else (None, None)
     per_user, aggregates, reports = [], [], {}
-    for slice_name, truth in truths.items():
-        report = evaluate(recommendations, truth, ks, truth_source=f"{slice_name} events")
-        reports[slice_name] = report
-        values = dict(report.values)
-        if beyond:
-            slice_codes = codes[user_index.get_indexer(report.user_ids)]
-            rows = _rows_of_codes(slice_codes, catalogue.rows(list_ids))
-            values.update(_beyond_values(slice_codes, list_ids, rows, report.ks, catalogue, diversity))
-        for key, column in values.items():
-            name, k = key.rsplit("@", 1)
-            per_user.append(pd.DataFrame({"user_id": report.user_ids, "metric": name, "k": int(k),
-                                          "value": column, "slice": slice_name}))
-            defined = column[~np.isnan(column)]
-            mean, low, high = metrics.mean_interval(defined)
-            aggregates.append((name, int(k), slice_name, mean, low, high, len(defined)))
-        for k in report.ks if beyond else ():
-            value = beyond_metrics.coverage(rows, len(catalogue.track_ids), k=k)
-            aggregates.append(("Coverage", k, slice_name, value, np.nan, np.nan, report.n_users))
+    with ThreadPoolExecutor(1) as side:
+        # every user's beyond-accuracy values (they depend on the list alone) on a second thread, while the
+        # accuracy metrics are scored here; numpy releases the GIL
+        pending = side.submit(_beyond_values, ids, check_ks(ks), catalogue, diversity) if beyond else None
+        for slice_name, truth in truths.items():
+            report = evaluate(recommendations, truth, ks, truth_source=f"{slice_name} events")
+            reports[slice_name] = report
+            values = dict(report.values)
+            if pending is not None:
+                rows, every_user = pending.result()
+                positions = user_index.get_indexer(report.user_ids)
+                rows = rows[positions]
+                values.update({key: column[positions] for key, column in every_user.items()})
+            for key, column in values.items():
+                name, k = key.rsplit("@", 1)
+                per_user.append(pd.DataFrame({"user_id": report.user_ids, "metric": name, "k": int(k),
+                                              "value": column, "slice": slice_name}))
+                defined = column[~np.isnan(column)]
+                mean, low, high = metrics.mean_interval(defined)
+                aggregates.append((name, int(k), slice_name, mean, low, high, len(defined)))
+            for k in report.ks if beyond else ():
+                value = beyond_metrics.coverage(rows, len(catalogue.track_ids), k=k)
+                aggregates.append(("Coverage", k, slice_name, value, np.nan, np.nan, report.n_users))
     per_user_frame = pd.concat(per_user, ignore_index=True).loc[:, list(PER_USER_COLUMNS)]
     per_user_frame = per_user_frame.astype({"user_id": "str", "metric": "str", "slice": "str", "k": "int64"})
     aggregate_frame = pd.DataFrame(aggregates, columns=list(AGGREGATE_COLUMNS))
@@ -160,14 +165,16 @@ def _rows_of_codes(codes: np.ndarray, unique_rows: np.ndarray) -> np.ndarray:
 
 
 def _beyond_values(
-    codes: np.ndarray, list_ids: np.ndarray, rows: np.ndarray, ks: Sequence[int], catalogue: Catalogue,
-    diversity: EmbeddingTable | None,
-) -> dict[str, np.ndarray]:
-    """Per-user Novelty, ARP, LongTailShare (and ILD) at every k: ``{"Novelty@10": (n,), ...}``.
+    ids: np.ndarray, ks: Sequence[int], catalogue: Catalogue, diversity: EmbeddingTable | None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(catalogue rows (n, width) of the lists, per-user Novelty, ARP, LongTailShare (and ILD) at every
+    k: ``{"Novelty@10": (n,), ...}``) for the lists ``ids`` (n, width).
 
-    ``codes`` (n, width) and ``list_ids``: :func:`_list_codes` of the lists; ``rows`` (n, width):
-    their catalogue rows (:meth:`Catalogue.rows`).
+    The listed tracks are coded once (:func:`_list_codes`): catalogue rows and vectors are looked up
+    for the distinct tracks only.
     """
+    codes, list_ids = _list_codes(ids)
+    rows = _rows_of_codes(codes, catalogue.rows(list_ids))
     popularity = np.append(catalogue.popularity, 0)  # the last row: a track outside the split
     is_tail = np.append(catalogue.is_tail, True)
     values = {}
@@ -179,7 +186,7 @@ def _beyond_values(
         with_pairs = [k for k in ks if k >= 2]  # one track has no pair
         for k, column in _ild(codes, list_ids, with_pairs, diversity).items():
             values[f"ILD@{k}"] = column
-    return values
+    return rows, values
 
 
 def _ild(codes: np.ndarray, list_ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:

@@ -8,7 +8,8 @@ import pytest
 
 from sonic.rouge import beyond
 from sonic.rouge.shared import rows_in, sorted_codes
-from sonic.rouge.scoring import Catalogue, over_seeds, score_lists, sorted_unique
+from sonic.rouge.scoring import Catalogue, over_seeds, score_lists
+from sonic.rouge.shared import sorted_unique, unique_keys, unique_pairs
 from sonic.tails.table import EmbeddingTable
 
 # Catalogue of 5 tracks; popularity = distinct train users per track, 4 train users.
@@ -80,9 +81,32 @@ def test_intra_list_diversity_of_table_rows_equals_the_gathered_one(k):
     rows[rng.random((40, 7)) < 0.2] = -1  # positions without a vector
     rows[0] = [3, 11, -1, 5, -1, -1, -1]  # one valid track: NaN
     expected = beyond.intra_list_diversity(table[np.maximum(rows, 0)], rows >= 0, k=k, unit=True)
-    got = beyond.intra_list_diversity_of_rows(rows, table, k=k, dim_block=3)
+    got = beyond.intra_list_diversity_of_rows(rows, table, k=k)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
     assert np.isnan(got[0]) and np.isfinite(got).sum() > 15  # most users have two valid tracks
+    # every k in one pass, a few users at a time (chunks that do not divide the 40 users)
+    several = beyond.intra_list_diversities(rows, table, [7, k, 2], unit=True, chunk_users=6, threads=3)
+    assert sorted(several) == sorted({2, k, 7})
+    for each in several:
+        reference = beyond.intra_list_diversity(table[np.maximum(rows, 0)], rows >= 0, k=each, unit=True)
+        np.testing.assert_allclose(several[each], reference, rtol=1e-9, atol=1e-9)
+
+
+def test_intra_list_diversities_scale_raw_table_rows_like_a_pairwise_loop():
+    rng = np.random.default_rng(5)
+    table = rng.normal(size=(25, 6)).astype(np.float32) * rng.uniform(0.1, 9.0, size=(25, 1)).astype(np.float32)
+    table[4] = 0.0  # no direction: left out
+    rows = rng.integers(0, 25, size=(30, 5))
+    rows[rng.random((30, 5)) < 0.2] = -1
+    got = beyond.intra_list_diversities(rows, table, [3, 5], chunk_users=4, threads=2)
+    for k in (3, 5):
+        for user in range(30):
+            chosen = [table[row] / np.linalg.norm(table[row]) for row in rows[user, :k] if row >= 0 and row != 4]
+            pairs = [1 - a @ b for i, a in enumerate(chosen) for b in chosen[i + 1 :]]
+            if pairs:
+                assert got[k][user] == pytest.approx(np.mean(pairs), rel=1e-6)
+            else:
+                assert np.isnan(got[k][user])
 
 
 def test_intra_list_diversity_matches_pairwise_loop():
@@ -104,6 +128,17 @@ def test_sorted_unique_equals_numpy_unique():
     keys = np.random.default_rng(1).integers(0, 1000, size=5000)
     np.testing.assert_array_equal(sorted_unique(keys), np.unique(keys))
     assert sorted_unique(np.array([], dtype=np.int64)).shape == (0,)
+
+
+def test_unique_keys_and_pairs_equal_numpy_unique():
+    rng = np.random.default_rng(3)
+    rows, columns = rng.integers(0, 40, size=6000), rng.integers(0, 30, size=6000)
+    rows[:300], columns[:300] = 7, 4  # one pair 300 times: a sum of bools never wraps to zero
+    keys = rows.astype(np.int64) * 30 + columns
+    np.testing.assert_array_equal(unique_keys(rows, columns, 45, 30), np.unique(keys))
+    pairs = unique_pairs(rows, columns, 45, 30)
+    np.testing.assert_array_equal(np.diff(pairs.indptr), np.bincount(np.unique(keys) // 30, minlength=45))
+    assert unique_keys(np.zeros(0, np.int64), np.zeros(0, np.int64), 3, 5).shape == (0,)
 
 
 @pytest.mark.parametrize("dtype", ["str", object])

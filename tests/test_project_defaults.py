@@ -100,12 +100,12 @@ def test_the_run_folder_name_is_unique_for_the_request():
         {"embeddings": ["mfcc_104", "lyrics"]}, {"embeddings": ["mfcc_104+lyrics"]}, {"embeddings": []},
         {"shuffle": True}, {"options": {"catalogue": "all"}}, {"options": {"catalogue": "train"}},
         {"device": "cpu"}, {"diversity_embedding": "lyrics"}, {"split_dir": "other"},
-        {"embeddings_dir": "elsewhere"}, {"embeddings": ["tables/mfcc_104.parquet"]},
+        {"embeddings_dir": "elsewhere"}, {"embeddings": ["tables/mfcc_104.parquet"]}, {"beyond": False},
     ]
     names = [default_run_dir("knn", **{**base, **variant}) for variant in variants]
     assert len(set(names)) == len(names), names
     assert default_run_dir("knn", **base, split_dir="split", embeddings_dir="./embeddings") == names[0]
-    at_defaults = {"options": {}, "device": "auto", "diversity_embedding": None, "shuffle": False}
+    at_defaults = {"options": {}, "device": "auto", "diversity_embedding": None, "shuffle": False, "beyond": True}
     assert default_run_dir("knn", **base, **at_defaults) == names[0]
     assert default_run_dir("knn", **{**base, "mode": "val"}) == names[0]
     with pytest.raises(TypeError):

@@ -175,6 +175,35 @@ def test_a_rerun_reuses_finished_runs(split_dir, tmp_path):
     assert changed.runs[0].config["ks"] == [3]  # another request: run again
 
 
+def test_without_beyond_only_the_accuracy_metrics_are_scored(split_dir, embeddings_dir, tmp_path, capsys):
+    full = _knn(split_dir, embeddings_dir, tmp_path / "full", mode=("val", "test"))
+    accuracy = _knn(split_dir, embeddings_dir, tmp_path / "accuracy", mode=("val", "test"), beyond=False)
+    assert accuracy.config["beyond"] is False and full.config["beyond"] is True
+    assert set(accuracy.per_user["metric"]) == {"HitRate", "Precision", "Recall", "MRR", "NDCG"}
+    assert set(accuracy.metrics["metric"]) == {"HitRate", "Precision", "Recall", "MRR", "NDCG"}
+    # the same lists and the same accuracy values as the run that also scores beyond accuracy
+    pd.testing.assert_frame_equal(pd.read_parquet(accuracy.out_dir / "recommendations.parquet"),
+                                  pd.read_parquet(full.out_dir / "recommendations.parquet"))
+    kept = full.per_user[full.per_user["metric"].isin(set(accuracy.per_user["metric"]))].reset_index(drop=True)
+    pd.testing.assert_frame_equal(accuracy.per_user, kept)
+    # a finished full run is reused for the same request, also one written before the switch existed ...
+    config_path = full.out_dir / "config.json"
+    config_path.write_text(json.dumps({k: v for k, v in json.loads(config_path.read_text()).items() if k != "beyond"}))
+    stamp = config_path.stat().st_mtime_ns
+    request = {"embeddings": ["toy"], "embeddings_dir": embeddings_dir, "mode": ("val", "test"), "ks": (1, 3)}
+    run_models("knn", split_dir, out_dir=full.out_dir, **request)
+    assert config_path.stat().st_mtime_ns == stamp
+    # ... but not for an accuracy-only request
+    again = run_models("knn", split_dir, out_dir=full.out_dir, beyond=False, **request).runs[0]
+    assert "ILD" not in set(again.per_user["metric"]) and again.config["beyond"] is False
+    assert _sonic("run-model", "--model-name", "knn", "--embedding", "toy", "--embeddings-dir", str(embeddings_dir),
+                  "--split-dir", str(split_dir), "--mode", "test", "--k", "3", "--no-beyond",
+                  "--out", str(tmp_path / "cli")) == 0
+    assert "Coverage" not in capsys.readouterr().out
+    assert set(pd.read_parquet(tmp_path / "cli" / "per_user.parquet")["metric"]) == {"HitRate", "Precision",
+                                                                                      "Recall", "MRR", "NDCG"}
+
+
 def test_shuffle_is_refused_for_a_model_without_content(split_dir, embeddings_dir, tmp_path):
     with pytest.raises(SonicError, match="^--shuffle is a control for content models; pop does not use"):
         run_model("pop", split_dir, embedding="toy", embeddings_dir=embeddings_dir, shuffle=True, out_dir=tmp_path)

@@ -61,6 +61,9 @@ def run_model_command(
     diversity_embedding: str | None = typer.Option(
         None, "--diversity-embedding", help="Embedding space for intra-list diversity (default: the run's)."
     ),
+    beyond: bool = typer.Option(
+        True, "--beyond/--no-beyond", help="Also score coverage, novelty, ARP, long-tail share and ILD."
+    ),
 ) -> None:
     """Fit a recommender on a split's train events and evaluate it on the chosen split files."""
     from sonic.project import EMBEDDINGS_DIR, SPLIT_DIR
@@ -72,7 +75,7 @@ def run_model_command(
     if out is None:
         out = default_run_dir(model_name, embeddings=embedding, mode=mode, ks=k, seeds=seed, shuffle=shuffle,
                               split_dir=split_dir, embeddings_dir=embeddings_dir, options=options, device=device,
-                              diversity_embedding=diversity_embedding)
+                              diversity_embedding=diversity_embedding, beyond=beyond)
     split_dir = SPLIT_DIR if split_dir is None else split_dir
     embeddings_dir = EMBEDDINGS_DIR if embeddings_dir is None else embeddings_dir
     result = run_models(
@@ -88,6 +91,7 @@ def run_model_command(
         shuffle=shuffle,
         device=device,
         diversity_embedding=diversity_embedding,
+        beyond=beyond,
     )
     for run in result.runs:
         for warning in run.warnings:

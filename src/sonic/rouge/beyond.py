@@ -14,6 +14,8 @@ a user whose cut list is empty gets NaN (the mean over users leaves them out).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 BEYOND_NAMES = ("Coverage", "Novelty", "ARP", "LongTailShare", "ILD")
@@ -31,8 +33,9 @@ def coverage(rows: np.ndarray, n_catalogue: int, *, k: int | None = None) -> flo
     rows = _prefix(rows, k)
     if n_catalogue <= 0:
         return float("nan")
-    shown = rows[(rows >= 0) & (rows < n_catalogue)]
-    return float(len(np.unique(shown)) / n_catalogue)
+    listed = np.zeros(n_catalogue, dtype=bool)
+    listed[rows[(rows >= 0) & (rows < n_catalogue)]] = True  # a mask, not np.unique's sort or hash
+    return float(np.count_nonzero(listed) / n_catalogue)
 
 
 def novelty(rows: np.ndarray, popularity: np.ndarray, n_train_users: int, *, k: int | None = None) -> np.ndarray:
@@ -112,33 +115,88 @@ def intra_list_diversity(
     return 1.0 - mean_cosine
 
 
-def intra_list_diversity_of_rows(
-    rows: np.ndarray, unit_vectors: np.ndarray, *, k: int | None = None, dim_block: int = 128
-) -> np.ndarray:
-    """:func:`intra_list_diversity` of ``unit_vectors[rows]`` without gathering (n_users, width, dim) vectors.
+def intra_list_diversity_of_rows(rows: np.ndarray, unit_vectors: np.ndarray, *, k: int | None = None) -> np.ndarray:
+    """:func:`intra_list_diversity` of ``unit_vectors[rows]``: :func:`intra_list_diversities` at one k."""
+    rows = np.asarray(rows)
+    k = rows.shape[1] if k is None and rows.ndim == 2 else k
+    return intra_list_diversities(rows, unit_vectors, [k], unit=True)[k]
 
-    ``rows`` (n_users, width) int64: rows of ``unit_vectors`` (n, dim), unit length or zero; ``-1`` for
-    a position without a vector. Each user's sum of vectors is one sparse product (float64, ``dim_block``
-    dimensions at a time, so no float64 copy of the whole table is held). -> (n_users,) float64.
+
+def intra_list_diversities(
+    rows: np.ndarray,
+    vectors: np.ndarray,
+    ks: Sequence[int],
+    *,
+    unit: bool = False,
+    chunk_users: int = 32,
+    threads: int = 1,
+) -> dict[int, np.ndarray]:
+    """ILD@k of ``vectors[rows]`` for every k in ``ks``, in one pass over the lists: ``{k: (n_users,) float64}``.
+
+    ``rows`` (n_users, width) int64: rows of ``vectors`` (n, dim), ``-1`` for a position without a
+    vector. Each gathered vector is divided by its L2 norm (in the table's precision, each row's
+    norm computed once); a zero vector has no direction and counts as invalid. ``unit``: the caller
+    promises unit-length or zero rows (no scaling). The identity of :func:`intra_list_diversity`
+    on each user's sum of vectors, summed in float64 position range by position range (the sum at
+    k=10 is on the way to k=50). ``chunk_users`` lists at a time are gathered into one reused
+    buffer small enough to stay in cache while it is scaled and summed; ``threads`` workers take
+    a share of the users each (numpy's gathers and sums release the GIL). No copy of the table is made.
     """
-    from scipy import sparse
+    rows = np.asarray(rows, dtype=np.int64)
+    vectors = np.asarray(vectors)
+    if not np.issubdtype(vectors.dtype, np.floating):
+        vectors = vectors.astype(np.float64)
+    ks = sorted(set(ks))
+    for k in ks:
+        _prefix(rows, k)  # checks the shape and the k
+    width = ks[-1]
+    rows = rows[:, :width]
+    if unit:
+        lengths = np.einsum("nd,nd->n", vectors, vectors)
+    else:  # each row's norm, a block of rows at a time (no full-size temporary)
+        lengths = np.empty(len(vectors), vectors.dtype)
+        for start in range(0, len(vectors), 4096):
+            lengths[start : start + 4096] = np.linalg.norm(vectors[start : start + 4096], axis=1)
+    usable = np.isfinite(lengths) & (lengths > 0)
+    safe = np.maximum(rows, 0)
+    valid = (rows >= 0) & usable[safe] if len(vectors) else np.zeros(rows.shape, bool)
+    scale = np.where(valid, lengths[safe], 1) if len(vectors) and not unit else None
+    squared = {k: np.zeros(len(rows)) for k in ks}
 
-    rows = _prefix(np.asarray(rows, dtype=np.int64), k)
-    unit_vectors = np.asarray(unit_vectors)
-    norms_squared = np.einsum("nd,nd->n", unit_vectors, unit_vectors)
-    valid = (rows >= 0) & (norms_squared[np.maximum(rows, 0)] > 0)
-    users, positions = np.nonzero(valid)
-    lists = sparse.csr_matrix((np.ones(len(users)), (users, rows[users, positions])),
-                              shape=(len(rows), len(unit_vectors)))
-    m = valid.sum(axis=1).astype(np.float64)
-    squared = np.zeros(len(rows))
-    for start in range(0, unit_vectors.shape[1], dim_block):
-        summed = lists @ unit_vectors[:, start : start + dim_block].astype(np.float64)  # (n_users, block)
-        squared += np.einsum("ud,ud->u", summed, summed)
-    pair_cosines = (squared - m) / 2.0
-    n_pairs = m * (m - 1.0) / 2.0
-    mean_cosine = np.divide(pair_cosines, n_pairs, out=np.full(len(m), np.nan), where=n_pairs > 0)
-    return 1.0 - mean_cosine
+    def add_users(share: slice) -> None:  # fills squared[k][share] for every k
+        gathered = np.empty((chunk_users, width, vectors.shape[1]), vectors.dtype)
+        for start in range(share.start, share.stop, chunk_users):
+            chunk = slice(start, min(start + chunk_users, share.stop))
+            block = gathered[: chunk.stop - chunk.start]
+            np.take(vectors, safe[chunk], axis=0, out=block, mode="clip")  # rows are in range: clip skips a check
+            if scale is not None:  # a plain division (a masked one is half as fast); invalid ones are zeroed next
+                block /= scale[chunk][..., None]
+            block[~valid[chunk]] = 0
+            summed, done = np.zeros((len(block), vectors.shape[1])), 0
+            for k in ks:
+                summed += block[:, done:k].sum(axis=1, dtype=np.float64)
+                squared[k][chunk] = np.einsum("ud,ud->u", summed, summed)
+                done = k
+
+    n_users = len(rows) if len(vectors) else 0
+    bounds = np.linspace(0, n_users, max(1, min(threads, n_users // chunk_users)) + 1).astype(int)
+    shares = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if len(shares) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(shares)) as pool:
+            list(pool.map(add_users, shares))
+    else:
+        for share in shares:
+            add_users(share)
+    diversities = {}
+    for k in ks:
+        m = valid[:, :k].sum(axis=1).astype(np.float64)
+        pair_cosines = (squared[k] - m) / 2.0
+        n_pairs = m * (m - 1.0) / 2.0
+        mean_cosine = np.divide(pair_cosines, n_pairs, out=np.full(len(m), np.nan), where=n_pairs > 0)
+        diversities[k] = 1.0 - mean_cosine
+    return diversities
 
 
 def _list_mean(rows: np.ndarray, per_track: np.ndarray, k: int | None) -> np.ndarray:

@@ -36,6 +36,7 @@ from sonic.errors import DataError, Interrupted, SonicError
 from sonic.files import atomic_folder, atomic_path, output_folder, write_json
 from sonic.manifest import base_manifest
 from sonic.rouge.base import RECOMMENDERS, shuffled
+from sonic.rouge.beyond import HEAD_FRACTION
 from sonic.rouge.embeddings import load_embedding
 from sonic.rouge.evaluate import MetricsReport, check_ks
 from sonic.rouge.scoring import Catalogue, Scores, long_frame, over_seeds, score_lists
@@ -99,6 +100,7 @@ def run_model(
     shuffle: bool = False,
     device: str = "auto",
     diversity_embedding: str | os.PathLike | None = None,
+    beyond: bool = True,
 ) -> RunResult:
     """Fit ``model_name`` on the split's train events and evaluate it on each ``mode`` (slice).
 
@@ -107,10 +109,11 @@ def run_model(
     a fusion ``a+b``. ``options``: the model's options (typed values, or strings typed by its
     dataclass). ``shuffle``: permute the vectors across tracks (seeded by ``seed``), the control
     of a content model. ILD is measured in ``diversity_embedding``'s space, by default the
-    (unshuffled) run embedding. Every evaluated user gets ``max(ks)`` tracks, train tracks excluded.
+    (unshuffled) run embedding. ``beyond=False`` scores the accuracy metrics only (no coverage, novelty,
+    ARP, long-tail share or ILD). Every evaluated user gets ``max(ks)`` tracks, train tracks excluded.
     """
     request = _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle,
-                       device, diversity_embedding)
+                       device, diversity_embedding, beyond)
     model = _create_model(model_name, request["options"])
     if shuffle:
         _check_shuffle(model_name, model, embedding)
@@ -146,9 +149,9 @@ def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, se
         fit_validation = parts.get("val")
         if fit_validation is None and "val" in (folder := read_split_folder(split_dir)).paths:
             fit_validation = folder.read("val")
-        counting = background.submit(Catalogue.from_split, train, list(parts.values()))
+        counting = background.submit(Catalogue.from_split, train, list(parts.values())) if beyond else None
         model.fit(train, validation=fit_validation, item_embeddings=table, device=device, seed=seed)
-        catalogue = counting.result()
+        catalogue = None if counting is None else counting.result()
 
     train_users = pd.Index(np.sort(train["user_id"].astype(str).unique()))
     lists, scored, warnings = [], [], []
@@ -160,8 +163,10 @@ def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, se
         ids, scores, group_warnings = _recommend(model, users, train_users.get_indexer(users) >= 0,
                                                  max(request["ks"]), None if history is None or history.empty
                                                  else history)
-        lists.append(long_frame(users, ids, scores).assign(history=history is not None and not history.empty))
-        scored.append(score_lists(users, ids, scores, truths, request["ks"], catalogue, diversity=diversity))
+        frame = long_frame(users, ids, scores)
+        lists.append(frame.assign(history=history is not None and not history.empty))
+        scored.append(score_lists(users, ids, scores, truths, request["ks"], catalogue, diversity=diversity,
+                                  beyond=beyond, recommendations=frame))
         warnings += group_warnings
     recommendations = pd.concat(lists, ignore_index=True)
     if not recommendations["history"].any():
@@ -177,7 +182,7 @@ def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, se
         **request,
         embedding=None if embedding is None else embedding_info,
         split={"dir": str(split_dir), "settings": split_settings},
-        long_tail={"head_fraction": catalogue.head_fraction, "popularity": "distinct train users per track"},
+        long_tail={"head_fraction": HEAD_FRACTION, "popularity": "distinct train users per track"},
         model_info=model_info,
         n_users={name: int(truth["user_id"].nunique()) for name, truth in parts.items()},
     )
@@ -234,7 +239,7 @@ def _run_models(model_name, split_dir, embeddings, seeds, single, out_dir, setti
             wanted = _request(model_name, split_dir, embedding, settings.get("embeddings_dir"),
                               settings.get("mode", "val"), settings.get("ks", (10, 50)), seed,
                               settings.get("options"), settings.get("shuffle", False), settings.get("device", "auto"),
-                              settings.get("diversity_embedding"))
+                              settings.get("diversity_embedding"), settings.get("beyond", True))
             done = read_run(folder) if _finished_with(folder, wanted) else None
             try:
                 group.append(done or run_model(model_name, split_dir, embedding=embedding, seed=seed, out_dir=folder,
@@ -292,7 +297,7 @@ def read_split_parts(
 
 
 def _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle, device,
-             diversity_embedding) -> dict[str, Any]:
+             diversity_embedding, beyond=True) -> dict[str, Any]:
     """What defines a run (checked before any work): the config's identity for resuming."""
     modes = [mode] if isinstance(mode, str) else list(dict.fromkeys(mode))
     if not modes:
@@ -311,6 +316,7 @@ def _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, o
         "modes": modes,
         "ks": list(check_ks(ks)),
         "diversity_embedding": None if diversity_embedding is None else str(diversity_embedding),
+        "beyond": bool(beyond),
     }
 
 
@@ -398,7 +404,8 @@ def _finished_with(folder: Path, request: Mapping[str, Any]) -> bool:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    same = all(config.get(key) == value for key, value in request.items())
+    # a folder from before the beyond switch scored the beyond-accuracy metrics
+    same = all(config.get(key, True if key == "beyond" else None) == value for key, value in request.items())
     return same and (folder / "metrics.json").is_file() and (folder / "per_user.parquet").is_file()
 
 

@@ -11,14 +11,16 @@ aggregates (mean with a 95% t-interval over users) the frame of ``metrics.json``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from sonic.rouge import beyond, metrics
-from sonic.rouge.shared import sorted_unique
-from sonic.rouge.evaluate import MetricsReport, evaluate
+from sonic.parallel import available_cpus
+from sonic.rouge import beyond as beyond_metrics, metrics
+from sonic.rouge.shared import unique_pairs
+from sonic.rouge.evaluate import MetricsReport, check_ks, evaluate
 from sonic.tails.table import EmbeddingTable
 
 PER_USER_COLUMNS = ("user_id", "metric", "k", "value", "slice")
@@ -43,19 +45,23 @@ class Catalogue:
 
     @classmethod
     def from_split(
-        cls, train: pd.DataFrame, parts: Iterable[pd.DataFrame], *, head_fraction: float = beyond.HEAD_FRACTION
+        cls,
+        train: pd.DataFrame,
+        parts: Iterable[pd.DataFrame],
+        *,
+        head_fraction: float = beyond_metrics.HEAD_FRACTION,
     ) -> Catalogue:
         user_codes, user_ids = pd.factorize(train["user_id"])
         track_codes, train_tracks = pd.factorize(train["track_id"])
         n_train_tracks = len(train_tracks)
-        pairs = sorted_unique(user_codes.astype(np.int64) * n_train_tracks + track_codes)
-        train_popularity = np.bincount(pairs % n_train_tracks, minlength=n_train_tracks).astype(np.int64)
+        listeners = unique_pairs(track_codes, user_codes, n_train_tracks, len(user_ids))  # (track, user) pairs
+        train_popularity = np.diff(listeners.indptr).astype(np.int64)
         others = [np.asarray(p["track_id"].astype(str).unique(), dtype=object) for p in parts]
         train_tracks = np.asarray(train_tracks.astype(str), dtype=object)
         track_ids = np.unique(np.concatenate([train_tracks, *others]))
         popularity = np.zeros(len(track_ids), dtype=np.int64)
         popularity[np.searchsorted(track_ids, train_tracks)] = train_popularity
-        tail = beyond.tail_mask(popularity, head_fraction=head_fraction)
+        tail = beyond_metrics.tail_mask(popularity, head_fraction=head_fraction)
         return cls(track_ids.astype(object), popularity, len(user_ids), tail, head_fraction)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
@@ -98,74 +104,103 @@ def score_lists(
     scores: np.ndarray,
     truths: Mapping[str, pd.DataFrame],
     ks: Sequence[int],
-    catalogue: Catalogue,
+    catalogue: Catalogue | None,
     *,
     diversity: EmbeddingTable | None = None,
+    beyond: bool = True,
+    recommendations: pd.DataFrame | None = None,
 ) -> Scores:
     """Score the lists ``ids`` (n, max(ks)) of ``users`` (n,) on every slice of ``truths``.
 
     Every user of every truth must be in ``users``. ILD is computed in ``diversity``'s space when
-    given (tracks without a vector there are left out of their list's pairs).
+    given (tracks without a vector there are left out of their list's pairs). ``beyond=False``: the
+    accuracy metrics only (``catalogue`` may then be None). ``recommendations``: :func:`long_frame`
+    of the lists, when the caller has made it already.
     """
-    recommendations = long_frame(users, ids, scores)
+    if recommendations is None:
+        recommendations = long_frame(users, ids, scores)
     user_index = pd.Index(np.asarray(users, dtype=object).astype(str))
     per_user, aggregates, reports = [], [], {}
-    for slice_name, truth in truths.items():
-        report = evaluate(recommendations, truth, ks, truth_source=f"{slice_name} events")
-        reports[slice_name] = report
-        positions = user_index.get_indexer(report.user_ids)
-        slice_ids = ids[positions]
-        rows = catalogue.rows(slice_ids)
-        values = dict(report.values)
-        values.update(_beyond_values(slice_ids, rows, report.ks, catalogue, diversity))
-        for key, column in values.items():
-            name, k = key.rsplit("@", 1)
-            per_user.append(pd.DataFrame({"user_id": report.user_ids, "metric": name, "k": int(k),
-                                          "value": column, "slice": slice_name}))
-            defined = column[~np.isnan(column)]
-            mean, low, high = metrics.mean_interval(defined)
-            aggregates.append((name, int(k), slice_name, mean, low, high, len(defined)))
-        for k in report.ks:
-            value = beyond.coverage(rows, len(catalogue.track_ids), k=k)
-            aggregates.append(("Coverage", k, slice_name, value, np.nan, np.nan, report.n_users))
+    with ThreadPoolExecutor(1) as side:
+        # every user's beyond-accuracy values (they depend on the list alone) on a second thread, while the
+        # accuracy metrics are scored here; numpy releases the GIL
+        pending = side.submit(_beyond_values, ids, check_ks(ks), catalogue, diversity) if beyond else None
+        for slice_name, truth in truths.items():
+            report = evaluate(recommendations, truth, ks, truth_source=f"{slice_name} events")
+            reports[slice_name] = report
+            values = dict(report.values)
+            if pending is not None:
+                rows, every_user = pending.result()
+                positions = user_index.get_indexer(report.user_ids)
+                rows = rows[positions]
+                values.update({key: column[positions] for key, column in every_user.items()})
+            for key, column in values.items():
+                name, k = key.rsplit("@", 1)
+                per_user.append(pd.DataFrame({"user_id": report.user_ids, "metric": name, "k": int(k),
+                                              "value": column, "slice": slice_name}))
+                defined = column[~np.isnan(column)]
+                mean, low, high = metrics.mean_interval(defined)
+                aggregates.append((name, int(k), slice_name, mean, low, high, len(defined)))
+            for k in report.ks if beyond else ():
+                value = beyond_metrics.coverage(rows, len(catalogue.track_ids), k=k)
+                aggregates.append(("Coverage", k, slice_name, value, np.nan, np.nan, report.n_users))
     per_user_frame = pd.concat(per_user, ignore_index=True).loc[:, list(PER_USER_COLUMNS)]
     per_user_frame = per_user_frame.astype({"user_id": "str", "metric": "str", "slice": "str", "k": "int64"})
     aggregate_frame = pd.DataFrame(aggregates, columns=list(AGGREGATE_COLUMNS))
     return Scores(per_user=per_user_frame, aggregates=aggregate_frame, reports=reports)
 
 
-def _beyond_values(
-    ids: np.ndarray, rows: np.ndarray, ks: Sequence[int], catalogue: Catalogue, diversity: EmbeddingTable | None
-) -> dict[str, np.ndarray]:
-    """Per-user Novelty, ARP, LongTailShare (and ILD) at every k: ``{"Novelty@10": (n,), ...}``.
+def _list_codes(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes (n, width) int64 into ``uniques``, -1 for padding; uniques (m,) object): the listed tracks, once.
 
-    ``rows`` (n, width): ``catalogue.rows(ids)``.
+    Every per-track lookup (catalogue row, vector) is then made for the m distinct tracks only.
     """
+    codes, uniques = pd.factorize(ids.ravel())  # None (padding) -> -1
+    return codes.astype(np.int64).reshape(ids.shape), np.asarray(uniques, dtype=object)
+
+
+def _rows_of_codes(codes: np.ndarray, unique_rows: np.ndarray) -> np.ndarray:
+    """``unique_rows[codes]`` with -1 where ``codes`` is -1 (padding). (n, width) -> (n, width) int64."""
+    return np.append(np.asarray(unique_rows, dtype=np.int64), -1)[codes]  # code -1 picks the appended -1
+
+
+def _beyond_values(
+    ids: np.ndarray, ks: Sequence[int], catalogue: Catalogue, diversity: EmbeddingTable | None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(catalogue rows (n, width) of the lists, per-user Novelty, ARP, LongTailShare (and ILD) at every
+    k: ``{"Novelty@10": (n,), ...}``) for the lists ``ids`` (n, width).
+
+    The listed tracks are coded once (:func:`_list_codes`): catalogue rows and vectors are looked up
+    for the distinct tracks only.
+    """
+    codes, list_ids = _list_codes(ids)
+    rows = _rows_of_codes(codes, catalogue.rows(list_ids))
     popularity = np.append(catalogue.popularity, 0)  # the last row: a track outside the split
     is_tail = np.append(catalogue.is_tail, True)
     values = {}
     for k in ks:
-        values[f"Novelty@{k}"] = beyond.novelty(rows, popularity, catalogue.n_train_users, k=k)
-        values[f"ARP@{k}"] = beyond.average_popularity(rows, popularity, k=k)
-        values[f"LongTailShare@{k}"] = beyond.long_tail_share(rows, is_tail, k=k)
+        values[f"Novelty@{k}"] = beyond_metrics.novelty(rows, popularity, catalogue.n_train_users, k=k)
+        values[f"ARP@{k}"] = beyond_metrics.average_popularity(rows, popularity, k=k)
+        values[f"LongTailShare@{k}"] = beyond_metrics.long_tail_share(rows, is_tail, k=k)
     if diversity is not None:
-        for k, column in _ild(ids, [k for k in ks if k >= 2], diversity).items():  # one track has no pair
+        with_pairs = [k for k in ks if k >= 2]  # one track has no pair
+        for k, column in _ild(codes, list_ids, with_pairs, diversity).items():
             values[f"ILD@{k}"] = column
-    return values
+    return rows, values
 
 
-def _ild(ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:
-    """ILD at every k, from the unit float32 vectors of the table rows of ``ids`` (n, width)."""
+def _ild(codes: np.ndarray, list_ids: np.ndarray, ks: Sequence[int], table: EmbeddingTable) -> dict[int, np.ndarray]:
+    """ILD at every k, from the unit vectors of the listed tracks in ``table`` (tracks without one: left out).
+
+    Only the distinct listed tracks are looked up; vectors are scaled to unit length (float32, as the
+    table) as they are gathered, list by list.
+    """
     if not ks:
         return {}
-    norms = np.linalg.norm(table.vectors, axis=1, keepdims=True)
-    unit = np.divide(table.vectors, norms, out=np.zeros(table.vectors.shape, np.float32), where=norms > 0)
-    flat = ids.ravel()
-    present = pd.notna(flat)
-    rows = np.full(len(flat), -1, dtype=np.int64)
-    rows[present] = table.lookup(flat[present].astype(str))[0]  # one lookup: it sorts the table's ids
-    rows = rows.reshape(ids.shape)
-    return {k: beyond.intra_list_diversity_of_rows(rows, unit, k=k) for k in ks}
+    table_rows, found = table.lookup(list_ids.astype(str))
+    rows = _rows_of_codes(codes, np.where(found, table_rows, -1))
+    threads = min(2, available_cpus())  # two chunks at once take most of the memory bandwidth a gather gets
+    return beyond_metrics.intra_list_diversities(rows, table.vectors, ks, threads=threads)
 
 
 def over_seeds(aggregates: Sequence[pd.DataFrame]) -> pd.DataFrame:

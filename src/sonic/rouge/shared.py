@@ -139,6 +139,24 @@ def sorted_unique(keys: np.ndarray) -> np.ndarray:
     return keys[keep]
 
 
+def unique_pairs(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int) -> Any:
+    """The distinct (row, column) pairs of codes (n,) each, as a scipy CSR (n_rows, n_columns) of ``True``
+    with sorted column indices: one bucket pass by row and a small sort per row, several times faster than
+    sorting n int64 keys. ``np.diff(indptr)`` counts each row's distinct columns."""
+    from scipy import sparse
+
+    pairs = sparse.csr_matrix((np.ones(len(rows), dtype=bool), (rows, columns)), shape=(n_rows, n_columns))
+    pairs.sum_duplicates()  # bool sums stay True: no pair is dropped as a zero
+    return pairs
+
+
+def unique_keys(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
+    """``sorted_unique(rows * n_columns + columns)`` (int64 codes, ``columns < n_columns``) by :func:`unique_pairs`."""
+    pairs = unique_pairs(rows, columns, n_rows, max(n_columns, 1))
+    starts = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(pairs.indptr))
+    return starts * max(n_columns, 1) + pairs.indices
+
+
 def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(values, sort=True)`` as (codes (n,) int64, uniques (m,) object, sorted), faster.
 

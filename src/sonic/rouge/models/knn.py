@@ -16,7 +16,8 @@ picks dense when a block of ``batch_size`` users fits in ``max_block_mb``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -34,6 +35,7 @@ from sonic.rouge.shared import (
     first_k_kept,
     make_config,
     sorted_codes,
+    unique_keys,
 )
 from sonic.tails.table import EmbeddingTable
 
@@ -80,6 +82,7 @@ class _Fitted:
     item_vectors: np.ndarray  # (n_tracks, dim) float32, unit length or zero
     train_tracks_without_vector: int
     n_train_tracks: int
+    raw_is_float32: bool = False  # raw_vectors hold float32 values (a table's): saved as float32, losing nothing
 
     @property
     def has_vector(self) -> np.ndarray:
@@ -96,6 +99,7 @@ class KNNRecommender:
     Train tracks without a vector are left out of user means and of the catalogue; how many is
     reported by :meth:`describe` (``train_tracks_without_vector``, and a ``warnings`` line).
     A user none of whose train tracks has a vector gets an empty (padded) list, also counted.
+    The dense score blocks of :meth:`recommend` (``threads`` of them) are kept for its next call.
     """
 
     name = "knn"
@@ -106,6 +110,7 @@ class KNNRecommender:
         self.config = make_config(KNNConfig, options, self.name)
         self._fitted: _Fitted | None = None
         self._index: Any = None
+        self._blocks: _Blocks | None = None
 
     def fit(
         self,
@@ -138,22 +143,29 @@ class KNNRecommender:
             code_to_row = np.where(found, np.argsort(order)[np.maximum(table_rows, 0)], -1)
         pairs = _user_track_pairs(train, code_to_row[track_codes], len(catalogue_ids), self.config)
         n_users, n_tracks = len(pairs.user_ids), len(catalogue_ids)
-        seen = SeenTracks(pairs.user_ids, catalogue_ids, pairs.keys,
-                          np.bincount(pairs.keys // max(n_tracks, 1), minlength=n_users).astype(np.int64))
         user_rows, track_rows = np.divmod(pairs.keys, max(n_tracks, 1))
+        counts = np.bincount(user_rows, minlength=n_users).astype(np.int64)
+        seen = SeenTracks(pairs.user_ids, catalogue_ids, pairs.keys, counts)
         totals = np.bincount(user_rows, weights=pairs.weights, minlength=n_users)
         weights = np.divide(pairs.weights, totals[user_rows], out=np.zeros(len(pairs.weights)),
                             where=totals[user_rows] > 0)  # each user's weights sum to 1: a weighted mean
+        # the pairs are sorted by (user, track): the CSR arrays directly, as csr_matrix((w, (u, t))) would sort them
+        index_type = np.int32 if max(len(weights), n_users, n_tracks) < 2**31 else np.int64
+        row_starts = np.zeros(n_users + 1, index_type)
+        np.cumsum(counts, out=row_starts[1:])
         vectors = item_embeddings.vectors[catalogue_rows].astype(np.float64)  # (n_tracks, dim)
         self._fitted = _Fitted(
             seen=seen,
-            mean_operator=sparse.csr_matrix((weights, (user_rows, track_rows)), shape=(n_users, n_tracks)),
+            mean_operator=sparse.csr_matrix((weights, track_rows.astype(index_type), row_starts),
+                                            shape=(n_users, n_tracks)),
             raw_vectors=vectors,
-            item_vectors=_unit_rows(vectors).astype(np.float32),
+            item_vectors=_unit_rows_float32(vectors),
             train_tracks_without_vector=int((~found).sum()),
             n_train_tracks=len(train_tracks),
+            raw_is_float32=item_embeddings.vectors.dtype == np.float32,
         )
         self._index = None
+        self._blocks = None
         return self
 
     def recommend(
@@ -172,9 +184,14 @@ class KNNRecommender:
         batches = [with_vector[b] for b in batches_by_history(seen.seen_counts[rows[with_vector]],
                                                               self.config.batch_size)]
 
+        if dense and (self._blocks is None or self._blocks.shape[1] != seen.n_tracks):
+            self._blocks = _Blocks((self.config.batch_size, seen.n_tracks))
+
         def top(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if dense:
-                track_rows, similarities, keep = _dense_top(fitted, seen, rows[batch], k, exclude_seen)
+                with self._blocks.lend(len(batch)) as (block, mask):
+                    track_rows, similarities, keep = _dense_top(fitted, seen, rows[batch], k, exclude_seen,
+                                                                block, mask)
             else:
                 track_rows, similarities, keep = self._faiss_top(seen, rows[batch], k, exclude_seen)
             return first_k_kept(track_rows, similarities, keep, k, seen.track_ids)
@@ -245,7 +262,7 @@ class KNNRecommender:
         operator = fitted.mean_operator
         raw = fitted.raw_vectors
         narrow = raw.astype(np.float32)  # the table's float32 values: half the file, read back exactly
-        if not np.array_equal(narrow, raw):
+        if not (fitted.raw_is_float32 or np.array_equal(narrow, raw)):
             narrow = raw
         arrays = {**fitted.seen.to_arrays(), "weights": operator.data, "weight_columns": operator.indices,
                   "weight_rows": operator.indptr, "raw_vectors": narrow}
@@ -267,9 +284,11 @@ class KNNRecommender:
         operator = sparse.csr_matrix(
             (saved.arrays["weights"], saved.arrays["weight_columns"], saved.arrays["weight_rows"]), shape=shape
         )
-        raw = saved.arrays["raw_vectors"].astype(np.float64)  # saved as float32 when that loses nothing
-        model._fitted = _Fitted(seen, operator, raw, _unit_rows(raw).astype(np.float32),
-                                int(saved.facts["train_tracks_without_vector"]), int(saved.facts["n_train_tracks"]))
+        narrow = saved.arrays["raw_vectors"]
+        raw = narrow.astype(np.float64)  # saved as float32 when that loses nothing
+        model._fitted = _Fitted(seen, operator, raw, _unit_rows_float32(raw),
+                                int(saved.facts["train_tracks_without_vector"]), int(saved.facts["n_train_tracks"]),
+                                raw_is_float32=narrow.dtype == np.float32)
         return model
 
     def _require_fitted(self) -> _Fitted:
@@ -278,8 +297,11 @@ class KNNRecommender:
         return self._fitted
 
 
-def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
+def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool,
+               block: np.ndarray, mask: np.ndarray):
     """Top ``min(k, n_tracks)`` of a dense score block: (track_rows, scores, keep), each (b, width), best first.
+
+    ``block`` (b, n_tracks) float32 and ``mask`` (b, n_tracks) bool: room for the scores and the candidates.
 
     A threshold no higher than each row's width-th best score is the width-th best of an evenly
     strided sample of the row's columns (``np.partition`` on a small copy, no index array); every
@@ -287,16 +309,18 @@ def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int,
     top width among them), and the candidates are sorted, best first, ties by catalogue row.
     """
     n_tracks = seen.n_tracks
-    scores = fitted.user_vectors(user_rows) @ fitted.item_vectors.T  # (b, n_tracks) float32
+    scores = np.matmul(fitted.user_vectors(user_rows), fitted.item_vectors.T, out=block)  # (b, n_tracks) float32
     if exclude_seen:
         scores[_seen_positions(seen, user_rows)] = -np.inf
     width = min(k, n_tracks)
     step = max(1, n_tracks // max(16 * width, n_tracks // 8))  # sample >= 16 width columns and >= 1/8 of them
     sample = scores[:, ::step]
     threshold = np.partition(sample, sample.shape[1] - width, axis=1)[:, sample.shape[1] - width]  # (b,)
-    rows, columns = np.nonzero(scores >= threshold[:, None])  # every row's top width, and more
-    values = scores[rows, columns]
-    # nonzero lists candidates by (row, column): one stable sort on row + (1 - score) in [0, 3] orders them
+    # every row's top width, and more; flatnonzero is about 10x faster than a 2-d nonzero
+    flat = np.flatnonzero(np.greater_equal(scores, threshold[:, None], out=mask))
+    values = scores.reshape(-1)[flat]
+    rows, columns = np.divmod(flat, n_tracks)
+    # flatnonzero lists candidates by (row, column): one stable sort on row + (1 - score) in [0, 3] orders them
     # by row, then best score, then column. float64 keeps float32 scores apart (row < 2**20).
     if len(user_rows) < 2**20:
         order = np.argsort(rows * 4.0 + (1.0 - np.maximum(values.astype(np.float64), -2.0)), kind="stable")
@@ -311,6 +335,33 @@ def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int,
     top[rows[kept], rank[kept]] = columns[kept]
     top_scores[rows[kept], rank[kept]] = values[kept]
     return top, top_scores, np.isfinite(top_scores)
+
+
+class _Blocks:
+    """Dense score blocks (float32) and candidate masks (bool) of ``shape``, lent to one batch at a time and
+    kept for the next: a fresh 200 MB block per batch pays its page faults (zeroed by the kernel) every time."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        import queue
+
+        self.shape = shape
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+
+    @contextmanager
+    def lend(self, n_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The first ``n_rows`` rows of a free block and mask (made when none is free), returned afterwards."""
+        import queue
+
+        try:
+            block, mask = self._free.get_nowait()
+        except queue.Empty:
+            block, mask = np.empty(self.shape, np.float32), np.empty(self.shape, bool)
+        if n_rows > len(block):
+            block, mask = np.empty((n_rows, self.shape[1]), np.float32), np.empty((n_rows, self.shape[1]), bool)
+        try:
+            yield block[:n_rows], mask[:n_rows]
+        finally:
+            self._free.put((block, mask))
 
 
 def _seen_positions(seen: SeenTracks, user_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -332,15 +383,22 @@ class _Pairs:
 
 
 def _user_track_pairs(train: pd.DataFrame, track_rows: np.ndarray, n_tracks: int, config: KNNConfig) -> _Pairs:
-    """Unique (user, catalogue track) pairs of ``train`` with their weights, by one sort (no hashing)."""
+    """Unique (user, catalogue track) pairs of ``train`` with their weights, by sorting (no hashing).
+
+    Equal weights need only the distinct pairs (:func:`unique_keys`); play counts and recency need
+    each pair's rows, grouped by one stable argsort of the pair keys.
+    """
     user_codes, user_ids = sorted_codes(train["user_id"].astype(str))
     in_catalogue = track_rows >= 0
+    if config.count_weight == "none" and config.recency_half_life_days is None:
+        unique = unique_keys(user_codes[in_catalogue], track_rows[in_catalogue], len(user_ids), n_tracks)
+        return _Pairs(np.asarray(user_ids, dtype=object), unique, np.ones(len(unique)))
     keys = user_codes[in_catalogue].astype(np.int64) * max(n_tracks, 1) + track_rows[in_catalogue]
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
-    unique_keys = keys[starts]
-    weights = np.ones(len(unique_keys))
+    pair_keys = keys[starts]
+    weights = np.ones(len(pair_keys))
     if config.count_weight != "none":
         if "count" in train.columns:
             plays = train["count"].to_numpy(np.float64)[in_catalogue][order]
@@ -353,12 +411,21 @@ def _user_track_pairs(train: pd.DataFrame, track_rows: np.ndarray, n_tracks: int
             raise DataError("knn recency_half_life_days needs a 'timestamp' column in the train events")
         times = train["timestamp"].to_numpy("datetime64[ns]")[in_catalogue][order]
         last = np.maximum.reduceat(times.view(np.int64), starts).view("datetime64[ns]")
-        pair_users = unique_keys // max(n_tracks, 1)
+        pair_users = pair_keys // max(n_tracks, 1)
         user_last = np.full(len(user_ids), np.iinfo(np.int64).min)
         np.maximum.at(user_last, pair_users, last.view(np.int64))
         age_days = (user_last[pair_users].view("datetime64[ns]") - last) / _DAY
         weights = weights * 0.5 ** (age_days / config.recency_half_life_days)
-    return _Pairs(np.asarray(user_ids, dtype=object), unique_keys, weights)
+    return _Pairs(np.asarray(user_ids, dtype=object), pair_keys, weights)
+
+
+def _unit_rows_float32(vectors: np.ndarray, *, block: int = 4096) -> np.ndarray:
+    """``_unit_rows(vectors).astype(np.float32)``, ``block`` rows at a time: the same values without
+    full-size float64 temporaries."""
+    unit = np.empty(vectors.shape, np.float32)
+    for start in range(0, len(vectors), block):
+        unit[start : start + block] = _unit_rows(vectors[start : start + block])
+    return unit
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:

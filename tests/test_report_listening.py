@@ -191,7 +191,7 @@ def test_the_page_quotes_file_names_and_escapes_names(section):
     assert html.escape(WEIRD, quote=False) in page  # the id shown as text
     assert "Artist &lt;t00&gt; - Song" in page or "Artist &lt;t01&gt; - Song" in page  # names from Music4All, escaped
     assert "<t00>" not in page
-    assert "pop is unable on the cold test: the model cannot score a track without train events" in page
+    assert "pop is unable on the cold test slice: the model cannot score a track without train events" in page
     # one hit in each drawn user's knn and pop lists on test (pop's ten hold every test track), one per cold user
     assert page.count('class="badge hit"') == 2 + 2 + 2
     assert page.count('class="badge cold"') == 4

@@ -74,7 +74,8 @@ def store_run(root, name, label, embedding, means: dict[str, float], *, shuffle=
     aggregates = per_user.groupby(["metric", "k", "slice"], as_index=False)["value"].mean().rename(
         columns={"value": "mean"}).assign(ci_low=np.nan, ci_high=np.nan, n_users=len(USERS))
     record = {"label": label, "recommender": label.split("-")[0], "options": {}, "shuffle": shuffle,
-              "embedding": embedding, "embedding_manifest": "", "split_dir": str(root / "split"), "split_seed": 1,
+              "embedding": embedding, "embedding_manifest": "", "split_dir": str(root / "split" / "seed-1"),
+              "split_seed": 1,
               "modes": list(means), "seed": 1, "ks": [10], "run_dir": str(root / "runs" / name), "hash": "0" * 64,
               "warnings": []}  # fmt: skip
     store.write_run(root / "results", name, record, per_user, aggregates)
@@ -82,9 +83,9 @@ def store_run(root, name, label, embedding, means: dict[str, float], *, shuffle=
 
 def make_study(root, *, audio=True):
     root.mkdir(parents=True)
-    (root / "split").mkdir()
+    (root / "split" / "seed-1").mkdir(parents=True)
     for part, frame in events().items():
-        frame.to_parquet(root / "split" / f"{part}.parquet", index=False)
+        frame.to_parquet(root / "split" / "seed-1" / f"{part}.parquet", index=False)
     audio_line = 'audio = "audio"\n' if audio else ""
     (root / "study.toml").write_text(
         f'title = "listening"\n[data]\nevents = "events.tsv"\n{audio_line}music4all = "m4a"\n[split]\n'
@@ -208,6 +209,15 @@ def test_without_an_audio_folder_the_lists_are_shown_and_the_section_says_so(tmp
     assert rows["excerpt"].isna().all() and len(rows) > 0
     assert not (report / "excerpts").exists()
     assert "<audio" not in render("listening", "", [section])
+
+
+def test_a_moved_study_folder_finds_its_runs_and_split_under_it(tmp_path):
+    moved = make_study(tmp_path / "study").rename(tmp_path / "moved")  # the store still names tmp_path/study
+    section = listening(load(moved), tmp_path / "report", num_workers=0)
+    absent = [block.text for block in section.blocks if getattr(block, "kind", "") == "absent"]
+    assert len(absent) == 1 and "no audio file" in absent[0]  # t15's, as before the move: nothing else is missing
+    rows = pd.read_csv(tmp_path / "report" / LISTENING_CSV)
+    assert set(rows["model"].dropna()) == {"knn / mfcc_104", "knn / dino_vits16", "pop"}
 
 
 def test_listening_users_zero_leaves_the_section_out(tmp_path):

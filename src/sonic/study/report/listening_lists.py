@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sonic.errors import SonicError
+from sonic.errors import DataError, SonicError
 from sonic.study.report.data import ReportData
 from sonic.study.report.statistics import choose, label_of
 from sonic.study.steps import NO_EMBEDDING
@@ -58,11 +58,11 @@ def plan(data: ReportData, split: str, count: int) -> Plan | str:
     best = best_content(data, split)
     if best is None:
         return f"No content model (a recommender on an embedding) has {data.metric}@{data.k} on the {where}."
-    content = _entry(data.runs, *best, seed=None)
+    content = _entry(data, *best, seed=None)
     if content is None or not (content.run_dir / "recommendations.parquet").is_file():
         return f"The run of {label_of(*best)} has no recommendations.parquet: its lists cannot be shown."
     pops = sorted(data.runs.loc[(data.runs["recommender"] == "pop") & ~_shuffled(data.runs), "label"])
-    pop = _entry(data.runs, pops[0], NO_EMBEDDING, seed=content.seed) if pops else None
+    pop = _entry(data, pops[0], NO_EMBEDDING, seed=content.seed) if pops else None
     events = _Events(content.split_dir, split)
     listed = pd.read_parquet(content.run_dir / "recommendations.parquet", columns=["user_id"])["user_id"]
     users = np.intersect1d(events.users(), listed.astype(str).unique())  # sorted
@@ -144,15 +144,26 @@ def _shuffled(runs: pd.DataFrame) -> pd.Series:
     return runs["shuffle"].fillna(False).astype(bool)
 
 
-def _entry(runs: pd.DataFrame, label: str, embedding: str, *, seed: int | None) -> Entry | None:
-    """The run of entry (``label``, ``embedding``) with ``seed`` (None: its first seed), or None."""
+def _entry(data: ReportData, label: str, embedding: str, *, seed: int | None) -> Entry | None:
+    """The run of entry (``label``, ``embedding``) with ``seed`` (None: its first seed), or None. A study
+    folder moved since it ran has its run and split folders where the study wrote them, under it."""
+    runs = data.runs
     mine = runs[(runs["label"] == label) & (runs["embedding"] == embedding) & ~_shuffled(runs)]
     if seed is not None:
         mine = mine[mine["seed"] == seed]
     if mine.empty:
         return None
     row = mine.sort_values("seed").iloc[0]
-    return Entry(label_of(label, embedding), Path(row["run_dir"]), int(row["seed"]), Path(row["split_dir"]))
+    run_dir, split_dir = (_found(Path(row[key]), data.study_dir / folder)
+                          for key, folder in (("run_dir", "runs"), ("split_dir", "split")))  # fmt: skip
+    return Entry(label_of(label, embedding), run_dir, int(row["seed"]), split_dir)
+
+
+def _found(recorded: Path, moved_parent: Path) -> Path:
+    """``recorded``, or the folder of the same name under ``moved_parent`` when only that one exists."""
+    if not recorded.exists() and (moved_parent / recorded.name).exists():
+        return moved_parent / recorded.name
+    return recorded
 
 
 def _unable(entry: Entry, split: str) -> str:
@@ -167,14 +178,13 @@ def _unable(entry: Entry, split: str) -> str:
     return ""
 
 
-def _lists(run_dir: Path, split: str, users: list[str] | None) -> pd.DataFrame:
-    """The run's top :data:`LIST_LENGTH` for ``split``: user_id, rank, track_id (of ``users``, or all).
+def _lists(run_dir: Path, split: str, users: list[str]) -> pd.DataFrame:
+    """The run's top :data:`LIST_LENGTH` for ``split`` of ``users``: user_id, rank, track_id.
 
     A run holding several lists per user keeps the one ``split`` was scored with: the candidate set of
     config.json's ``slices`` (``candidates`` column), made with the validation history (``history``).
     """
-    filters = None if users is None else [("user_id", "in", list(users))]
-    lists = pd.read_parquet(run_dir / "recommendations.parquet", filters=filters)
+    lists = pd.read_parquet(run_dir / "recommendations.parquet", filters=[("user_id", "in", list(users))])
     lists = lists.astype({"user_id": str, "track_id": str})
     if "candidates" in lists.columns:
         try:
@@ -199,17 +209,22 @@ class _Events:
         self.split = split
 
     def _read(self, part: str, columns: list[str], column: str, values) -> pd.DataFrame:
-        if part not in self.folder.paths:
-            return pd.DataFrame(columns=columns)
+        """The ``columns`` of ``part``'s events whose ``column`` is one of ``values``."""
+        values = [str(value) for value in values]
+        if part not in self.folder.paths or not values:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
         path = self.folder.paths[part]
         try:
             frame = pd.read_parquet(path, columns=columns, filters=[(column, "in", list(values))])
         except (TypeError, ValueError, NotImplementedError, ArithmeticError):  # ids stored as numbers
             frame = self.folder.read(part).loc[:, columns]
         frame = frame.astype({name: str for name in columns if name != "timestamp"})
-        return frame[frame[column].isin([str(value) for value in values])]
+        return frame[frame[column].isin(values)]
 
     def users(self) -> np.ndarray:
+        """The users with events in the slice."""
+        if self.split not in self.folder.paths:
+            raise DataError(f"split folder '{self.folder.directory}' has no {self.split}.parquet")
         return pd.read_parquet(self.folder.paths[self.split], columns=["user_id"])["user_id"].astype(str).unique()
 
     def history(self, users: list[str]) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""The demo-shaped report opened in headless Chromium: every figure renders, no console error, a real screenshot."""
+"""The demo-shaped report opened in headless Chromium: every figure renders, every excerpt plays, no console error,
+a real screenshot."""
 
 from __future__ import annotations
 
@@ -59,6 +60,9 @@ def test_every_image_loads_and_the_page_logs_no_error(report):
     assert f'data-images="{len(images)}"' in body
     assert 'data-broken-images=""' in body, body
     assert 'data-errors="0"' in body, body
+    players = page.count("<audio ")  # the listening section: each track's excerpt
+    assert players >= 3 * (5 + 10)  # three test users: five played tracks and the best content model's ten
+    assert 'data-audio-checked="yes"' in body and f'data-audio-playable="{players}"' in body, body
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
                or "Failed to load resource" in line or "ERR_FILE_NOT_FOUND" in line]
     assert console == []

@@ -70,6 +70,8 @@ def check_study(study: Study) -> Resolved:
         raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {ks}")
     if study.report.gallery_tracks < 0:
         raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
+    if study.report.listening_users < 0:
+        raise SonicError(f"{where}: report listening_users must be 0 or more, got {study.report.listening_users}")
     return Resolved(study, embedders, fusions, content, descriptions, modalities, options, windows,
                     embedder_modules, recommender_modules)
 

@@ -11,7 +11,7 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
                   offset_seconds / duration_seconds: the audio window of that embedder alone
     [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
     [evaluation]  modes, ks, seeds
-    [report]      metric, k, gallery_tracks, notes
+    [report]      metric, k, gallery_tracks, listening_users, notes
 
 Reading checks shapes and types only: an unknown key or a value of the wrong type is a
 :class:`~sonic.errors.SonicError` naming the file, the table and the valid keys.
@@ -114,12 +114,14 @@ class EvaluationSection:
 
 @dataclass(frozen=True)
 class ReportSection:
-    """The report's headline metric and list length, how many tracks its picture gallery shows, and
-    ``notes``: sentences the report shows first (what the study left out and why, say)."""
+    """The report's headline metric and list length, how many tracks its picture gallery shows, how many
+    users of each test slice its listening section shows, and ``notes``: sentences the report shows first
+    (what the study left out and why, say)."""
 
     metric: str = "NDCG"
     k: int = 10
     gallery_tracks: int = 3
+    listening_users: int = 3
     notes: tuple[str, ...] = ()
 
 

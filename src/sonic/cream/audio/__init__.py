@@ -19,6 +19,8 @@ _EXPORTS = {
     "track_id": "sonic.cream.audio.load",
     "load_decoders": "sonic.cream.audio.decoders",
     "convert_folder": "sonic.cream.audio.convert",
+    "ExcerptSettings": "sonic.cream.audio.excerpt",
+    "cut_excerpt": "sonic.cream.audio.excerpt",
     "find_corrupt": "sonic.cream.audio.corrupt",
     "FAILURE_COLUMNS": "sonic.cream.audio.folder_jobs",
     "AudioFolder": "sonic.cream.audio.folder_jobs",

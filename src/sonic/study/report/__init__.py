@@ -2,7 +2,8 @@
 
 :func:`write_report` reads a study's output folder (its ``study.resolved.toml``, results store and step
 records) and writes ``OUT/index.html`` with every figure beside it as PNG (``figures/``), the data
-behind each figure and table as CSV (``data/``) and the spectral picture gallery (``gallery/``).
+behind each figure and table as CSV (``data/``), the spectral picture gallery (``gallery/``) and the
+listening section's excerpts (``excerpts/``).
 
 The package's parts: :mod:`~sonic.study.report.data` reads the study (gaps become sentences),
 :mod:`~sonic.study.report.statistics` computes each number, interval and test (pure functions over
@@ -50,7 +51,7 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike, *, nu
 
 def _build(data, report_dir: Path, *, num_workers: int | None) -> None:
     from sonic import files
-    from sonic.study.report import questions, sections
+    from sonic.study.report import listening, questions, sections
     from sonic.study.report.figures import DATA_DIR, FIGURES_DIR
     from sonic.study.report.page import render
 
@@ -67,6 +68,7 @@ def _build(data, report_dir: Path, *, num_workers: int | None) -> None:
         sections.hot_cold(data, report_dir),
         sections.beyond(data, report_dir),
         sections.training(data, report_dir),
+        listening.listening(data, report_dir, num_workers=num_workers),
         sections.gallery(data, report_dir, num_workers=num_workers),
     ]
     study = data.study

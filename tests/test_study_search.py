@@ -250,3 +250,21 @@ def test_the_objective_can_be_another_metric(events, tmp_path):
     trials = store.trials(result.store_dir)
     assert set(trials["metric"]) == {"HitRate"} and set(trials["k"]) == {5}
     assert all(math.isfinite(value) for value in trials["value"])
+
+
+def test_none_stands_for_none_in_the_list_of_an_option_that_may_be_none(tmp_path):
+    from study_fixtures import study_file, tiny_catalogue
+
+    catalogue = tiny_catalogue(tmp_path / "catalogue")
+    knn = ('[[recommenders]]\nname = "knn"\nlabel = "knn-tuned"\nsampler = "grid"\n'
+           'search = { recency_half_life_days = ["none", 60.0], count_weight = ["none", "log"] }\n')
+    path = study_file(tmp_path / "study.toml", catalogue, models=("pop",), seeds=(3,), modes=("val", "test"),
+                      extra=knn)
+    result = run_experiment(path, tmp_path / "out")
+    assert not result.failures
+    trials = store.trials(result.store_dir)
+    tried = sorted((params["recency_half_life_days"] is None, params["recency_half_life_days"], params["count_weight"])
+                   for params in map(json.loads, trials["params"]))
+    assert tried == [(False, 60.0, "log"), (False, 60.0, "none"), (True, None, "log"), (True, None, "none")]
+    chosen = json.loads(store.runs(result.store_dir).set_index("run").loc["knn-tuned-mfcc_104-seed3", "options"])
+    assert chosen in [json.loads(params) for params in trials.loc[trials["value"] == trials["value"].max(), "params"]]

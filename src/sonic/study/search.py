@@ -8,7 +8,8 @@ or a range::
     trials = 12            # how many settings to try (tpe: required; grid: at most, default the whole grid)
     search_seed = 0        # the sampler's seed (default 0)
 
-A **list** is categorical: the values tried as they are. A **range** is ``{ low, high }`` with
+A **list** is categorical: the values tried as they are (``"none"`` stands for None in the list of an
+option that may be None, e.g. knn's ``recency_half_life_days = ["none", 30.0]``). A **range** is ``{ low, high }`` with
 ``log = true`` (sampled on a log scale; low > 0) or ``step = s`` (only ``low + i * s`` up to high);
 it is an integer range when the option is an integer, else a float range. Every name is an option of
 the recommender's options dataclass, every value has its field's type, and the model accepts it
@@ -31,6 +32,8 @@ from typing import Any
 from sonic.errors import SonicError
 
 SAMPLERS = ("tpe", "grid")
+#: In a list, the value standing for None (TOML has no null) for an option that may be None.
+NONE = "none"
 #: Trials TPE samples at random before it models good and bad settings (Optuna's default, 10, would
 #: leave a study's small searches random throughout).
 TPE_STARTUP_TRIALS = 5
@@ -236,6 +239,7 @@ def check_search(spec: Any, where: str) -> None:
                 if not _fits(value, hints[name]):
                     allowed = _literal_choices(hints[name])
                     what = f"one of {', '.join(map(str, allowed))}" if allowed else _type_name(kind)
+                    what += f' or "{NONE}"' if _optional(hints[name]) else ""
                     raise SonicError(f"{where}: {context} {name} value {value!r} is not {what} "
                                      f"({spec.name}'s {name} must be {what})")
         for value in values:
@@ -246,7 +250,10 @@ def check_search(spec: Any, where: str) -> None:
 
 
 def typed_value(value: Any, hint: Any) -> Any:
-    """``value`` as its option's type (an integer for a float option becomes a float)."""
+    """``value`` as its option's type (an integer for a float option becomes a float; ``"none"`` for an
+    option that may be None is None)."""
+    if value == NONE and _optional(hint) and not _fits(value, _without_none(hint)):
+        return None
     if base_type(hint) is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -269,9 +276,19 @@ def _literal_choices(hint: Any) -> tuple[Any, ...]:
     return typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else ()
 
 
+def _optional(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _without_none(hint: Any) -> Any:
+    options = [option for option in typing.get_args(hint) if option is not type(None)]
+    return options[0] if len(options) == 1 else typing.Union[tuple(options)]
+
+
 def _fits(value: Any, hint: Any) -> bool:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(_fits(value, option) for option in typing.get_args(hint) if option is not type(None))
+        return (value == NONE and _optional(hint)) or any(
+            _fits(value, option) for option in typing.get_args(hint) if option is not type(None))
     if typing.get_origin(hint) is typing.Literal:
         return value in typing.get_args(hint) and not isinstance(value, bool)
     if hint is float:

@@ -39,7 +39,7 @@ from sonic.study.code import SourceGraph
 from sonic.study.layout import is_done, load_record
 from sonic.study.search import Range, SearchSpec, base_type, typed_value
 from sonic.study.step_runner import Echo, StepContext, StepOutcome, run_step
-from sonic.study.steps import Step, identity_hash, step_identity
+from sonic.study.steps import Step, identity_hash, step_identity, why_redone
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,9 @@ def run_search(context: StepContext, step: Step, search: SearchSpec, hashes: dic
             on_hash()
         value, outcome = _finished_value(context, current, digest)
         if value is None:
+            again = _why_again(context, current, digest, identity)
+            if again is not None:
+                _say(echo, f"    trial {number}: {again}")
             outcome = run_step(context, current, digest, identity)
             row = store.trial_row(context.out_dir / store.STORE_DIR, current.name, digest)
             value = None if outcome.status == "failed" or row is None else float(row["value"])
@@ -172,6 +175,19 @@ def _finished_value(context: StepContext, step: Step, digest: str) -> tuple[floa
     if row is None:
         return None, StepOutcome(step.key, "pending")
     return float(row["value"]), StepOutcome(step.key, "skipped", warnings=tuple(record.get("warnings", ())))
+
+
+def _why_again(context: StepContext, step: Step, digest: str, identity: dict[str, Any]) -> str | None:
+    """Why a trial with a record runs again, in a few words (None for a trial never started)."""
+    record, problem = load_record(step.record_path(context.out_dir))
+    if problem is not None:
+        return f"redone, {problem}"
+    if record is None:
+        return None
+    if record.get("hash") != digest:
+        return f"redone, {why_redone(record, identity)}"
+    return {"running": "resumed, it was interrupted", "failed": "tried again, it failed before"}.get(
+        record.get("status"), "redone, its stored score is missing")
 
 
 def _option_types(recommender: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -96,16 +96,32 @@ def results(
     study_dir: Annotated[Path, typer.Argument(help="A study's output folder (with results/).")] = Path("sonic-demo"),
     where: Annotated[Optional[str], typer.Option(help="SQL condition on the store's columns, e.g. "
                                                       "\"metric = 'NDCG' AND k = 10\" (it reads nothing else).")] = None,
+    trials: Annotated[bool, typer.Option("--trials", help="List every search trial with its validation "
+                                                           "score instead; the chosen setting starred.")] = False,
 ) -> None:
     """Leaderboards from a study's results store (DuckDB over Parquet), intervals over seeds or users."""
     from sonic.study.store import STORE_DIR, format_leaderboard, leaderboard, query
 
+    if trials:
+        _print_trials(study_dir / STORE_DIR, where)
+        return
     rows = query(study_dir / STORE_DIR, where)
     if rows.empty:
         print(f"no results match --where {where!r}" if where else
               f"no finished run of the study in '{study_dir}'; run `sonic experiment {study_dir}` to finish it")
         return
     print(format_leaderboard(leaderboard(rows)))
+
+
+def _print_trials(store_dir: Path, where: str | None) -> None:
+    from sonic.errors import SonicError
+    from sonic.study.tuning import format_trials, trial_table
+
+    if where is not None:
+        raise SonicError("--where filters the leaderboard; --trials lists every trial of every search, take one")
+    table = trial_table(store_dir)
+    print(format_trials(table) if len(table) else f"no finished search trial in '{store_dir.parent}'; a study's "
+          "[[recommenders]] entry with search = {...} runs them")
 
 
 @app.command()

@@ -101,6 +101,7 @@ def run_model(
     device: str = "auto",
     diversity_embedding: str | os.PathLike | None = None,
     beyond: bool = True,
+    save_model: bool = True,
 ) -> RunResult:
     """Fit ``model_name`` on the split's train events and evaluate it on each ``mode`` (slice).
 
@@ -111,6 +112,7 @@ def run_model(
     of a content model. ILD is measured in ``diversity_embedding``'s space, by default the
     (unshuffled) run embedding. ``beyond=False`` scores the accuracy metrics only (no coverage, novelty,
     ARP, long-tail share or ILD). Every evaluated user gets ``max(ks)`` tracks, train tracks excluded.
+    ``save_model`` False leaves ``model/`` out of the folder (a study's search trials keep only their scores).
     """
     request = _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle,
                        device, diversity_embedding, beyond)
@@ -120,7 +122,7 @@ def run_model(
     with run_folder(out_dir):  # before any data is read
         return _run(model, model_name, request, split_dir, embedding=embedding, embeddings_dir=embeddings_dir,
                     seed=seed, shuffle=shuffle, device=device, diversity_embedding=diversity_embedding,
-                    out_dir=Path(out_dir))
+                    out_dir=Path(out_dir), save_model=save_model)
 
 
 def run_folder(out_dir: str | os.PathLike):
@@ -130,7 +132,7 @@ def run_folder(out_dir: str | os.PathLike):
 
 
 def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, seed, shuffle, device,
-         diversity_embedding, out_dir: Path) -> RunResult:
+         diversity_embedding, out_dir: Path, save_model: bool = True) -> RunResult:
     """The body of :func:`run_model`, in its claimed folder."""
     # Independent work overlaps on a second thread (Arrow, numpy and torch release the GIL): the split
     # is read while the embedding table is, and the evaluation catalogue built while the model fits.
@@ -186,7 +188,7 @@ def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, se
         model_info=model_info,
         n_users={name: int(truth["user_id"].nunique()) for name, truth in parts.items()},
     )
-    _write_run_folder(out_dir, config, recommendations, scored, model, warnings)
+    _write_run_folder(out_dir, config, recommendations, scored, model, warnings, save_model=save_model)
     return RunResult(out_dir, config, scored.aggregates, scored.per_user, tuple(warnings), model_info)
 
 
@@ -381,7 +383,7 @@ def _recommend(
     return ids, scores, warnings
 
 
-def _write_run_folder(out: Path, config, recommendations, scored, model, warnings) -> None:
+def _write_run_folder(out: Path, config, recommendations, scored, model, warnings, *, save_model: bool = True) -> None:
     """Everything into a temporary folder beside ``out``, then swapped in whole (:func:`sonic.files.atomic_folder`)."""
     with atomic_folder(out, allowed=RUN_FILES, what="run") as partial:
         write_json(partial / "config.json", config)
@@ -392,7 +394,7 @@ def _write_run_folder(out: Path, config, recommendations, scored, model, warning
         curve = getattr(model, "curve", None)
         if isinstance(curve, pd.DataFrame):
             curve.to_csv(partial / "curve.csv", index=False)
-        if callable(getattr(model, "save", None)):
+        if save_model and callable(getattr(model, "save", None)):
             model.save(partial / "model")
         if warnings:
             (partial / "warnings.txt").write_text("\n".join(warnings) + "\n")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sonic.errors import SonicError, UnknownNameError
 from sonic.study.config import Study
+from sonic.study.search import check_search
 
 #: Split files a run may be evaluated on.
 MODES = ("val", "test", "cold_test")
@@ -68,6 +69,7 @@ def check_study(study: Study) -> Resolved:
     if study.report.k not in study.evaluation.ks:
         ks = list(study.evaluation.ks)
         raise SonicError(f"{where}: report k = {study.report.k} is not one of the evaluation ks {ks}")
+    _check_search_objective(study, where)
     if study.report.gallery_tracks < 0:
         raise SonicError(f"{where}: report gallery_tracks must be 0 or more, got {study.report.gallery_tracks}")
     if study.report.listening_users < 0:
@@ -163,9 +165,24 @@ def _check_recommenders(study: Study, where: str) -> tuple[dict[str, bool], dict
         if spec.label in content:
             raise SonicError(f"{where}: two recommenders have the label '{spec.label}'; give each a unique label")
         model = RECOMMENDERS.create(spec.name, **spec.option_dict)  # unknown names and options raise here
+        check_search(spec, where)
         content[spec.label] = bool(model.content)
         modules[spec.label] = class_modules(model)
     return content, modules
+
+
+def _check_search_objective(study: Study, where: str) -> None:
+    """A search maximises an accuracy metric at one of the study's ks (set or not, it is checked when given)."""
+    from sonic.rouge.metrics import METRIC_NAMES
+
+    evaluation = study.evaluation
+    if evaluation.search_metric is not None and evaluation.search_metric not in METRIC_NAMES:
+        raise UnknownNameError(f"{where}: unknown search_metric '{evaluation.search_metric}' (a search maximises "
+                               f"an accuracy metric); known: {', '.join(METRIC_NAMES)}")
+    metric, k = study.search_objective()
+    if any(spec.search is not None for spec in study.recommenders) and k not in evaluation.ks:
+        raise SonicError(f"{where}: a search maximises {metric}@{k} on val, but {k} is not one of the evaluation "
+                         f"ks {list(evaluation.ks)}; set [evaluation] search_k to one of them")
 
 
 def _catalogue_module(name: str) -> tuple[str, ...]:

@@ -6,8 +6,8 @@ those: a docstring edited in the report does not redo days of embedding. The fil
 by reading the source with :mod:`ast` (nothing is imported):
 
 - a step kind's **entry** is the imports inside its function in :mod:`sonic.study.step_runner`
-  (``_split``, ``_embed``, ``_run``), plus the modules of the registry entry it builds: the classes (and
-  base classes) of its embedder or recommender (:attr:`sonic.study.check.Resolved.code_modules`);
+  (``_split``, ``_embed``, ``_trial``, ``_run``), plus the modules of the registry entry it builds: the
+  classes (and base classes) of its embedder or recommender (:attr:`sonic.study.check.Resolved.code_modules`);
 - from there every ``import`` (at any level, inside functions too, relative ones resolved) within
   ``sonic`` is followed; ``from package import name`` follows ``name`` to its module (a submodule, or the
   module a lazy package's ``_EXPORTS`` names); a lazy ``"sonic.module:attribute"`` string (a splitter
@@ -29,7 +29,7 @@ from pathlib import Path
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 #: The module holding each step kind's function, whose own imports are the kind's entry.
 STEP_RUNNER = "sonic.study.step_runner"
-STEP_FUNCTIONS = {"split": "_split", "embed": "_embed", "run": "_run"}
+STEP_FUNCTIONS = {"split": "_split", "embed": "_embed", "trial": "_trial", "run": "_run"}
 
 
 class SourceGraph:

@@ -10,7 +10,9 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
     [embeddings.options]  one table per embedder named in names: its options (checkpoint = "...", ...), and
                   offset_seconds / duration_seconds: the audio window of that embedder alone
     [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
-    [evaluation]  modes, ks, seeds
+                  search = { option = [...] or { low, high, log, step } }, sampler, trials, search_seed:
+                  the options chosen on validation (:mod:`sonic.study.search`)
+    [evaluation]  modes, ks, seeds, search_metric, search_k
     [report]      metric, k, gallery_tracks, listening_users, notes
 
 Reading checks shapes and types only: an unknown key or a value of the wrong type is a
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sonic.errors import SonicError
+from sonic.study.search import SEARCH_KEYS, SearchSpec, parse_search
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,14 @@ class EmbeddingsSection:
 @dataclass(frozen=True)
 class RecommenderSpec:
     """One recommender: its registered ``name``, a unique ``label`` (default: the name), its options,
-    and ``shuffle`` (the control: its embedding's vectors permuted across tracks)."""
+    and ``shuffle`` (the control: its embedding's vectors permuted across tracks). ``search``: the
+    options chosen on validation (None: its options are fixed)."""
 
     name: str
     label: str = ""
     options: tuple[tuple[str, Any], ...] = ()
     shuffle: bool = False
+    search: SearchSpec | None = None
 
     @property
     def option_dict(self) -> dict[str, Any]:
@@ -105,11 +110,14 @@ class RecommenderSpec:
 
 @dataclass(frozen=True)
 class EvaluationSection:
-    """The slices every run is evaluated on (split files: val, test, cold_test), the list lengths, the seeds."""
+    """The slices every run is evaluated on (split files: val, test, cold_test), the list lengths, the seeds.
+    ``search_metric``/``search_k``: what a search maximises on val (None: the report's metric and k)."""
 
     modes: tuple[str, ...] = ("val", "test")
     ks: tuple[int, ...] = (10, 50)
     seeds: tuple[int, ...] = (42,)
+    search_metric: str | None = None
+    search_k: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,12 @@ class Study:
         """The seed of the split a run with ``seed`` uses."""
         return seed if self.split.seed is None else self.split.seed
 
+    def search_objective(self) -> tuple[str, int]:
+        """``(metric, k)`` a search maximises on val: ``[evaluation]`` search_metric/search_k, else the report's."""
+        evaluation = self.evaluation
+        return (evaluation.search_metric or self.report.metric,
+                evaluation.search_k if evaluation.search_k is not None else self.report.k)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain TOML-ready values (paths as strings, ``None`` left out), in the file's layout."""
         return {
@@ -157,7 +171,8 @@ class Study:
             "embeddings": _embeddings_plain(self.embeddings),
             "recommenders": [
                 {"name": spec.name, "label": spec.label, **({"options": spec.option_dict} if spec.options else {}),
-                 **({"shuffle": True} if spec.shuffle else {})}
+                 **({"shuffle": True} if spec.shuffle else {}),
+                 **(spec.search.to_dict() if spec.search is not None else {})}
                 for spec in self.recommenders
             ],
             "evaluation": _plain(self.evaluation),
@@ -232,7 +247,7 @@ def _embedder_options(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[st
 
 def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderSpec:
     context = f"[[recommenders]] number {number}"
-    _reject_unknown(table, ("name", "label", "options", "shuffle"), where, f"in {context}")
+    _reject_unknown(table, ("name", "label", "options", "shuffle", *SEARCH_KEYS), where, f"in {context}")
     name = table.get("name")
     if not isinstance(name, str) or not name:
         raise SonicError(f"{where}: {context} needs name = \"...\" (a registered recommender)")
@@ -245,7 +260,8 @@ def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderS
     shuffle = table.get("shuffle", False)
     if not isinstance(shuffle, bool):
         raise SonicError(f"{where}: {context} shuffle must be true or false, got {shuffle!r}")
-    return RecommenderSpec(name=name, label=label, options=tuple(sorted(options.items())), shuffle=shuffle)
+    return RecommenderSpec(name=name, label=label, options=tuple(sorted(options.items())), shuffle=shuffle,
+                           search=parse_search(table, where, f"{context} ('{label}')"))
 
 
 def _build(section_type: type, table: dict[str, Any], where: str, context: str, base_dir: Path) -> Any:

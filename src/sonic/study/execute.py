@@ -8,6 +8,7 @@ the whole run: a second study run into the same folder is refused, naming the fi
     split/seed-<n>/            split folders (sonic data-split's format)
     embeddings/<name>.parquet  embedding tables named by the registry's name (+ manifest, failures)
     runs/<run>/                run folders (sonic run-model's: every mode evaluated; warnings.txt when it warns)
+    trials/<trial>/            a search's trial run folders (val only, no model; :mod:`sonic.study.tuning`)
     steps/<kind>.<name>.json   one record per step: hash, identity, status (running, done, failed), seconds, warnings
     results/                   the results store (:mod:`sonic.study.store`)
     results.csv                one row per run, metric and k (:data:`sonic.study.store.RESULT_COLUMNS`)
@@ -15,6 +16,10 @@ the whole run: a second study run into the same folder is refused, naming the fi
 Every output is written through :mod:`sonic.files` (temporary name, fsync, rename), and a step's record
 last, so a run killed at any moment (even by SIGKILL) resumes where it stopped and ends with the same
 results. ``results.csv`` and the store's readers hold only the rows of current, finished steps.
+
+A run whose options a search chooses (:mod:`sonic.study.tuning`) gets its identity once its search has
+chosen: the search's trials run when the search step comes, each trial's hash is added to the store's
+``steps.json`` as it is made, and so is the run's when its options are known.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import pandas as pd
 from sonic.cluster import check_engine, import_ray
 from sonic.files import atomic_path, output_folder, remove_temporaries, write_text
 from sonic.parallel import worker_count
-from sonic.study import layout, store
+from sonic.study import layout, store, tuning
 from sonic.study.check import check_study
 from sonic.study.code import SourceGraph
 from sonic.study.config import Study, read_study
@@ -91,14 +96,17 @@ def run_experiment(
         out_dir = folder.path
         _clean(out_dir)
         _write_resolved_study(study, out_dir)
-        identities = _identities(steps)
+        graph = SourceGraph()
+        identities = _identities(steps, graph)
         hashes = {key: identity_hash(identity) for key, identity in identities.items()}
         store_dir = out_dir / layout.STORE_DIR
         store.write_plan(store_dir, hashes)
         context = StepContext(resolved, out_dir, workers, progress, warn or _no_warning, engine, ray_address)
-        outcomes = _run_steps(context, steps, identities, hashes, on_ray, echo)
+        outcomes = _run_steps(context, steps, identities, hashes, on_ray, echo, graph)
         runs = [step.name for step in steps if step.kind == "run"]
         store.prune(store_dir, runs)
+        store.prune_trials(store_dir, [name for step in steps if step.kind == "search"
+                                       for name in tuning.trial_names(step)])
         results = _results_table(store_dir, runs, study.evaluation.modes)
         results_path = out_dir / layout.RESULTS_CSV
         with atomic_path(results_path) as tmp:
@@ -107,13 +115,16 @@ def run_experiment(
 
 
 def _run_steps(context: StepContext, steps: list[Step], identities: dict[str, dict[str, Any]],
-               hashes: dict[str, str], on_ray: RunsOnRay, echo: Echo | None) -> tuple[StepOutcome, ...]:
-    """Each step in order: skipped when done with its hash, else run (run steps on Ray sent there last)."""
+               hashes: dict[str, str], on_ray: RunsOnRay, echo: Echo | None,
+               graph: SourceGraph) -> tuple[StepOutcome, ...]:
+    """Each step in order: skipped when done with its hash, else run (run steps on Ray sent there last).
+    A search runs its trials and chooses; the runs that need it then get their options and identity."""
     out_dir = context.out_dir
     outcomes: list[StepOutcome | None] = []
     deferred: list[tuple[Step, str, dict[str, Any]]] = []  # run steps sent to Ray once the steps before them are done
     numbers: dict[str, tuple[int, str]] = {}  # a deferred step's key -> (its place in outcomes, its prefix)
     failed: set[str] = set()
+    chosen: dict[str, tuning.Chosen] = {}  # search key -> its choice
     for number, step in enumerate(steps, start=1):
         prefix = f"[{number}/{len(steps)}] {step.kind} {step.name}"
         blocked = [key for key in step.needs if key in failed]
@@ -122,9 +133,26 @@ def _run_steps(context: StepContext, steps: list[Step], identities: dict[str, di
             outcomes.append(StepOutcome(step.key, "blocked", message=f"needs {blocked[0]}, which failed"))
             _say(echo, f"{prefix}: not run, needs {blocked[0]}, which failed")
             if step.kind == "run" and not layout.is_done(layout.load_record(step.record_path(out_dir))[0],
-                                                         hashes[step.key]):
+                                                         hashes.get(step.key, "")):
                 forget_run(out_dir, step.name)  # no rows of earlier settings stay behind a step not run
             continue
+        if step.kind == "search":
+            search = _search(context, step, hashes, graph, prefix, echo)
+            outcomes += [*search.trials, search.outcome]
+            if search.chosen is None:
+                failed.add(step.key)
+                _say(echo, f"{prefix}: FAILED: {search.outcome.message}")
+                continue
+            chosen[step.key] = search.chosen
+            hashes[step.key] = identity_hash(search.chosen.record())
+            _say(echo, f"{prefix}: chose {search.chosen.describe()}")
+            continue
+        if step.key not in identities:  # a run whose options its search has now chosen
+            search_key = next(key for key in step.needs if key.startswith("search/"))
+            step = tuning.resolve_run(step, chosen[search_key])
+            identities[step.key] = step_identity(step, hashes, graph)
+            hashes[step.key] = identity_hash(identities[step.key])
+            store.write_plan(out_dir / layout.STORE_DIR, hashes)
         digest = hashes[step.key]
         record, problem = layout.load_record(step.record_path(out_dir))
         missing = _missing_output(context, step)
@@ -162,6 +190,18 @@ def _run_steps(context: StepContext, steps: list[Step], identities: dict[str, di
     return tuple(outcome for outcome in outcomes if outcome is not None)
 
 
+def _search(context: StepContext, step: Step, hashes: dict[str, str], graph: SourceGraph, prefix: str,
+            echo: Echo | None) -> tuning.SearchOutcome:
+    """Run search ``step``'s trials (each trial's hash published in the store's plan as it is made)."""
+    spec = next(spec for spec in context.resolved.study.recommenders if spec.label == step.settings["label"])
+    objective = step.settings["objective"]
+    _say(echo, f"{prefix}: {spec.search.trials} trials ({spec.search.sampler}) maximising val "
+               f"{objective['metric']}@{objective['k']}")
+    store_dir = context.out_dir / layout.STORE_DIR
+    return tuning.run_search(context, step, spec.search, hashes, graph, echo=echo,
+                             on_hash=lambda: store.write_plan(store_dir, hashes))
+
+
 def _why_again(record: dict[str, Any] | None, problem: str | None, missing: str | None, digest: str,
                identity: dict[str, Any]) -> str | None:
     """Why a step with a record runs again, in a few words (None for a step never started)."""
@@ -178,12 +218,14 @@ def _why_again(record: dict[str, Any] | None, problem: str | None, missing: str 
     return "tried again, it failed before"
 
 
-def _identities(steps: list[Step]) -> dict[str, dict[str, Any]]:
-    """Every step's identity (:func:`sonic.study.steps.step_identity`), upstream first."""
-    graph = SourceGraph()
+def _identities(steps: list[Step], graph: SourceGraph) -> dict[str, dict[str, Any]]:
+    """The identity of every step known before anything runs (:func:`sonic.study.steps.step_identity`),
+    upstream first: all but searches and the runs whose options a search chooses."""
     identities: dict[str, dict[str, Any]] = {}
     hashes: dict[str, str] = {}
     for step in steps:
+        if step.kind == "search" or any(key.startswith("search/") for key in step.needs):
+            continue
         identities[step.key] = step_identity(step, hashes, graph)
         hashes[step.key] = identity_hash(identities[step.key])
     return identities

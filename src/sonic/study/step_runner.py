@@ -1,11 +1,11 @@
-"""One step of a study run: split, embed or run a recommender, and write the step's record.
+"""One step of a study run: split, embed, a search's trial or run a recommender, and write the step's record.
 
 :func:`run_step` is what both engines run: the local one in :mod:`sonic.study.execute`, and Ray tasks
 in :mod:`sonic.study.on_ray`. Every output is written through :mod:`sonic.files` (a folder built under
 a temporary name and swapped in whole, a file renamed over its target), and the step's record last, so
 a killed run resumes where it stopped. A run step that is redone first removes what its earlier
 settings left (its rows in the results store, then its run folder), so a rerun that fails leaves
-nothing of them. The imports inside ``_split``, ``_embed`` and ``_run`` are the entries of each kind's
+nothing of them. The imports inside ``_split``, ``_embed``, ``_trial`` and ``_run`` are the entries of each kind's
 code fingerprint (:mod:`sonic.study.code`): keep a step's imports inside its function.
 """
 
@@ -114,6 +114,14 @@ def forget_run(out_dir: Path, name: str) -> None:
         shutil.rmtree(folder)
 
 
+def forget_trial(out_dir: Path, name: str) -> None:
+    """Remove what an earlier trial step ``name`` left: its row in the results store, then its folder."""
+    store.remove_trial(out_dir / store.STORE_DIR, name)
+    folder = out_dir / store.TRIALS_DIR / name
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
+
+
 def _split(context: StepContext, step: Step, digest: str) -> list[str]:
     from sonic.cream.data import SplitConfig, split_file
 
@@ -178,11 +186,51 @@ def _run(context: StepContext, step: Step, digest: str) -> list[str]:
         "split_dir": str(context.split_dir(split_key)), "split_seed": int(split_key.rpartition("-")[2]),
         "modes": settings["modes"], "seed": settings["seed"], "ks": settings["ks"], "run_dir": str(final),
         "hash": digest, "warnings": warnings,
+        **({"chosen_by": settings["chosen_by"]} if settings.get("chosen_by") else {}),
     }  # fmt: skip
     store.write_run(context.out_dir / store.STORE_DIR, step.name, record, result.per_user, result.metrics)
     return warnings
 
 
+def _trial(context: StepContext, step: Step, digest: str) -> list[str]:
+    """Fit one setting of a search (:mod:`sonic.study.tuning`) and evaluate it on the validation users
+    only (:func:`sonic.rouge.run.run_model`, no test, no saved model); store its validation score."""
+    import numpy as np
+
+    from sonic.rouge.run import run_model
+
+    settings = step.settings
+    objective = settings["objective"]
+    split_key = step.needs[0]
+    embedding = None if settings["embedding"] == NO_EMBEDDING else settings["embedding"]
+    final = context.out_dir / store.TRIALS_DIR / step.name
+    forget_trial(context.out_dir, step.name)
+    options = {**settings["options"], **settings["params"]}
+    with atomic_folder(final) as tmp:
+        result = run_model(
+            settings["recommender"], context.split_dir(split_key), embedding=embedding,
+            embeddings_dir=context.out_dir / "embeddings", mode=[objective["slice"]], ks=[objective["k"]],
+            out_dir=tmp, seed=settings["seed"], options=options, shuffle=settings["shuffle"], save_model=False,
+        )  # fmt: skip
+    metrics = result.metrics
+    row = metrics[(metrics["slice"] == objective["slice"]) & (metrics["metric"] == objective["metric"])
+                  & (metrics["k"] == objective["k"])]  # fmt: skip
+    value = float(row["mean"].iloc[0]) if len(row) else float("nan")
+    if not np.isfinite(value):
+        raise SonicError(f"trial {step.name} has no {objective['slice']} {objective['metric']}@{objective['k']} "
+                         "(no validation users?)")
+    warnings = [str(line) for line in result.warnings]
+    store.write_trial(context.out_dir / store.STORE_DIR, step.name, {
+        "search": settings["search"], "number": settings["number"], "label": settings["label"],
+        "recommender": settings["recommender"], "embedding": settings["embedding"],
+        "split_seed": int(split_key.rpartition("-")[2]), "seed": settings["seed"], "params": settings["params"],
+        "options": options, "metric": objective["metric"], "k": objective["k"], "value": value,
+        "ci_low": float(row["ci_low"].iloc[0]), "ci_high": float(row["ci_high"].iloc[0]),
+        "n_users": int(row["n_users"].iloc[0]), "hash": digest,
+    })  # fmt: skip
+    return warnings
+
+
 _RUNNERS: dict[str, Callable[[StepContext, Step, str], list[str]]] = {
-    "split": _split, "embed": _embed, "run": _run,
+    "split": _split, "embed": _embed, "trial": _trial, "run": _run,
 }  # fmt: skip

@@ -1,8 +1,9 @@
 """A study as steps in dependency order, each identified by a hash of what it is made of.
 
-Steps: one **split** per split seed, one **embed** per embedder, and one **run** per (seed,
-recommender, embedding or fusion), evaluated on every mode. A step's **identity** is its kind, its
-settings, the fingerprints of the files it reads (size and modification time), the hashes of the steps
+Steps: one **split** per split seed, one **embed** per embedder, one **search** per (recommender with a
+``search``, embedding, split) whose **trial** steps choose its options on val (:mod:`sonic.study.tuning`),
+and one **run** per (seed, recommender, embedding or fusion), evaluated on every mode. A step's **identity**
+is its kind, its settings, the fingerprints of the files it reads (size and modification time), the hashes of the steps
 it needs, sonic's version and the sha256 of every source file its code reaches (:mod:`sonic.study.code`);
 its hash is the sha256 of that identity. Changing anything upstream, or the code a step runs, redoes
 everything downstream and nothing else. When a step finishes, its record
@@ -26,14 +27,14 @@ from sonic.study.layout import STEPS_DIR, record_path
 
 NO_EMBEDDING = "-"
 __all__ = ["NO_EMBEDDING", "STEPS_DIR", "Step", "fingerprint", "plan_steps", "read_record", "run_name",
-           "step_hash", "step_identity", "why_redone"]
+           "search_name", "step_hash", "step_identity", "why_redone"]
 
 
 @dataclass(frozen=True)
 class Step:
     """One unit of work. ``key`` is unique in the study (``run/knn-mfcc_104-seed42``)."""
 
-    kind: str  # split, embed or run
+    kind: str  # split, embed, search, trial or run
     name: str
     needs: tuple[str, ...]  # keys of the steps whose output this one reads
     settings: dict[str, Any] = field(hash=False)
@@ -53,11 +54,19 @@ def run_name(label: str, embedding: str, seed: int) -> str:
     return f"{label}-{embedding}-seed{seed}"
 
 
+def search_name(label: str, embedding: str, split_seed: int) -> str:
+    """The readable id of a search: ``<label>-<embedding>-split<split seed>``."""
+    return f"{label}-{embedding}-split{split_seed}"
+
+
 def plan_steps(resolved: Resolved) -> list[Step]:
     """Every step of the study, each after the steps it needs.
 
     A run fits one recommender on one split with one embedding (or none) and one seed, and is
-    evaluated on every mode of ``[evaluation]`` (val, test, cold_test) at once.
+    evaluated on every mode of ``[evaluation]`` (val, test, cold_test) at once. A recommender with a
+    ``search`` has its options chosen once per embedding and split, by a search step placed before its
+    first run (its trials fit with that run's seed); every run on that split needs the search and runs
+    with the chosen options (:func:`sonic.study.tuning.resolve_run`).
     """
     study = resolved.study
     data, embeddings, evaluation = study.data, study.embeddings, study.evaluation
@@ -75,20 +84,42 @@ def plan_steps(resolved: Resolved) -> list[Step]:
         inputs = tuple(path for path in (data.audio if audio else data.music4all, data.exclude) if path is not None)
         steps.append(Step("embed", name, (), settings, inputs, resolved.embedder_modules.get(name, ())))
     parts = dict(resolved.fusions)
+    searched: set[str] = set()
     for seed in evaluation.seeds:
         split_key = f"split/seed-{study.split_seed_for(seed)}"
         for spec in study.recommenders:
             tables = resolved.tables if resolved.content[spec.label] else (NO_EMBEDDING,)
             for table in tables:
                 table_keys = () if table == NO_EMBEDDING else tuple(f"embed/{p}" for p in parts.get(table, (table,)))
+                search_keys = ()
+                if spec.search is not None:
+                    search = search_name(spec.label, table, study.split_seed_for(seed))
+                    if search not in searched:
+                        searched.add(search)
+                        steps.append(Step("search", search, (split_key, *table_keys),
+                                          _search_settings(study, spec, table, seed),
+                                          modules=resolved.recommender_modules.get(spec.label, ())))
+                    search_keys = (f"search/{search}",)
                 settings = {
                     "recommender": spec.name, "label": spec.label, "options": spec.option_dict,
                     "shuffle": spec.shuffle, "embedding": table, "modes": list(evaluation.modes),
                     "ks": list(evaluation.ks), "seed": seed,
                 }  # fmt: skip
-                steps.append(Step("run", run_name(spec.label, table, seed), (split_key, *table_keys), settings,
-                                  modules=resolved.recommender_modules.get(spec.label, ())))
+                steps.append(Step("run", run_name(spec.label, table, seed), (split_key, *table_keys, *search_keys),
+                                  settings, modules=resolved.recommender_modules.get(spec.label, ())))
     return steps
+
+
+def _search_settings(study: Any, spec: Any, table: str, seed: int) -> dict[str, Any]:
+    """What a search step (and each of its trials) is: the recommender, its fixed options, the space, the
+    sampler, the objective on val, and the seed its trials fit with."""
+    metric, k = study.search_objective()
+    return {
+        "recommender": spec.name, "label": spec.label, "options": spec.option_dict, "shuffle": spec.shuffle,
+        "embedding": table, "seed": seed, "space": spec.search.plain_space(),
+        "sampler": spec.search.sampler_settings(), "trials": spec.search.trials,
+        "objective": {"metric": metric, "k": k, "slice": "val"},
+    }  # fmt: skip
 
 
 def step_identity(step: Step, upstream: dict[str, str], graph: SourceGraph | None = None) -> dict[str, Any]:

@@ -7,6 +7,9 @@ Layout under ``OUT/results/``, one file per run in each folder (each written ato
                              run_dir, hash, warnings (JSON list)
     metrics/<run>.parquet    metric, k, slice, mean, ci_low, ci_high, n_users, hash (interval over users)
     per_user/<run>.parquet   user_id, metric, k, slice, value, hash
+    trials/<trial>.parquet   one row per search trial (:mod:`sonic.study.tuning`): trial, search, number,
+                             label, recommender, embedding, split_seed, seed, params (JSON), options (JSON),
+                             metric, k, value (the validation score), ci_low, ci_high, n_users, hash
     steps.json               the study's steps as last run: {"steps": {"run/<run>": "<hash>", ...}}
 
 Every row carries ``hash``, the hash of the step that produced it (:mod:`sonic.study.steps`). A *slice*
@@ -42,6 +45,10 @@ from sonic.files import remove_temporaries, write_json
 from sonic.study.layout import STEPS_DIR, STORE_DIR, is_done, load_record
 
 TABLES = ("runs", "metrics", "per_user")
+#: The search trials' table (and, in a study's folder, the trial run folders).
+TRIALS_DIR = "trials"
+TRIAL_COLUMNS = ("trial", "search", "number", "label", "recommender", "embedding", "split_seed", "seed", "params",
+                 "options", "metric", "k", "value", "ci_low", "ci_high", "n_users", "hash")  # fmt: skip
 #: The study's steps and their hashes, as its last run computed them.
 PLAN_FILE = "steps.json"
 #: Columns of a study's results table (results.csv): one row per run, metric and k.
@@ -76,6 +83,66 @@ def write_run(store_dir: str | os.PathLike, run: str, record: dict[str, Any], pe
     _write(store_dir / "per_user" / f"{run}.parquet", per_user.loc[:, _USER_COLUMNS].assign(hash=digest))
     _write(store_dir / "metrics" / f"{run}.parquet", aggregates.loc[:, _METRIC_COLUMNS].assign(hash=digest))
     _write(store_dir / "runs" / f"{run}.parquet", pd.DataFrame([{"run": run, **row}]))
+
+
+def write_trial(store_dir: str | os.PathLike, trial: str, row: dict[str, Any]) -> None:
+    """Store one search trial (``row``: the columns of ``trials/`` in the module docstring, ``hash`` its step's)."""
+    row = {key: json.dumps(value) if isinstance(value, (list, dict)) else value for key, value in row.items()}
+    _write(Path(store_dir) / TRIALS_DIR / f"{trial}.parquet", pd.DataFrame([{"trial": trial, **row}]))
+
+
+def remove_trial(store_dir: str | os.PathLike, trial: str) -> None:
+    """Delete trial ``trial`` from the store."""
+    (Path(store_dir) / TRIALS_DIR / f"{trial}.parquet").unlink(missing_ok=True)
+
+
+def trial_row(store_dir: str | os.PathLike, trial: str, digest: str) -> dict[str, Any] | None:
+    """The stored row of ``trial`` made by the step of hash ``digest`` (None when there is none)."""
+    path = Path(store_dir) / TRIALS_DIR / f"{trial}.parquet"
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise SonicError(f"the results store file '{path}' cannot be read ({str(error).splitlines()[0]}); "
+                         "run the study again to rewrite it") from None
+    frame = frame[frame["hash"] == digest]
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def trials(store_dir: str | os.PathLike) -> pd.DataFrame:
+    """Every current search trial (its step in ``steps.json`` and recorded done with that hash), by
+    search and number; ``params`` and ``options`` left as JSON text."""
+    store_dir = Path(store_dir)
+    records = store_dir.parent / STEPS_DIR
+    plan = _read_plan(store_dir) or {}
+    rows = []
+    for key, digest in plan.items():
+        name = key.removeprefix("trial/")
+        if key.startswith("trial/") and is_done(load_record(records / f"trial.{name}.json")[0], digest):
+            row = trial_row(store_dir, name, digest)
+            if row is not None:
+                rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
+    return frame.sort_values(["search", "number"], kind="stable").reset_index(drop=True)
+
+
+def prune_trials(store_dir: str | os.PathLike, keep: Iterable[str]) -> list[str]:
+    """Delete the trials a study no longer has (not in ``keep``): stored rows, step records
+    (``OUT/steps/trial.<trial>.json``) and trial folders (``OUT/trials/<trial>/``); return their names."""
+    store_dir = Path(store_dir)
+    study_dir = store_dir.parent
+    stored = {path.name.removesuffix(".parquet") for path in (store_dir / TRIALS_DIR).glob("*.parquet")}
+    recorded = {path.name.removeprefix("trial.").removesuffix(".json")
+                for path in (study_dir / STEPS_DIR).glob("trial.*.json")}  # fmt: skip
+    removed = sorted((stored | recorded) - set(keep))
+    for trial in removed:
+        remove_trial(store_dir, trial)
+        (study_dir / STEPS_DIR / f"trial.{trial}.json").unlink(missing_ok=True)
+        folder = study_dir / TRIALS_DIR / trial
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
+    return removed
 
 
 def remove_run(store_dir: str | os.PathLike, run: str) -> None:
@@ -113,7 +180,7 @@ def prune(store_dir: str | os.PathLike, keep: Iterable[str]) -> list[str]:
 
 def clean(store_dir: str | os.PathLike) -> None:
     """Remove the temporaries of writers killed in the store's folders."""
-    for table in TABLES:
+    for table in (*TABLES, TRIALS_DIR):
         remove_temporaries(Path(store_dir) / table)
     remove_temporaries(store_dir)
 

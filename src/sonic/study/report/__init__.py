@@ -54,12 +54,14 @@ def _build(data, report_dir: Path, *, num_workers: int | None) -> None:
     from sonic.study.report import listening, questions, sections
     from sonic.study.report.figures import DATA_DIR, FIGURES_DIR
     from sonic.study.report.page import render
+    from sonic.study.report.chosen import chosen_settings
 
     for folder in (FIGURES_DIR, DATA_DIR, "gallery"):
         (report_dir / folder).mkdir(parents=True, exist_ok=True)
     parts = [
         sections.overview(data),
         sections.leaderboards(data, report_dir),
+        chosen_settings(data, report_dir),
         questions.backends(data, report_dir),
         questions.dino(data, report_dir),
         questions.gain(data, report_dir, "lyrics", 3),

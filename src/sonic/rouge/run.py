@@ -134,6 +134,7 @@ def run_folder(out_dir: str | os.PathLike):
 def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, seed, shuffle, device,
          diversity_embedding, out_dir: Path, save_model: bool = True) -> RunResult:
     """The body of :func:`run_model`, in its claimed folder."""
+    beyond = request["beyond"]
     # Independent work overlaps on a second thread (Arrow, numpy and torch release the GIL): the split
     # is read while the embedding table is, and the evaluation catalogue built while the model fits.
     with ThreadPoolExecutor(1) as background:

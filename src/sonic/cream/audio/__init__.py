@@ -21,6 +21,7 @@ _EXPORTS = {
     "convert_folder": "sonic.cream.audio.convert",
     "ExcerptSettings": "sonic.cream.audio.excerpt",
     "cut_excerpt": "sonic.cream.audio.excerpt",
+    "EXCERPT_SUFFIX": "sonic.cream.audio.excerpt",
     "find_corrupt": "sonic.cream.audio.corrupt",
     "FAILURE_COLUMNS": "sonic.cream.audio.folder_jobs",
     "AudioFolder": "sonic.cream.audio.folder_jobs",

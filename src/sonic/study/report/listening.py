@@ -85,7 +85,7 @@ class Listening:
 
 def listening(data: ReportData, report_dir: Path, *, num_workers: int | None = None) -> Section:
     """The listening section (see the module docstring); excerpts and the CSV are written into ``report_dir``."""
-    from sonic.cream.audio.excerpt import ExcerptSettings
+    from sonic.cream.audio import ExcerptSettings
 
     section = Section("listening", "Listening")
     count = data.study.report.listening_users
@@ -159,7 +159,7 @@ def _excerpts(audio_dir: Path | None, track_ids, report_dir: Path, settings, *,
     """Cut each track's excerpt once into ``report_dir/excerpts``: ({track_id: relative path}, a sentence on
     what is missing, or '')."""
     from sonic import files
-    from sonic.cream.audio.excerpt import EXCERPT_SUFFIX, cut_excerpt
+    from sonic.cream.audio import EXCERPT_SUFFIX, cut_excerpt
     from sonic.parallel import map_files
 
     track_ids = [str(track) for track in track_ids]

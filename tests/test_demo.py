@@ -116,7 +116,7 @@ def test_without_torch_the_demo_is_the_torch_free_study_with_one_sentence_saying
     assert [spec.name for spec in study.recommenders] == ["random", "pop", "knn"]
     (note,) = study.report.notes
     assert note == ("PyTorch is not installed, so this demo left out musicnn, dino_vits16_random and snn "
-                    "(they run after: python3 -m pip install -e '.[models]').")
+                    "(they run after: python3 -m pip install -c constraints.txt -e '.[models]').")
     same = dataclasses.replace(demo_study(tmp_path, with_torch=True), embeddings=study.embeddings,
                                recommenders=study.recommenders, report=study.report)
     assert same == study  # nothing else changes: the split and the seeds are the demo's

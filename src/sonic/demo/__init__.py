@@ -105,9 +105,9 @@ def _without_torch(study):
     )  # fmt: skip
     parts = [*left_out, *(spec.label for spec in recommenders)]
     note = (f"PyTorch is not installed, so this demo left out {', '.join(parts[:-1])} and {parts[-1]} "
-            f"(they run after: python3 -m pip install -e '.[models]')." if len(parts) > 1 else
+            f"(they run after: python3 -m pip install -c constraints.txt -e '.[models]')." if len(parts) > 1 else
             f"PyTorch is not installed, so this demo left out {parts[0]} (it runs after: "
-            f"python3 -m pip install -e '.[models]').")
+            f"python3 -m pip install -c constraints.txt -e '.[models]').")
     report = dataclasses.replace(study.report, notes=(*study.report.notes, note))
     kept = tuple(spec for spec in study.recommenders if spec.name not in TORCH_RECOMMENDERS)
     return dataclasses.replace(study, embeddings=embeddings, recommenders=kept, report=report)

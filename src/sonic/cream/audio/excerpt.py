@@ -86,7 +86,7 @@ def encode_opus(waveform: np.ndarray, *, bit_rate: int, complexity: int = 5, sou
     try:
         import av
     except ImportError:
-        raise AudioError("cutting audio excerpts needs PyAV (FFmpeg): pip install av==18.1.0") from None
+        raise AudioError("cutting audio excerpts needs PyAV (FFmpeg): pip install 'av>=13,<19'") from None
     if len(waveform) == 0:
         raise AudioError(f"no audio to cut an excerpt from in '{source}'")
     buffer = io.BytesIO()

@@ -33,7 +33,7 @@ class FFmpegDecoder:
         try:
             import av
         except ImportError:
-            raise AudioError(f"decoding '{path}' needs PyAV (FFmpeg): pip install av==18.1.0") from None
+            raise AudioError(f"decoding '{path}' needs PyAV (FFmpeg): pip install 'av>=13,<19'") from None
         self.path = path
         self._av = av
         self._open()

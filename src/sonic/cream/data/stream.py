@@ -63,7 +63,7 @@ def connect(work_dir: str | os.PathLike | None = None, *, memory_limit: str = DE
     try:
         import duckdb
     except ImportError:  # pragma: no cover - a base dependency
-        raise DataError("listening logs are split with DuckDB; install it: pip install duckdb==2.0.0") from None
+        raise DataError("listening logs are split with DuckDB; install it: pip install 'duckdb>=1.4.4,<3'") from None
     database = ":memory:" if work_dir is None else str(Path(work_dir) / "events.duckdb")
     con = duckdb.connect(database)
     con.execute("SET TimeZone = 'UTC'")

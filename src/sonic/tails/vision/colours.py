@@ -49,7 +49,7 @@ def colour_table(colormap: str) -> np.ndarray:
         except ImportError:
             raise SonicError(
                 f"colour map {colormap!r} needs matplotlib, which is not installed; "
-                f"install it with: pip install matplotlib==3.11.2 (or use colormap 'gray')"
+                f"install it with: pip install 'matplotlib>=3.10.7,<4' (or use colormap 'gray')"
             ) from None
         if colormap not in colormaps:
             known = sorted({GRAY, *(name for name in colormaps if not name.endswith("_r"))}, key=str.lower)

@@ -139,7 +139,7 @@ class ImageBatch:
         except ImportError:
             raise SonicError(
                 "turning spectrogram images into a tensor needs PyTorch, which is not installed; "
-                "install it with: pip install 'sonic[models]' (or pip install torch==2.13.0)"
+                "install it with: pip install 'sonic[models]' (or pip install 'torch>=2.4,<3')"
             ) from None
         return torch.from_numpy(self.images)
 

@@ -7,7 +7,7 @@ length. With SPREAD = 1.5 a point's cosine to the other points of its cluster is
 from the query's own cluster says how meaningful the neighbours are. The queries come from the same
 clusters and are not in the index. ``--spread`` changes the spread (at 2 the clusters are still what
 the neighbours share, but nothing in a cell structure of the space follows them: an inverted file's
-recall falls, see the README).
+recall falls, see docs/serving.md).
 
 It builds the index exactly as ``sonic similar`` does (:func:`sonic.tails.index.build_index`, the
 settings of :class:`sonic.tails.index.IndexConfig`, ``--set KEY=VALUE`` to change one), and prints,

@@ -32,8 +32,10 @@ def site(tmp_path_factory) -> Path:
 def test_the_site_builds_strictly_with_every_page(site):
     for page in ("index.html", "getting-started/index.html", "commands/index.html", "study-file/index.html",
                  "data-formats/index.html", "embedders/index.html", "recommenders/index.html", "metrics/index.html",
-                 "python-api/index.html", "serving/index.html", "scale/index.html", "reference/cli/index.html",
-                 "reference/embedders/index.html", "reference/recommenders/index.html", "search/search_index.json"):
+                 "python-api/index.html", "serving/index.html", "scale/index.html", "outputs-and-faults/index.html",
+                 "search/index.html", "report/index.html", "benchmarks/index.html", "development/index.html",
+                 "reference/cli/index.html", "reference/embedders/index.html", "reference/recommenders/index.html",
+                 "search/search_index.json"):
         assert (site / page).is_file(), page
     assert not list(site.rglob("*.py")), "the generator script is not part of the site"
     loaded = re.findall(r'(?:src|<link[^>]*href)="(https?://[^"]+)"', (site / "index.html").read_text())

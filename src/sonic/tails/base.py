@@ -11,7 +11,7 @@ An embedder turns a batch of inputs of one *modality* into float32 vectors (n, d
 ============  ====================================================================================
 
 Each family lives in ``sonic/tails/models/<family>.py``, which exposes ``from_name(name, **options)``.
-:data:`CATALOGUE` lists every name with what it produces (the README's table of embedders is made
+:data:`CATALOGUE` lists every name with what it produces (the docs site's embedder catalogue is made
 from it), and :data:`EMBEDDERS` creates them: a family's module is imported only when one of its
 names is asked for. :data:`ALIASES` are the original SONIC's names (``MFCC``, ``MERT``, ``M2V``...), which
 resolve, in any case, to the name they stand for; a table is always named by that name. A name whose
@@ -86,7 +86,7 @@ _LYRICS_LAYERS = "none: one sentence embedding per lyrics, long lyrics in chunks
 _DINO_SOURCE = ("`{hub}` (Hugging Face cache, downloaded on first use), a local folder, or the original release's "
                 "`{pth}` or a training `checkpoint.pth`")
 
-#: Every embedder SONIC knows, in the order of the README's table.
+#: Every embedder SONIC knows, in the order of the docs site's catalogue (docs/gen_reference.py).
 CATALOGUE: tuple[EmbedderInfo, ...] = (
     EmbedderInfo("mfcc_<N>", _models("mfcc"), "audio", None, 22050, "none: mean of N MFCCs over time (N = 1..128; "
                  "published: mfcc_104)", "computed here (numpy/scipy, librosa's conventions)"),
@@ -224,7 +224,7 @@ EMBEDDERS: Registry[Embedder] = _registry()
 
 
 def catalogue_table() -> str:
-    """The catalogue as the README's Markdown table (name, modality, dimension, sample rate, layers, source)."""
+    """The catalogue as a Markdown table (name, modality, dimension, sample rate, layers, source), as the docs show it."""
     lines = [
         "| name | input | dim | sample rate | layer choices | weights / source |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -174,7 +174,7 @@ def musicfm(name: str, folder: Path, device: str, batch_size: int) -> Any:
 def dino(name: str, folder: Path, device: str, batch_size: int) -> Any:
     """A ViT of the published shape in timm's checkpoint layout (timm's untrained initialisation), loaded
     as a downloaded one is; the random control is built as a user builds it (its own shape)."""
-    from sonic.tails.models.dino import DinoEmbedder, DinoOptions
+    from sonic.tails.models.dino import MODELS, DinoEmbedder, DinoOptions
     from sonic.tails.models.dino_random import RANDOM_CONTROLS, write_random_checkpoint
     from sonic.tails.models.vit import ViTShape
 
@@ -183,7 +183,8 @@ def dino(name: str, folder: Path, device: str, batch_size: int) -> Any:
     width, depth, heads, patch = VITS[name]
     shape = ViTShape(embed_dim=width, depth=depth, num_heads=heads, patch_size=patch, img_size=224,
                      mlp_hidden=4 * width)
-    write_random_checkpoint(folder / name, shape, architecture=name, seed=0)
+    timm_name = MODELS[name][0].split("/")[1].split(".")[0]  # timm/vit_small_patch16_224.dino -> vit_small_patch16_224
+    write_random_checkpoint(folder / name, shape, architecture=timm_name, seed=0)
     return DinoEmbedder(name, DinoOptions(checkpoint=str(folder / name), device=device, batch_size=batch_size))
 
 

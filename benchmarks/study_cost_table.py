@@ -163,7 +163,11 @@ def _measured(m: Measurements) -> str:
 
 
 def _assumed(m: Measurements) -> str:
-    return f"ASSUMPTION ({gpu_rule(m)})"
+    return "ASSUMPTION (the GPU rule)"
+
+
+def _clips(n: int) -> str:
+    return f"{n} clip{'' if n == 1 else 's'}"
 
 
 # ------------------------------------------------------------------------------------------- the totals
@@ -192,7 +196,8 @@ def totals(m: Measurements) -> Totals:
     audio = [e for e in m.embedders if e.name in m.study.audio_embedders]
     rates = sorted({e.sample_rate for e in audio})
     each = tracks * sum(decode_per_clip(m, e.sample_rate, once=False) for e in audio)
-    once = tracks * (decode_per_clip(m, 0, once=False) + sum(decode_per_clip(m, r, once=True) for r in rates))
+    native = {d.sample_rate: d.cpu_per_clip for d in m.decodes}[0]
+    once = tracks * (native + sum(decode_per_clip(m, r, once=True) for r in rates))
     cpu_models = tracks * sum(e.cpu_per_clip for e in audio if not e.gpu_runs)
     gpu, gpu_measured = 0.0, True
     for e in audio:
@@ -216,6 +221,20 @@ def totals(m: Measurements) -> Totals:
     if not trained and snn:
         trained[""] = runs * snn_gpu
     return Totals(each, once, cpu_models, gpu, gpu_measured and bool(audio), knn_cpu, trained, trained_measured)
+
+
+def cpu_only(m: Measurements) -> dict[str, float]:
+    """CPU-seconds of the whole study with every model on CPUs (per bert4rec variant), from the measured CPU-s."""
+    t, runs = totals(m), m.study.runs_per_model
+    audio = [e for e in m.embedders if e.name in m.study.audio_embedders]
+    embedding = t.decode_each_cpu_s + m.study.tracks * sum(e.cpu_per_clip for e in audio)
+
+    def per_run(run: RunCost) -> float:
+        return run.setup_seconds + run.epochs * run.epoch_cpu_seconds
+
+    snn = sum(per_run(r) for r in m.runs if r.model == "snn")
+    bert4rec = {r.variant: per_run(r) for r in m.runs if r.model == "bert4rec"} or {"": 0.0}
+    return {variant: embedding + t.knn_cpu_s + runs * (snn + seconds) for variant, seconds in bert4rec.items()}
 
 
 def _gpu_run(m: Measurements, run: RunCost) -> tuple[float, bool]:
@@ -266,6 +285,9 @@ def section(m: Measurements) -> str:
         "the weights. Recommender runs use `benchmarks/evaluate_scale.py`'s generated journal-scale split "
         "(21,018 users x 55,262 tracks, 5.37 M train pairs, 768-d vectors).",
         "",
+        f"**The GPU rule**, for GPU figures of a run without a GPU: {gpu_rule(m)}. It treats the work as "
+        "matrix products at that rate on both sides; rows it made say ASSUMPTION.",
+        "",
         "### Per clip: decoding and each embedder",
         "",
         "| what | per 30-s clip | clips/s | GPU s per clip | source |",
@@ -275,12 +297,12 @@ def section(m: Measurements) -> str:
         what = ("decode mp3 (44.1 kHz stereo) to mono" if d.sample_rate == 0
                 else f"resample to {d.sample_rate / 1000:g} kHz (soxr)")
         lines.append(f"| {what} | {_num(d.cpu_per_clip)} CPU-s ({_num(d.wall_per_clip)} s wall) | "
-                     f"{_num(1 / d.wall_per_clip)} | CPU work | {_measured(m)}, {d.clips} clips |")
+                     f"{_num(1 / d.wall_per_clip)} | CPU work | {_measured(m)}, {_clips(d.clips)} |")
     for e in m.embedders:
         gpu, measured = on_gpu(m, e.wall_per_clip, e.device)
         where = "CPU" if e.device == "cpu" else "GPU"
         gpu_cell = (f"{_num(gpu)} ({_num(1 / gpu)} clips/s)" if e.gpu_runs else "runs in the CPU workers")
-        source = _measured(m) + f", {e.clips} clips in batches of {e.batch} on the {where}"
+        source = _measured(m) + f", {_clips(e.clips)} in batches of {e.batch} on the {where}"
         if e.gpu_runs and not measured:
             source += f"; GPU column: {_assumed(m)}"
         lines.append(f"| `{e.name}` forward ({e.sample_rate / 1000:g} kHz) | {_num(e.cpu_per_clip)} CPU-s "
@@ -335,6 +357,10 @@ def _arithmetic(m: Measurements) -> list[str]:
     for variant, seconds in t.trained_gpu_s.items():
         lines.append(f"- **`snn` + `bert4rec`{f' ({variant})' if variant else ''}**: {runs} runs each = "
                      f"**{_hours(seconds)} GPU** ({runs_label}).")
+    for variant, seconds in cpu_only(m).items():
+        lines.append(f"- **Everything on CPUs**{f' ({variant})' if variant else ''}, from the CPU-seconds measured "
+                     f"above (each embedder decoding its own copy): {_hours(seconds)} CPU, "
+                     f"{_hours(seconds / NODE_CORES)} on one {NODE_CORES}-core node without a GPU.")
     lines += [
         "",
         "Per N nodes: the embedding stage overlaps CPU decoding and GPU forward passes, so it takes the longer "
@@ -343,17 +369,20 @@ def _arithmetic(m: Measurements) -> list[str]:
         "",
     ]
     variants = list(t.trained_gpu_s) or [""]
-    head = " | ".join(f"runs{f' ({v})' if v else ''}" for v in variants)
-    lines += [f"| nodes | embedding stage (each decodes) | embedding stage (one decode) | {head} | "
-              f"whole study{f' ({variants[-1]})' if variants[-1] else ''} |",
-              "| --- | --- | --- | " + " | ".join("---" for _ in variants) + " | --- |"]
+    named = [f" ({v})" if v else "" for v in variants]
+    lines += [
+        "| nodes | embedding stage, each embedder decodes | embedding stage, one decode | "
+        + " | ".join(f"runs{v}" for v in named)
+        + f" | whole study, each decodes{named[0]} | whole study, one decode{named[-1]} |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in variants) + " | --- | --- |",
+    ]
     for n in NODE_COUNTS:
         each = max(cpu_stage / (NODE_CORES * n), t.gpu_model_s / n)
         once = max(cpu_stage_once / (NODE_CORES * n), t.gpu_model_s / n)
         knn = t.knn_cpu_s / (NODE_CORES * n)
         stage_runs = [seconds / n + knn for seconds in t.trained_gpu_s.values()] or [knn]
         lines.append(f"| {n} | {_hours(each)} | {_hours(once)} | " + " | ".join(_hours(x) for x in stage_runs)
-                     + f" | {_hours(once + stage_runs[-1])} |")
+                     + f" | {_hours(each + stage_runs[0])} | {_hours(once + stage_runs[-1])} |")
     return lines
 
 

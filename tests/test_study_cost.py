@@ -126,6 +126,16 @@ def test_the_totals_by_hand(table):
                                                   "loss=gbce": runs * (snn + gbce)})
 
 
+def test_everything_on_cpus_by_hand(table):
+    m = made_up(table)
+    runs = 2 * 4
+    embedding = 250.0 + 1000 * (0.04 + 18.0)
+    snn = 20.0 + 30 * 1800.0
+    expected = {variant: embedding + runs * 72.0 + runs * (snn + 30.0 + 126 * epoch)
+                for variant, epoch in (("loss=softmax", 5000.0), ("loss=gbce", 500.0))}
+    assert table.cpu_only(m) == pytest.approx(expected)
+
+
 def test_measurements_survive_their_json(table):
     m = made_up(table)
     assert table.Measurements.from_json(m.to_json()) == m

@@ -30,6 +30,7 @@ between the markers of ``docs/scale.md`` (``study_cost_table.py``), and the figu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import gc
 import json
@@ -69,6 +70,11 @@ BERT4REC_SOURCE = ("best epoch {best} on MovieLens-100k (full softmax, a run cap
 #: No snn run on MovieLens or Onion is recorded; the earlier hand-made estimate's count stands.
 SNN_EPOCHS = 30
 SNN_SOURCE = "ASSUMPTION: no MovieLens/Onion snn run recorded; the earlier estimate's 30 epochs (patience 16)"
+#: The GPU rule (runs without a GPU): an effective rate, and a floor per training step.
+GPU_TFLOPS = 50.0
+GPU_TFLOPS_WHY = ("three quarters of an H100's 67 TFLOP/s float32 rate without tensor cores: sonic runs the "
+                  "embedders in float32 unless precision=bfloat16 is asked for")
+GPU_STEP_MS = 10.0
 
 
 class _Enough(BaseException):  # noqa: N818 - not an error: stops a fit after the timed steps
@@ -356,7 +362,8 @@ def measure(args: argparse.Namespace) -> Measurements:
         "wall times move with it, CPU seconds less).",
     )
     return Measurements(machine=here, study=study, embedders=tuple(embedders), decodes=tuple(decodes),
-                        runs=tuple(runs), matmul_gflops=gflops, gpu_tflops=args.gpu_tflops, notes=notes)
+                        runs=tuple(runs), matmul_gflops=gflops, gpu_tflops=args.gpu_tflops or GPU_TFLOPS,
+                        gpu_step_ms=args.gpu_step_ms or GPU_STEP_MS, notes=notes)
 
 
 def _rate(builders, name: str) -> int:
@@ -382,11 +389,13 @@ def main() -> None:
     parser.add_argument("--snn-epochs-source", default=SNN_SOURCE)
     parser.add_argument("--bert4rec-best-epoch", type=int, default=BERT4REC_BEST_EPOCH)
     parser.add_argument("--bert4rec-epochs-source", default=BERT4REC_SOURCE)
-    parser.add_argument("--gpu-tflops", type=float, default=200.0,
-                        help="the GPU rule's effective rate (default 200: about a fifth of an H100's dense bf16 peak)")
+    parser.add_argument("--gpu-tflops", type=float, default=None,
+                        help=f"the GPU rule's effective rate (default {GPU_TFLOPS:g}: {GPU_TFLOPS_WHY})")
+    parser.add_argument("--gpu-step-ms", type=float, default=None,
+                        help=f"the GPU rule's floor per training step (default {GPU_STEP_MS:g} ms)")
     parser.add_argument("--no-runs", action="store_true", help="embedders and decoding only")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the generated split here and reuse it")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures (and the rule) here")
     parser.add_argument("--from-json", type=Path, default=None, help="render figures saved by --json; measure nothing")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "scale.md")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing the page")
@@ -399,10 +408,13 @@ def main() -> None:
 
     if args.from_json:
         measurements = Measurements.from_json(args.from_json.read_text())
+        for name in ("gpu_tflops", "gpu_step_ms"):  # the rule may be restated without measuring again
+            if getattr(args, name) is not None:
+                measurements = dataclasses.replace(measurements, **{name: getattr(args, name)})
     else:
         measurements = measure(args)
-        if args.json:
-            args.json.write_text(measurements.to_json())
+    if args.json:
+        args.json.write_text(measurements.to_json())
     body = section(measurements)
     if args.no_write:
         print(body)

@@ -89,6 +89,7 @@ class EmbedResult:
     n_reused: int  # inputs whose results an earlier, interrupted run had already written
     failures: tuple[tuple[str, str], ...]  # (input's name, reason), sorted by name
     elapsed_seconds: float
+    skipped: bool = False  # the table was already complete from the same inputs and settings: left as it was
 
     @property
     def tracks_per_second(self) -> float:
@@ -142,6 +143,15 @@ def embed_folder(
     _check_sizes(batch_size=batch_size, shard_size=shard_size)
     processes = worker_count(num_workers)
     out_dir = Path(out_dir)
+    if engine == "local" and _modality(model_type) in AUDIO_INPUTS:  # a pass of one (sonic.tails.many)
+        from sonic.tails.many import audio_pass
+
+        (outcome,) = audio_pass(audio_dir, [(model_type, model_options)], out_dir, window=window, exclude=exclude,
+                                batch_size=batch_size, shard_size=shard_size, workers=processes, progress=progress,
+                                started=started)  # fmt: skip
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
     with embeddings_folder(out_dir):  # one writer; a read-only folder or a full disk is found before any work
         if isinstance(model_type, str):
             embedder: Embedder = EMBEDDERS.create(model_type, **(model_options or {}))
@@ -169,7 +179,7 @@ def embed_folder(
         plan = ShardPlan.of(source, run, shard_size)
         todo = [index for index in range(len(plan.ranges)) if not store.has(index, plan.keys[index])]
         n_reused = len(source.items) - sum(plan.size(index) for index in todo)
-        with _stopped_in_one_sentence(store, plan, embedder.name, out_dir):
+        with stopped_in_one_sentence([(store, plan, embedder.name)], out_dir):
             with progress_bar(len(source.items), f"embedding with {embedder.name}", progress, unit="track",
                               initial=n_reused) as bar:  # fmt: skip
                 if engine == "ray":
@@ -186,39 +196,23 @@ def embed_folder(
                         bar.update(plan.size(index))
                 finally:
                     compute.close()  # stops the workers now, not when the generator is collected
-            described = embedder.describe()
-            manifest = {
-                **described,
-                **({} if "precision" in described or getattr(embedder, "device", None) is None
-                   else {"precision": declared_precision(embedder)}),  # fmt: skip
-                "embedder": embedder.name,
-                **({"requested_as": model_type} if isinstance(model_type, str) and model_type != embedder.name else {}),
-                "options": dict(model_options or {}) if isinstance(model_type, str) else None,  # to build it again
-                "modality": embedder.modality,
-                "dim": embedder.dim,
-                "sample_rate": embedder.sample_rate,
-                "window": {"offset_seconds": window[0], "duration_seconds": window[1]},
-                **_resampler(embedder),
-                "batch_size": batch_size,
-                "shard_size": shard_size,
-                "engine": engine,
-                "exclude_file": None if exclude is None else str(Path(exclude).resolve()),
-                **source.manifest,
-            }
-            result = _write_outputs(embedder, source, store, plan, out_dir, manifest=manifest, n_reused=n_reused)
+            manifest = table_manifest(embedder, model_type, model_options, source, plan, window=window,
+                                      batch_size=batch_size, shard_size=shard_size, engine=engine, exclude=exclude)
+            result = write_outputs(embedder, source, store, plan, out_dir, manifest=manifest, n_reused=n_reused)
         store.remove()
     return EmbedResult(**result, n_reused=n_reused, elapsed_seconds=time.perf_counter() - started)
 
 
 @contextlib.contextmanager
-def _stopped_in_one_sentence(store: ShardStore, plan: ShardPlan, name: str, out_dir: Path) -> Iterator[None]:
-    """Ctrl-C, or a disk that fills up, in the block: one sentence saying how many shards are kept (counted
-    on disk, so a shard written just before counts) and that a rerun continues."""
+def stopped_in_one_sentence(parts: list[tuple[ShardStore, ShardPlan, str]], out_dir: Path) -> Iterator[None]:
+    """Ctrl-C, or a disk that fills up, in the block: one sentence saying how many shards of each
+    ``(store, plan, name)`` of ``parts`` are kept (counted on disk, so a shard written just before counts)
+    and that a rerun continues."""
 
     def kept() -> str:
-        finished = sum(store.has(index, key) for index, key in enumerate(plan.keys))
-        return (f"{finished} of {len(plan.ranges)} shards of {name} are kept in '{out_dir}'; "
-                f"run the same command again to continue")  # fmt: skip
+        counts = [f"{sum(store.has(index, key) for index, key in enumerate(plan.keys))} of {len(plan.ranges)} "
+                  f"shards of {name}" for store, plan, name in parts]  # fmt: skip
+        return f"{', '.join(counts)} are kept in '{out_dir}'; run the same command again to continue"
 
     try:
         yield
@@ -228,6 +222,60 @@ def _stopped_in_one_sentence(store: ShardStore, plan: ShardPlan, name: str, out_
         if not is_user_os_error(error):
             raise
         raise OutputFolderError(f"{os_error_message(error, out_dir)}; {kept()}") from None
+
+
+def table_manifest(embedder: Embedder, model_type: str | Embedder, model_options: dict[str, Any] | None,
+                   source: Source, plan: ShardPlan, *, window: tuple[float, float | None], batch_size: int,
+                   shard_size: int, engine: str, exclude: str | os.PathLike | None) -> dict[str, Any]:
+    """What a table's manifest says of the run that made it (:func:`write_outputs` adds the counts).
+
+    ``plan_key`` (:func:`plan_key`) tells a later run whether this table is already the one it would make.
+    """
+    described = embedder.describe()
+    return {
+        **described,
+        **({} if "precision" in described or getattr(embedder, "device", None) is None
+           else {"precision": declared_precision(embedder)}),  # fmt: skip
+        "embedder": embedder.name,
+        **({"requested_as": model_type} if isinstance(model_type, str) and model_type != embedder.name else {}),
+        "options": dict(model_options or {}) if isinstance(model_type, str) else None,  # to build it again
+        "modality": embedder.modality,
+        "dim": embedder.dim,
+        "sample_rate": embedder.sample_rate,
+        "window": {"offset_seconds": window[0], "duration_seconds": window[1]},
+        **_resampler(embedder),
+        "batch_size": batch_size,
+        "shard_size": shard_size,
+        "engine": engine,
+        "exclude_file": None if exclude is None else str(Path(exclude).resolve()),
+        "plan_key": plan_key(plan),
+        **source.manifest,
+    }
+
+
+def plan_key(plan: ShardPlan) -> str:
+    """sha256 of every shard's key (embedder, window, inputs and their fingerprints) and the versions of
+    sonic and the libraries that shape its numbers: equal keys, equal tables."""
+    import hashlib
+    import json
+
+    from sonic.manifest import package_versions
+
+    text = json.dumps({"shards": plan.keys, "versions": package_versions()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: The modalities read from audio files (one pass decodes each file once for all of them).
+AUDIO_INPUTS = ("audio", "image")
+
+
+def _modality(model_type: str | Embedder) -> str:
+    """The modality of a registered name (from the catalogue, nothing built) or of an embedder."""
+    if isinstance(model_type, str):
+        from sonic.tails.base import info
+
+        return info(model_type).modality
+    return model_type.modality
 
 
 def _check_sizes(**sizes: int) -> None:
@@ -302,7 +350,7 @@ def _compute(
             turn = next(order, None)
 
 
-def _write_outputs(
+def write_outputs(
     embedder: Embedder,
     source: Source,
     store: ShardStore,

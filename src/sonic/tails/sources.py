@@ -61,21 +61,34 @@ class Source:
 
 @dataclass(frozen=True)
 class AudioLoader:
-    """A file's waveform for an embedder: mono float32 at ``sample_rate``, the window applied, checked."""
+    """A file's waveform for an embedder: mono float32 at ``sample_rate``, the window applied, checked.
+
+    Every audio embedder's input is made the same two steps, whether it runs alone or in one pass
+    with others (:mod:`sonic.tails.one_pass`): :meth:`decode_native` (the window, at the file's own
+    rate), then :meth:`from_native` (soxr to ``sample_rate``, then checked), so the two give the
+    same samples, bit for bit.
+    """
 
     sample_rate: int
     offset_seconds: float
     duration_seconds: float | None
 
     def __call__(self, path: str) -> np.ndarray:
-        from sonic.cream.audio import check_waveform, decode
+        return self.from_native(*self.decode_native(path))
 
-        waveform, _ = decode(
-            path,
-            sample_rate=self.sample_rate,
-            offset_seconds=self.offset_seconds,
-            duration_seconds=self.duration_seconds,
-        )
+    def decode_native(self, path: str) -> tuple[np.ndarray, int]:
+        """The window of ``path``, mono float32 at the file's own rate: ``(waveform (samples,), rate)``."""
+        from sonic.cream.audio import decode
+
+        return decode(path, offset_seconds=self.offset_seconds, duration_seconds=self.duration_seconds)
+
+    def from_native(self, waveform: np.ndarray, native_rate: int) -> np.ndarray:
+        """``waveform`` (samples,) at ``native_rate`` resampled to ``sample_rate`` (soxr; none when equal), checked;
+        raises :class:`AudioError` when it holds nothing to embed (too short, silent)."""
+        from sonic.cream.audio import check_waveform, resample
+
+        if native_rate != self.sample_rate:
+            waveform = resample(waveform, native_rate, self.sample_rate)
         reason = check_waveform(waveform, self.sample_rate)
         if reason is not None:
             raise AudioError(reason)

@@ -11,7 +11,8 @@ from sonic.cli.app import app
 from sonic.tails.base import EMBEDDERS
 
 _MODEL_HELP = (
-    "Embedder name, one of: " + ", ".join(EMBEDDERS.names()) + " (mfcc_<N>: N coefficients, e.g. mfcc_104); "
+    "Embedder name, or several separated by commas (audio and image ones then share one decode of each file), "
+    "one of: " + ", ".join(EMBEDDERS.names()) + " (mfcc_<N>: N coefficients, e.g. mfcc_104); "
     "or, in any case, an alias: " + ", ".join(f"{alias} = {name}" for alias, name in EMBEDDERS.aliases().items()) + "."
 )
 
@@ -89,20 +90,25 @@ def embed(
     ] = None,
 ) -> None:
     """Embed every track (audio files, lyrics or metadata rows) into one embedding table; resumable."""
+    from sonic.errors import SonicError
     from sonic.project import EMBEDDINGS_DIR
+    from sonic.tails.many import embed_many, model_types
     from sonic.tails.ray_engine import RayOptions
-    from sonic.tails.runner import embed_folder
 
     out = EMBEDDINGS_DIR if out is None else out
     ray = RayOptions(address=ray_address, actors=ray_actors, gpus_per_actor=ray_gpus_per_actor)
     options = embedder_options(option or [])
     given = {"checkpoint": checkpoint, "layer": layer, "window_seconds": window_seconds, "device": device}
     options.update({key: value for key, value in given.items() if value is not None})
-    result = embed_folder(
+    names = model_types(model_type)
+    if len(names) > 1 and options:
+        raise SonicError(f"embedder options (--option, --checkpoint, --layer, --window-seconds, --device) go with "
+                         f"one --model-type; {', '.join(map(str, names))} each take their defaults when named together")
+    results = embed_many(
         audio_dir,
-        model_type,
+        names,
         out,
-        model_options=options,
+        model_options={names[0]: options} if options else None,
         lyrics_dir=lyrics_dir,
         metadata_file=metadata_file,
         music4all_root=music4all_root,
@@ -115,14 +121,18 @@ def embed(
         engine=engine,
         ray=ray,
     )
-    if result.n_reused:
-        typer.echo(f"reused {result.n_reused} tracks from an earlier interrupted run")
     source = next((path for path in (audio_dir, lyrics_dir, metadata_file, music4all_root) if path is not None), None)
-    typer.echo(f"embedded {result.n_embedded} tracks" + (f" from {source}" if source is not None else "")
-               + f" into {result.table_path}")
-    if result.n_failed:
-        typer.echo(f"failed {result.n_failed} files; reasons in {result.failures_path}")
-    typer.echo(f"{result.tracks_per_second:.1f} tracks/s ({result.elapsed_seconds:.1f} s)")
+    for result in results:
+        if result.skipped:
+            typer.echo(f"{result.table_path} is already complete for these inputs and settings; kept as it is")
+            continue
+        if result.n_reused:
+            typer.echo(f"reused {result.n_reused} tracks from an earlier interrupted run")
+        typer.echo(f"embedded {result.n_embedded} tracks" + (f" from {source}" if source is not None else "")
+                   + f" into {result.table_path}")
+        if result.n_failed:
+            typer.echo(f"failed {result.n_failed} files; reasons in {result.failures_path}")
+        typer.echo(f"{result.tracks_per_second:.1f} tracks/s ({result.elapsed_seconds:.1f} s)")
 
 
 @app.command()

@@ -40,7 +40,7 @@ from sonic.study.check import check_study
 from sonic.study.code import SourceGraph
 from sonic.study.config import Study, read_study
 from sonic.study.on_ray import RunsOnRay, run_steps_on_ray
-from sonic.study.step_runner import Echo, StepContext, StepOutcome, forget_run, run_step
+from sonic.study.step_runner import Echo, StepContext, StepOutcome, forget_run, run_embed_pass, run_step
 from sonic.study.steps import Step, identity_hash, plan_steps, step_identity, why_redone
 
 
@@ -125,8 +125,15 @@ def _run_steps(context: StepContext, steps: list[Step], identities: dict[str, di
     numbers: dict[str, tuple[int, str]] = {}  # a deferred step's key -> (its place in outcomes, its prefix)
     failed: set[str] = set()
     chosen: dict[str, tuning.Chosen] = {}  # search key -> its choice
+    in_pass: dict[str, tuple[StepOutcome, str | None]] = {}  # embed steps run in one pass with an earlier one
     for number, step in enumerate(steps, start=1):
         prefix = f"[{number}/{len(steps)}] {step.kind} {step.name}"
+        if step.key in in_pass:  # said at its turn, as if run now
+            outcome, why = in_pass.pop(step.key)
+            if why is not None:
+                _say(echo, f"{prefix}: {why}")
+            outcomes.append(_said(echo, prefix, outcome, failed))
+            continue
         blocked = [key for key in step.needs if key in failed]
         if blocked:
             failed.add(step.key)
@@ -168,6 +175,14 @@ def _run_steps(context: StepContext, steps: list[Step], identities: dict[str, di
             outcomes.append(None)
             deferred.append((step, digest, identities[step.key]))
             continue
+        group = _audio_pass_group(context, step, steps[number:], identities, hashes)
+        if group:
+            jobs = [(step, digest, identities[step.key])] + [(other, hashes[other.key], identities[other.key])
+                                                              for other, _ in group]  # fmt: skip
+            first, *others = run_embed_pass(context, jobs)
+            in_pass.update({outcome.key: (outcome, why) for outcome, (_, why) in zip(others, group, strict=True)})
+            outcomes.append(_said(echo, prefix, first, failed))
+            continue
         outcome = run_step(context, step, digest, identities[step.key])
         outcomes.append(outcome)
         if outcome.status == "failed":
@@ -200,6 +215,43 @@ def _search(context: StepContext, step: Step, hashes: dict[str, str], graph: Sou
     store_dir = context.out_dir / layout.STORE_DIR
     return tuning.run_search(context, step, spec.search, hashes, graph, echo=echo,
                              on_hash=lambda: store.write_plan(store_dir, hashes))
+
+
+def _audio_pass_group(context: StepContext, step: Step, later: list[Step], identities: dict[str, dict[str, Any]],
+                      hashes: dict[str, str]) -> list[tuple[Step, str | None]]:
+    """The later audio embed steps to run in one pass with ``step`` (an audio embed step about to run on
+    the local engine): those of the same audio window that are not done, each with why it runs."""
+    if context.engine != "local" or step.kind != "embed" or not _reads_audio(context, step):
+        return []
+    window = (step.settings["offset_seconds"], step.settings["duration_seconds"])
+    group = []
+    for other in later:
+        if other.kind != "embed" or other.key not in hashes or other.needs or not _reads_audio(context, other):
+            continue
+        if (other.settings["offset_seconds"], other.settings["duration_seconds"]) != window:
+            continue
+        record, problem = layout.load_record(other.record_path(context.out_dir))
+        missing = _missing_output(context, other)
+        if layout.is_done(record, hashes[other.key]) and missing is None:
+            continue
+        group.append((other, _why_again(record, problem, missing, hashes[other.key], identities[other.key])))
+    return group
+
+
+def _reads_audio(context: StepContext, step: Step) -> bool:
+    from sonic.study.check import AUDIO_MODALITIES
+
+    return context.resolved.modalities[step.name] in AUDIO_MODALITIES
+
+
+def _said(echo: Echo | None, prefix: str, outcome: StepOutcome, failed: set[str]) -> StepOutcome:
+    """``outcome`` told to ``echo`` (a failed step's key added to ``failed``)."""
+    if outcome.status == "failed":
+        failed.add(outcome.key)
+        _say(echo, f"{prefix}: FAILED: {outcome.message}")
+    else:
+        _say(echo, f"{prefix}: done ({outcome.seconds:.1f} s)")
+    return outcome
 
 
 def _why_again(record: dict[str, Any] | None, problem: str | None, missing: str | None, digest: str,

@@ -83,6 +83,42 @@ def run_step(context: StepContext, step: Step, digest: str, identity: dict[str, 
     return StepOutcome(step.key, "done", seconds, warnings=tuple(warnings))
 
 
+def run_embed_pass(context: StepContext, jobs: list[tuple[Step, str, dict[str, Any] | None]]) -> list[StepOutcome]:
+    """Run audio embed steps of one audio window (``(step, digest, identity)`` each) as one pass over the
+    audio (:func:`sonic.tails.many.audio_pass`: each file decoded once), each with its own record, as
+    :func:`run_step` writes it; one embedder failing fails its step only."""
+    started = time.perf_counter()
+    for step, digest, identity in jobs:
+        previous, _ = load_record(step.record_path(context.out_dir))
+        if previous is None or previous.get("hash") != digest:
+            _forget_partial(context, step)
+        write_json(step.record_path(context.out_dir),
+                   base_manifest("study step", key=step.key, hash=digest, status="running", identity=identity))
+    try:
+        results = _embed_pass(context, [step for step, _, _ in jobs])
+    except Exception as error:  # noqa: BLE001  the pass could not start: each of its steps failed
+        results = [error] * len(jobs)
+    outcomes = []
+    for (step, digest, identity), result in zip(jobs, results, strict=True):
+        seconds = time.perf_counter() - started
+        if not isinstance(result, BaseException):
+            try:
+                warnings = _checked(context, step, result)
+            except SonicError as error:
+                result = error
+        if isinstance(result, BaseException):
+            message = error_sentence(result)
+            details = "".join(traceback.format_exception(result))
+            write_failure(context.out_dir, step, digest, identity, message, details)
+            outcomes.append(StepOutcome(step.key, "failed", seconds, message))
+            continue
+        record = {"key": step.key, "hash": digest, "status": "done", "seconds": round(seconds, 3),
+                  "settings": step.settings, "warnings": list(warnings), "identity": identity}  # fmt: skip
+        write_json(step.record_path(context.out_dir), base_manifest("study step", **record))
+        outcomes.append(StepOutcome(step.key, "done", seconds, warnings=tuple(warnings)))
+    return outcomes
+
+
 def error_sentence(error: BaseException) -> str:
     """The first line of ``error`` (with its type, unless it is a :class:`SonicError`)."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -139,6 +175,7 @@ def _embed(context: StepContext, step: Step, digest: str) -> list[str]:
     """Embed with one embedder: audio and image embedders read the audio folder, the others Music4All."""
     from sonic.tails.runner import embed_folder
     from sonic.tails.ray_engine import RayOptions
+    from sonic.tails.many import audio_pass  # noqa: F401  (the pass _embed_pass runs: part of this code)
 
     study = context.resolved.study
     embeddings = study.embeddings
@@ -153,6 +190,27 @@ def _embed(context: StepContext, step: Step, digest: str) -> list[str]:
         num_workers=context.num_workers, exclude=study.data.exclude, progress=context.progress, **source,
         engine=context.engine, ray=RayOptions(address=context.ray_address, gpus_per_actor=embeddings.gpus_per_actor),
     )  # fmt: skip
+    return _checked(context, step, result)
+
+
+def _embed_pass(context: StepContext, steps: list[Step]) -> list[Any]:
+    """The tables of audio embed steps of one window, in one pass: an EmbedResult or an error per step."""
+    from sonic.parallel import worker_count
+    from sonic.tails.many import audio_pass
+    from sonic.tails.runner import DEFAULT_SHARD_SIZE
+
+    study = context.resolved.study
+    first = steps[0].settings
+    window = (first["offset_seconds"], first["duration_seconds"])
+    return audio_pass(
+        study.data.audio, [(step.name, step.settings.get("options")) for step in steps], context.out_dir / "embeddings",
+        window=window, exclude=study.data.exclude, batch_size=study.embeddings.batch_size,
+        shard_size=DEFAULT_SHARD_SIZE, workers=worker_count(context.num_workers), progress=context.progress,
+    )  # fmt: skip
+
+
+def _checked(context: StepContext, step: Step, result: Any) -> list[str]:
+    """The warnings of an embed step's result; a table under another name than the step's is an error."""
     if result.table_path != context.table_path(step.name):
         raise SonicError(f"embedder '{step.name}' wrote '{result.table_path.name}', not '{step.name}.parquet'")
     if result.n_failed:

@@ -163,6 +163,8 @@ def compute_pass(
                 if by_member[number] and member.error is None:
                     yield from _add(number, member, shard_of[turn], by_member[number], batch_size, contexts[number])
             turn = next(order, None)
+        if all(member.error is not None for member in members):
+            return  # nothing left to feed: stop the workers now
 
 
 def _add(number: int, member: Member, index: int, outcomes: list[Outcome], batch_size: int,

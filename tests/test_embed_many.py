@@ -141,3 +141,34 @@ def test_the_study_embeds_two_audio_embedders_in_one_pass_as_separate_runs_would
     again = run_experiment(study, tmp_path / "out", num_workers=2, progress=False)
     assert {outcome.key: outcome.status for outcome in again.outcomes if outcome.key.startswith("embed/")} == {
         "embed/mfcc_104": "skipped", "embed/mfcc_20": "skipped"}
+
+
+class _CtrlCAfter(_FailsAfter):
+    """As :class:`_FailsAfter`, but the 'failure' is Ctrl-C: the whole pass stops."""
+
+    def embed(self, batch):
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        self.calls -= 1
+        return MFCCEmbedder.embed(self, batch)
+
+
+def test_ctrl_c_stops_the_pass_says_what_each_keeps_and_a_rerun_ends_with_the_same_tables(folder, tmp_path):
+    from sonic.errors import Interrupted
+
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted) as stopped:
+        embed_many(folder, ["mfcc_104", _CtrlCAfter(calls=3)], out, num_workers=0, batch_size=2, shard_size=4,
+                   progress=False)
+    message = str(stopped.value)
+    assert message.startswith("3 of 3 shards of mfcc_104, 2 of 3 shards of mfcc_20 are kept in ")  # 3 batches
+    assert message.endswith("run the same command again to continue")
+    assert not list(out.glob("*.parquet"))
+
+    again = embed_many(folder, "mfcc_104,mfcc_20", out, model_options={"mfcc_20": {"sample_rate": 16000}},
+                       num_workers=2, batch_size=3, shard_size=4, progress=False)
+    whole = embed_many(folder, "mfcc_104,mfcc_20", tmp_path / "whole",
+                       model_options={"mfcc_20": {"sample_rate": 16000}}, num_workers=0, shard_size=4, progress=False)
+    assert all(result.n_reused >= 4 for result in again)
+    for first, second in zip(again, whole, strict=True):
+        _same(first, second)

@@ -175,7 +175,6 @@ def _embed(context: StepContext, step: Step, digest: str) -> list[str]:
     """Embed with one embedder: audio and image embedders read the audio folder, the others Music4All."""
     from sonic.tails.runner import embed_folder
     from sonic.tails.ray_engine import RayOptions
-    from sonic.tails.many import audio_pass  # noqa: F401  (the pass _embed_pass runs: part of this code)
 
     study = context.resolved.study
     embeddings = study.embeddings

@@ -20,6 +20,7 @@ _EXPORTS = {
     "MFCCEmbedder": "sonic.tails.models.mfcc",
     "EmbedResult": "sonic.tails.runner",
     "embed_folder": "sonic.tails.runner",
+    "embed_many": "sonic.tails.many",
     "similar_tracks": "sonic.tails.similar",
     "SimilarTracks": "sonic.tails.similar",
     "IndexConfig": "sonic.tails.index",

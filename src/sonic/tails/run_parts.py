@@ -102,7 +102,8 @@ def table_manifest(embedder: Embedder, model_type: str | Embedder, model_options
 
 def plan_key(plan: ShardPlan) -> str:
     """sha256 of every shard's key (embedder, window, inputs and their fingerprints) and the versions of
-    sonic and the libraries that shape its numbers: equal keys, equal tables."""
+    sonic and the libraries that shape its numbers (:func:`sonic.manifest.package_versions`; the same
+    whatever this process has imported, so a table made in a pass is found complete by a run alone)."""
     import hashlib
     import json
 

@@ -74,7 +74,6 @@ if TYPE_CHECKING:
     from sonic.tails.ray_engine import RayOptions
 
 
-
 def embed_folder(
     audio_dir: str | os.PathLike | None,
     model_type: str | Embedder,
@@ -105,9 +104,12 @@ def embed_folder(
     ``+duration_seconds`` of each audio file is used (None: to the end). ``exclude`` is a csv or
     Parquet file whose ``track_id`` column lists tracks to skip. ``engine`` ``"ray"`` computes the
     shards on a Ray cluster (:mod:`sonic.tails.ray_engine`, options ``ray``) instead of local worker
-    processes; everything else (shards, resume, table, manifest) is the same. Raises :class:`SonicError` for an
-    unknown model, a bad option, a missing input, or when nothing could be embedded (the failures
-    csv is written first).
+    processes; everything else (shards, resume, table, manifest) is the same. On the local engine an
+    audio or image embedder runs as a pass of one (:func:`sonic.tails.audio_pass.audio_pass`: decode at
+    the file's rate, then the embedder's resampler, as :func:`sonic.tails.many.embed_many` does for
+    several), and a table already complete from the same plan is kept (``skipped``). Raises
+    :class:`SonicError` for an unknown model, a bad option, a missing input, or when nothing could be
+    embedded (the failures csv is written first).
     """
     started = time.perf_counter()
     check_engine(engine)

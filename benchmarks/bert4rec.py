@@ -13,10 +13,10 @@ no content, so the ``frozen`` table is built deterministically from the train in
 factors (U S) of a truncated SVD of the binary item x user train matrix, ``--content-dim`` wide. It tests
 the frozen-content path, not the quality of any real content.
 
-Prints NDCG@10 and Recall@10 of each bert4rec run, pop and ease, bert4rec's epochs and training time,
-each run's ratio to pop and to ease (the target: at least 2x pop's NDCG@10, near ease), and for each
-``--items`` the ratio of the sampled loss to the full softmax (target: within 10%), with the load
-average before and after.
+Prints the options, then NDCG@10 and Recall@10 of pop, ease and each bert4rec run, bert4rec's epochs,
+best epoch, best validation NDCG@10 and training time, each run's ratio to pop and to ease (the target:
+at least 2x pop's NDCG@10, near ease), and for each ``--items`` the ratio of the sampled loss to the
+full softmax (target: within 10%), with the load average before and after.
 
     nice python3 benchmarks/bert4rec.py [--wheel FILE | --cache DIR] [--threads 1] [--max-epochs N]
         [--items ids,frozen] [--loss softmax,gbce] [--negatives 256] [--gbce-t 0.75]
@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--content-dim", type=int, default=64, help="width of the frozen SVD table")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
+    options = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in vars(args).items())
+    print(f"options: {options}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
 
     from sonic.cream.data import SplitConfig, split_events
@@ -174,6 +176,7 @@ def main() -> None:
                 "Recall@10": means["Recall@10"],
                 "epochs": info.get("epochs_run", ""),
                 "best_epoch": info.get("best_epoch", ""),
+                "best_val_NDCG@10": info.get("best_val_ndcg@10", np.nan),
                 "fit_seconds": round(fit_seconds, 1),
             }
         )

@@ -105,6 +105,11 @@ def _check_evaluation(study: Study, where: str) -> None:
         raise SonicError(f"{where}: [evaluation] seeds must be one or more non-negative integers, got {seeds}")
     if len(set(evaluation.seeds)) != len(evaluation.seeds):
         raise SonicError(f"{where}: [evaluation] seeds lists a seed twice: {list(evaluation.seeds)}")
+    from sonic.rouge.run import COLD_CANDIDATES
+
+    if evaluation.cold_candidates not in COLD_CANDIDATES:
+        raise SonicError(f"{where}: [evaluation] cold_candidates must be one of {', '.join(COLD_CANDIDATES)}, "
+                         f"got {evaluation.cold_candidates!r}")
 
 
 def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict, dict, dict]:

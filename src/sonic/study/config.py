@@ -10,7 +10,7 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
     [embeddings.options]  one table per embedder named in names: its options (checkpoint = "...", ...), and
                   offset_seconds / duration_seconds: the audio window of that embedder alone
     [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
-    [evaluation]  modes, ks, seeds
+    [evaluation]  modes, ks, seeds, cold_candidates
     [report]      metric, k, gallery_tracks, notes
 
 Reading checks shapes and types only: an unknown key or a value of the wrong type is a
@@ -105,11 +105,14 @@ class RecommenderSpec:
 
 @dataclass(frozen=True)
 class EvaluationSection:
-    """The slices every run is evaluated on (split files: val, test, cold_test), the list lengths, the seeds."""
+    """The slices every run is evaluated on (split files: val, test, cold_test), the list lengths, the seeds,
+    and what the cold test ranks: ``cold_candidates`` ``"cold"`` (its own new tracks) or ``"all"`` (every
+    track of the split); see :mod:`sonic.rouge.run`."""
 
     modes: tuple[str, ...] = ("val", "test")
     ks: tuple[int, ...] = (10, 50)
     seeds: tuple[int, ...] = (42,)
+    cold_candidates: str = "cold"
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def plan_steps(resolved: Resolved) -> list[Step]:
                 settings = {
                     "recommender": spec.name, "label": spec.label, "options": spec.option_dict,
                     "shuffle": spec.shuffle, "embedding": table, "modes": list(evaluation.modes),
-                    "ks": list(evaluation.ks), "seed": seed,
+                    "ks": list(evaluation.ks), "seed": seed, "cold_candidates": evaluation.cold_candidates,
                 }  # fmt: skip
                 steps.append(Step("run", run_name(spec.label, table, seed), (split_key, *table_keys), settings,
                                   modules=resolved.recommender_modules.get(spec.label, ())))

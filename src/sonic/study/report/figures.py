@@ -70,16 +70,22 @@ def bars(board: pd.DataFrame, *, label: str, title: str, ylabel: str, colour_by:
 
     ``board`` needs the columns ``label`` (bar names), mean, ci_low, ci_high. ``colour_by``: a column
     whose values (in order of first appearance) give the bars their colours and the legend its entries.
+    A row whose ``status`` is unable has no bar: it says UNABLE where the bar would start.
     """
     plt = _pyplot()
     groups = list(dict.fromkeys(board[colour_by])) if colour_by else []
-    board = board.sort_values("mean")
+    board = board.sort_values("mean", na_position="first")
     figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(board) + 1.4 + 0.25 * len(groups)))
     positions = np.arange(len(board))
     errors = _errors(board)
     colours = ([_colour(groups.index(group)) for group in board[colour_by]] if colour_by
                else [_colour(i) for i in range(len(board))][::-1])
     axes.barh(positions, board["mean"], xerr=errors, color=colours, capsize=3, alpha=0.9)
+    if "status" in board.columns:
+        for position, status in zip(positions, board["status"]):
+            if status == "unable":
+                axes.annotate(" UNABLE: cannot score tracks without train events", (0, position), va="center",
+                              ha="left", fontsize=8, color="#5f6b73")
     axes.set_yticks(positions, board[label])
     if colour_by:
         from matplotlib.patches import Patch

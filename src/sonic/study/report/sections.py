@@ -23,6 +23,7 @@ from sonic.study.report.statistics import (
     BOOTSTRAP_OVER_USERS,
     CONFIDENCE,
     MIN_SEEDS_FOR_T,
+    UNABLE,
     VALIDATION,
     describe_interval,
     describe_tests,
@@ -222,7 +223,9 @@ def wide(board: pd.DataFrame, metrics: list[str] | None = None, *, sort_by: str 
         cells = group.set_index("metric")
         row = {"model": model, "embedding": embedding}
         for metric in metrics:
-            if metric in cells.index:
+            if metric in cells.index and cells.loc[metric].get("status") == UNABLE:
+                row[metric] = "UNABLE"
+            elif metric in cells.index:
                 item = cells.loc[metric]
                 interval = f" [{item['ci_low']:.4f}, {item['ci_high']:.4f}]" if np.isfinite(item["ci_low"]) else ""
                 row[metric] = f"{item['mean']:.4f}{interval}"

@@ -9,7 +9,7 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
                   engine ("local" or "ray"), ray_address, gpus_per_actor
     [embeddings.options]  one table per embedder named in names: its options (checkpoint = "...", ...), and
                   offset_seconds / duration_seconds: the audio window of that embedder alone
-    [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
+    [[recommenders]]  name, label, options = { ... }, shuffle, embeddings   (one table per recommender)
     [evaluation]  modes, ks, seeds, cold_candidates
     [report]      metric, k, gallery_tracks, notes
 
@@ -91,12 +91,14 @@ class EmbeddingsSection:
 @dataclass(frozen=True)
 class RecommenderSpec:
     """One recommender: its registered ``name``, a unique ``label`` (default: the name), its options,
-    and ``shuffle`` (the control: its embedding's vectors permuted across tracks)."""
+    ``shuffle`` (the control: its embedding's vectors permuted across tracks) and, for a content model,
+    ``embeddings``: the tables it runs on (embedders or fusions of the study; empty: every one)."""
 
     name: str
     label: str = ""
     options: tuple[tuple[str, Any], ...] = ()
     shuffle: bool = False
+    embeddings: tuple[str, ...] = ()
 
     @property
     def option_dict(self) -> dict[str, Any]:
@@ -158,7 +160,8 @@ class Study:
             "embeddings": _embeddings_plain(self.embeddings),
             "recommenders": [
                 {"name": spec.name, "label": spec.label, **({"options": spec.option_dict} if spec.options else {}),
-                 **({"shuffle": True} if spec.shuffle else {})}
+                 **({"shuffle": True} if spec.shuffle else {}),
+                 **({"embeddings": list(spec.embeddings)} if spec.embeddings else {})}
                 for spec in self.recommenders
             ],
             "evaluation": _plain(self.evaluation),
@@ -233,7 +236,7 @@ def _embedder_options(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[st
 
 def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderSpec:
     context = f"[[recommenders]] number {number}"
-    _reject_unknown(table, ("name", "label", "options", "shuffle"), where, f"in {context}")
+    _reject_unknown(table, ("name", "label", "options", "shuffle", "embeddings"), where, f"in {context}")
     name = table.get("name")
     if not isinstance(name, str) or not name:
         raise SonicError(f"{where}: {context} needs name = \"...\" (a registered recommender)")
@@ -246,7 +249,12 @@ def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderS
     shuffle = table.get("shuffle", False)
     if not isinstance(shuffle, bool):
         raise SonicError(f"{where}: {context} shuffle must be true or false, got {shuffle!r}")
-    return RecommenderSpec(name=name, label=label, options=tuple(sorted(options.items())), shuffle=shuffle)
+    embeddings = table.get("embeddings", [])
+    if not isinstance(embeddings, list) or not all(isinstance(item, str) and item for item in embeddings):
+        raise SonicError(f"{where}: {context} embeddings must be a list of embedding names, e.g. "
+                         f"embeddings = [\"mfcc_104\"], got {embeddings!r}")
+    return RecommenderSpec(name=name, label=label, options=tuple(sorted(options.items())), shuffle=shuffle,
+                           embeddings=tuple(embeddings))
 
 
 def _build(section_type: type, table: dict[str, Any], where: str, context: str, base_dir: Path) -> Any:

@@ -78,7 +78,7 @@ def plan_steps(resolved: Resolved) -> list[Step]:
     for seed in evaluation.seeds:
         split_key = f"split/seed-{study.split_seed_for(seed)}"
         for spec in study.recommenders:
-            tables = resolved.tables if resolved.content[spec.label] else (NO_EMBEDDING,)
+            tables = resolved.tables_of(spec.label) if resolved.content[spec.label] else (NO_EMBEDDING,)
             for table in tables:
                 table_keys = () if table == NO_EMBEDDING else tuple(f"embed/{p}" for p in parts.get(table, (table,)))
                 settings = {

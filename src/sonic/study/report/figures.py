@@ -149,6 +149,32 @@ def gains(frame: pd.DataFrame, *, title: str, xlabel: str):
     return figure
 
 
+def grouped(frame: pd.DataFrame, *, title: str, ylabel: str):
+    """One panel per ``split``: bars of ``mean`` per ``group`` (x) and ``label`` (colour), ``ci_low``..``ci_high``
+    whiskers."""
+    plt = _pyplot()
+    splits = list(dict.fromkeys(frame["split"]))
+    names = list(dict.fromkeys(frame["label"]))
+    figure, axes_row = plt.subplots(1, len(splits), figsize=(5.2 * len(splits) + 0.8, 3.8), squeeze=False)
+    width = 0.8 / max(len(names), 1)
+    for axes, split in zip(axes_row[0], splits):
+        part = frame[frame["split"] == split]
+        groups = sorted(set(part["group"]))
+        for number, name in enumerate(names):
+            rows = part[part["label"] == name].set_index("group").reindex(groups)
+            positions = np.arange(len(groups)) + (number - (len(names) - 1) / 2) * width
+            axes.bar(positions, rows["mean"], width, yerr=_errors(rows), color=_colour(number), capsize=2,
+                     alpha=0.9, label=name)
+        axes.set_xticks(np.arange(len(groups)), [group.split(" ", 1)[1] for group in groups], fontsize=8)
+        axes.set_title(split)
+        axes.set_ylabel(ylabel)
+        axes.grid(axis="y", alpha=0.3)
+    axes_row[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
 def lines(frame: pd.DataFrame, *, x: str, columns: list[str], series: str, title: str):
     """Training curves: each ``column`` against ``x`` per ``series`` (one panel per column)."""
     plt = _pyplot()

@@ -1,5 +1,6 @@
-"""The report's descriptive sections: the study, the leaderboards, hot against cold, beyond accuracy,
-training curves and the picture gallery (the five questions are in :mod:`sonic.study.report.questions`).
+"""The report's descriptive sections: the study, the leaderboards, beyond accuracy, training curves and the
+picture gallery (the five questions are in :mod:`sonic.study.report.questions`, hot and cold tracks in
+:mod:`sonic.study.report.cold`).
 
 Each function takes the :class:`~sonic.study.report.data.ReportData` and the report folder, writes its
 figures and CSV files, and returns a :class:`~sonic.study.report.page.Section` of plain strings; a
@@ -115,23 +116,6 @@ def leaderboards(data: ReportData, report_dir: Path) -> Section:
                               ylabel=interval_axis(bars, metric, k))
         section.figure(figures.save(figure, bars, report_dir, f"leaderboard-{split}-{metric}-at-{k}",
                                     f"{metric}@{k} on {split_title(split)}. {describe_interval(bars)}"))
-    return section
-
-
-def hot_cold(data: ReportData, report_dir: Path) -> Section:
-    section = Section("hotcold", "Hot and cold tracks")
-    if "cold_test" not in data.splits:
-        section.absent(f"No cold test in this study: protocol '{data.study.split.protocol}' keeps none "
-                       "(tamm2025 does; add 'cold_test' to [evaluation] modes).")
-        return section
-    board = data.board
-    rows = board[board["split"].isin(["test", "cold_test"]) & (board["k"] == data.k) & (board["metric"] == data.metric)]
-    rows = rows.assign(label=labels(rows) + np.where(rows["split"] == "cold_test", " (cold test)", " (hot test)"))
-    figure = figures.bars(rows, label="label", title=f"Hot against cold: {data.metric}@{data.k}",
-                          ylabel=interval_axis(rows, data.metric, data.k))
-    section.figure(figures.save(figure, rows, report_dir, "hot-cold",
-                                "Hot test (tracks seen in train) against cold test (tracks never seen). "
-                                + describe_interval(rows)))
     return section
 
 

@@ -106,10 +106,15 @@ def content_effect(data: ReportData, report_dir: Path) -> Section:
     values = UserValues(data.per_user, metric, k)
     board = data.board[(data.board["k"] == k) & (data.board["metric"] == metric) & (data.board["status"] != UNABLE)]
     chance = _chance(data)
+    section.text("A control's score rests on one permutation per seed, and its test counts users, not "
+                 "permutations: with few seeds a control can sit above or below chance by the luck of its "
+                 "permutation (a model that ranks every user's candidates alike gains or loses with it).")
     rows = []
     for control, trained in controls.items():
         for embedding in sorted(set(board.loc[board["model"] == control, "embedding"])):
             for split in evidence:
+                if not (data.scored(trained, embedding, split) and data.scored(control, embedding, split)):
+                    continue  # unable on this split: the cold section says so
                 rows.append(paired(values, split, (trained, embedding), (control, embedding), "content effect"))
                 if split == COLD and chance is not None:
                     rows.append(paired(values, split, (control, embedding), chance, "control against chance"))
@@ -286,15 +291,21 @@ def _history_lengths(data: ReportData) -> pd.Series | None:
 
 
 def _terciles(lengths: pd.Series) -> pd.Series:
-    """Each user's group by history length: ``short (<= a)``, ``medium (a+1..b)``, ``long (> b)`` at the terciles."""
+    """Each user's group by history length: three groups of near-equal size by rank (length, then user id), each
+    named by its range of lengths: ``1 short (2-5 tracks)``, ``2 medium (5-9 tracks)``, ``3 long (9-40 tracks)``
+    (users of one length may fall on both sides of a boundary)."""
     if lengths.empty:
         return pd.Series(dtype=object)
-    first, second = np.quantile(lengths.to_numpy(np.float64), [1 / 3, 2 / 3])
-    first, second = int(np.floor(first)), int(np.floor(second))
-    middle = f"{first + 1}-{second}" if second > first + 1 else f"{second}"
-    names = {0: f"1 short (<= {first} tracks)", 1: f"2 medium ({middle} tracks)", 2: f"3 long (> {second} tracks)"}
-    group = np.where(lengths <= first, 0, np.where(lengths <= second, 1, 2))
-    return pd.Series([names[g] for g in group], index=lengths.index)
+    order = sorted(lengths.index, key=lambda user: (lengths[user], str(user)))
+    group = pd.Series(np.arange(len(order)) * 3 // len(order), index=order)
+    names = {}
+    for number, word in enumerate(("short", "medium", "long")):
+        members = lengths[group.index[group == number]]
+        if len(members):
+            low, high = int(round(members.min())), int(round(members.max()))
+            names[number] = f"{number + 1} {word} ({low}-{high} tracks)" if high > low else \
+                f"{number + 1} {word} ({low} tracks)"
+    return group.map(names).reindex(lengths.index)
 
 
 def _bootstrap(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

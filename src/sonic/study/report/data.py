@@ -64,6 +64,12 @@ class ReportData:
         """``frame``'s rows whose ``model`` is not a shuffle control (the questions compare models, not controls)."""
         return frame[~frame["model"].isin(list(self.controls))]
 
+    def scored(self, model: str, embedding: str, split: str) -> bool:
+        """Whether the entry has a result on ``split`` that is not unable."""
+        rows = self.board[(self.board["model"] == model) & (self.board["embedding"] == embedding)
+                          & (self.board["split"] == split)]  # fmt: skip
+        return bool(len(rows)) and not (rows.get("status", pd.Series(dtype=object)) == "unable").all()
+
     @property
     def unable(self) -> pd.DataFrame:
         """The (model, embedding, split) entries whose model cannot rank the split's tracks (status unable)."""
@@ -91,7 +97,8 @@ def load(study_dir: str | os.PathLike) -> ReportData:
     per_user = store.per_user(store_dir)
     runs = store.runs(store_dir)
     failed, gaps = read_step_records(study_dir)
-    gaps += _runs_without_users(results, per_user)
+    status = results["status"] if "status" in results.columns else pd.Series("scored", index=results.index)
+    gaps += _runs_without_users(results[status != "unable"], per_user)
     board = leaderboard(results, per_user)
     return ReportData(study, study_dir, results, per_user, board, runs, failed, gaps)
 

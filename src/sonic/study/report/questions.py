@@ -142,7 +142,7 @@ def backends(data: ReportData, report_dir: Path) -> Section:
     if any(split == COLD for _, split in tops):
         if differ:
             section.answer("Hot and cold tracks differ: " + "; ".join(
-                f"{scope}, the highest mean is {hot} on hot tracks but {cold} on cold tracks"
+                f"{scope[:1].lower() + scope[1:]}, the highest mean is {hot} on hot tracks but {cold} on cold tracks"
                 for scope, hot, cold in differ) + " (each ranking's tests are above).")
         else:
             section.answer("Hot and cold tracks agree: every ranking above has the same entry on top on the hot and "
@@ -245,7 +245,7 @@ def dino(data: ReportData, report_dir: Path) -> Section:
     tests = []
     for test_split in evidence_splits(data.splits):
         at = data.without_controls(_at(data.board, test_split, k, metric))
-        at = at[_single(at) & ~at["embedding"].isin(NOT_AUDIO)]
+        at = at[_single(at) & ~at["embedding"].isin(NOT_AUDIO) & (at["status"] != "unable")]
         for model, group in at.groupby("model", sort=True):
             kinds = {family: list(zip(g["model"], g["embedding"]))
                      for family, g in group.groupby(group["embedding"].map(_family))}  # fmt: skip
@@ -299,6 +299,8 @@ def gain(data: ReportData, report_dir: Path, addition: str, number: int) -> Sect
         models = sorted(set(results.loc[results["embedding"].isin([base, fused]), "model"]) - set(data.controls))
         for model in models:
             for split in evidence_splits(data.splits):
+                if not (data.scored(model, fused, split) or data.scored(model, base, split)):
+                    continue  # unable on this split (no score for a cold track): the cold section says so
                 row = paired(values, split, (model, fused), (model, base), f"q{number}")
                 rows.append({**row, "model": model, "base": base, "with": fused})
     extra = pd.DataFrame([{key: row[key] for key in ("split", "a", "b", "model", "base", "with")} for row in rows])

@@ -61,6 +61,10 @@ def run_model_command(
     diversity_embedding: str | None = typer.Option(
         None, "--diversity-embedding", help="Embedding space for intra-list diversity (default: the run's)."
     ),
+    cold_candidates: str = typer.Option(
+        "cold", "--cold-candidates", help="What cold_test ranks: cold (its own new tracks) or all (every track "
+        "of the split)."
+    ),
 ) -> None:
     """Fit a recommender on a split's train events and evaluate it on the chosen split files."""
     from sonic.project import EMBEDDINGS_DIR, SPLIT_DIR
@@ -72,7 +76,7 @@ def run_model_command(
     if out is None:
         out = default_run_dir(model_name, embeddings=embedding, mode=mode, ks=k, seeds=seed, shuffle=shuffle,
                               split_dir=split_dir, embeddings_dir=embeddings_dir, options=options, device=device,
-                              diversity_embedding=diversity_embedding)
+                              diversity_embedding=diversity_embedding, cold_candidates=cold_candidates)
     split_dir = SPLIT_DIR if split_dir is None else split_dir
     embeddings_dir = EMBEDDINGS_DIR if embeddings_dir is None else embeddings_dir
     result = run_models(
@@ -88,6 +92,7 @@ def run_model_command(
         shuffle=shuffle,
         device=device,
         diversity_embedding=diversity_embedding,
+        cold_candidates=cold_candidates,
     )
     for run in result.runs:
         for warning in run.warnings:

@@ -185,7 +185,8 @@ def test_the_demo_runs_without_torch_and_its_report_says_why(tmp_path):
         sys.meta_path.insert(0, NoTorch())
         from sonic.demo import CatalogueConfig, demo_study, run_demo
         from sonic.study.config import EvaluationSection
-        study = demo_study({str(tmp_path)!r}, evaluation=EvaluationSection(ks=(5, 10), seeds=(42,)))
+        evaluation = EvaluationSection(modes=("val", "test", "cold_test"), ks=(5, 10), seeds=(42,))
+        study = demo_study({str(tmp_path)!r}, evaluation=evaluation)
         catalogue = CatalogueConfig(tracks_per_style=3, n_users=60, clip_seconds=2.0, seed=5)
         run_demo({str(tmp_path)!r}, catalogue=catalogue, study=study, num_workers=1, progress=False, echo=print)
         assert "torch" not in sys.modules
@@ -214,15 +215,22 @@ def test_the_demo_with_torch_draws_q1_q2_and_training_curves(tmp_path, monkeypat
 
     monkeypatch.setenv("SONIC_DINO_RANDOM_CACHE", str(tmp_path / "dino-cache"))
     write_tf_checkpoint(tmp_path / "musicnn" / "model", tiny_musicnn(seed=0))
-    study = demo_study(tmp_path / "demo", with_torch=True, evaluation=EvaluationSection(ks=(5, 10), seeds=(42,)))
+    evaluation = EvaluationSection(modes=("val", "test", "cold_test"), ks=(5, 10), seeds=(42,))
+    study = demo_study(tmp_path / "demo", with_torch=True, evaluation=evaluation)
     options = dict(study.embeddings.options) | {"musicnn": (("checkpoint", str(tmp_path / "musicnn")),)}
     study = dataclasses.replace(study, embeddings=dataclasses.replace(study.embeddings, options=tuple(options.items())))
-    catalogue = CatalogueConfig(tracks_per_style=3, n_users=60, clip_seconds=4.0, seed=5)
+    catalogue = CatalogueConfig(tracks_per_style=4, n_users=80, clip_seconds=4.0, seed=5, new_tracks_per_style=2)
     result = run_demo(tmp_path / "demo", catalogue=catalogue, study=study, num_workers=2, progress=False)
     assert not result.experiment.failures, result.experiment.failures
     results = pd.read_csv(result.results_path)
-    assert set(results["model"]) == {"random", "pop", "knn", "snn"}
+    content = {"knn", "snn", "bert4rec"}
+    controls = {f"{name}-shuffled" for name in content}
+    assert set(results["model"]) == {"random", "pop", "ease", "elsa", *content, *controls}
     assert {"musicnn", "dino_vits16_random", "mfcc_104"} <= set(results["embedding"])
+    cold = results[results["split"] == "cold_test"]
+    assert set(cold.loc[cold["status"] == "unable", "model"]) == {"pop", "ease", "elsa"}  # marked, never zero
+    assert cold.loc[cold["status"] == "unable", "mean"].isna().all()
+    assert set(cold.loc[cold["status"] == "scored", "model"]) == {"random", *content, *controls}
     manifest = json.loads((tmp_path / "demo" / "embeddings" / "dino_vits16_random.manifest.json").read_text())
     assert "not the published DINO" in json.dumps(manifest)
     report = result.report_path.parent
@@ -230,8 +238,23 @@ def test_the_demo_with_torch_draws_q1_q2_and_training_curves(tmp_path, monkeypat
     assert set(q2["family"]) == {"audio", "DINO, random weights (a control)"}
     assert set(q2["embedding"]) == {"mfcc_104", "musicnn", "dino_vits16_random"}
     assert {"mfcc_104", "musicnn"} <= set(pd.read_csv(report / "data" / "q1-backends.csv")["embedding"])
+    # the cold section: each content model on each of its embeddings against chance on the cold test
+    against_chance = pd.read_csv(report / "data" / "cold-tests.csv")
+    assert set(against_chance["b"]) == {"random"} and set(against_chance["split"]) == {"cold_test"}
+    assert {a.split(" / ")[0] for a in against_chance["a"]} == content
+    assert (against_chance["gap"].isna() | (against_chance["gap"] == "")).all()
+    # the identity control: each trained model against its shuffle control on hot and cold tracks
+    effect = pd.read_csv(report / "data" / "content-effect-tests.csv")
+    pairs = effect[effect["family"] == "content effect"]
+    assert {(a, b, split) for a, b, split in zip(pairs["a"], pairs["b"], pairs["split"])} >= {
+        (f"{model} / musicnn", f"{model}-shuffled / musicnn", split) for model in content
+        for split in ("test", "cold_test")}
+    assert set(effect.loc[effect["family"] == "control against chance", "split"]) == {"cold_test"}
+    history = pd.read_csv(report / "data" / "by-history.csv")
+    assert set(history["split"]) == {"test", "cold_test"} and history["group"].nunique() == 3
+    assert ((history["ci_low"] >= 0) & (history["ci_high"] <= 1)).all()
     curves = pd.read_csv(report / "data" / "training.csv")
-    assert curves["run"].str.startswith("snn-").all() and curves["epoch"].max() >= 2
+    assert {run.split("-")[0] for run in curves["run"]} >= {"snn", "bert4rec"} and curves["epoch"].max() >= 2
     page = result.report_path.read_text()
     assert "dino_vits16_random has random weights, not the published DINO" in page
-    assert "No training curve" not in page
+    assert "No training curve" not in page and "UNABLE" in page

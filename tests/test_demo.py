@@ -28,7 +28,7 @@ def small_catalogue(tmp_path_factory):
 
 def test_catalogue_has_the_music4all_layout(small_catalogue):
     root = small_catalogue.root
-    n_tracks = SMALL.tracks_per_style * len(STYLES)
+    n_tracks = (SMALL.tracks_per_style + SMALL.new_tracks_per_style) * len(STYLES)
     ids = small_catalogue.tracks["track_id"]
     assert ids.str.len().eq(16).all() and ids.is_unique
     assert sorted(p.stem for p in (root / "audios").glob("*.mp3")) == sorted(ids)
@@ -75,27 +75,70 @@ def test_generation_is_deterministic(tmp_path, small_catalogue):
     assert (again.events_path.read_text() == small_catalogue.events_path.read_text())
 
 
+def test_generating_again_leaves_every_file_untouched(tmp_path):
+    config = dataclasses.replace(SMALL, n_users=20, clip_seconds=1.0)
+    from sonic.files import BOOKKEEPING
+    from sonic.study.steps import fingerprint
+
+    def stamps():  # the folder's lock file names its latest holder: bookkeeping, rewritten on every claim
+        return {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*")
+                if path.is_file() and path.name not in BOOKKEEPING}
+
+    generate_catalogue(tmp_path, config, num_workers=1)
+    before, seen_by_study = stamps(), fingerprint(tmp_path)
+    generate_catalogue(tmp_path, config, num_workers=1)
+    assert stamps() == before  # same bytes: not rewritten, modification times kept, no file added
+    assert fingerprint(tmp_path) == seen_by_study  # so a study's steps that read the catalogue are skipped
+    lyrics = next(iter((tmp_path / "lyrics").glob("*.txt")))
+    lyrics.write_text("changed by hand\n")
+    generate_catalogue(tmp_path, config, num_workers=1)
+    assert lyrics.read_text() != "changed by hand\n"  # a file whose bytes differ is written again
+
+
+def test_new_tracks_come_out_in_the_test_window_and_are_played_after_their_release(small_catalogue):
+    tracks = small_catalogue.tracks
+    new = tracks[tracks["release_date"].notna()]
+    assert len(new) == SMALL.new_tracks_per_style * len(STYLES)
+    assert set(new["style"]) == {style.name for style in STYLES}
+    assert (new["release_date"] >= pd.Timestamp(SMALL.release_start)).all()
+    assert (new["release_date"] < pd.Timestamp(SMALL.end_date)).all()
+    assert sorted(p.stem for p in (small_catalogue.root / "audios").glob("*.mp3")) == sorted(tracks["track_id"])
+    events = load_events(small_catalogue.events_path)
+    released = events.merge(new[["track_id", "release_date"]], on="track_id")
+    assert len(released) and (released["timestamp"] >= released["release_date"]).all()
+    on_disk = pd.read_csv(small_catalogue.root / "tracks.csv", parse_dates=["release_date"])
+    assert on_disk["release_date"].notna().sum() == len(new)
+
+
 @pytest.mark.slow
-def test_study_on_small_demo_data_ranks_knn_far_above_random(tmp_path):
+def test_study_on_small_demo_data_ranks_knn_far_above_random_and_a_rerun_skips_every_step(tmp_path):
     catalogue = CatalogueConfig(tracks_per_style=12, n_users=150, clip_seconds=8.0, seed=3)
-    study = demo_study(tmp_path, with_torch=False, evaluation=EvaluationSection(ks=(10, 50), seeds=(42,)))
+    evaluation = EvaluationSection(modes=("val", "test", "cold_test"), ks=(10, 50), seeds=(42,))
+    study = demo_study(tmp_path, with_torch=False, evaluation=evaluation)
     result = run_demo(tmp_path, catalogue=catalogue, study=study, num_workers=2, progress=False)
     results = pd.read_csv(result.results_path)
     assert tuple(results.columns) == RESULT_COLUMNS
-    assert set(results["model"]) == {"random", "pop", "knn"}
-    assert set(results["split"]) == {"val", "test"}
+    assert set(results["model"]) == {"random", "pop", "ease", "knn", "knn-shuffled"}
+    assert set(results["split"]) == {"val", "test", "cold_test"}
     accuracy = {"HitRate", "Precision", "Recall", "MRR", "NDCG"}
     assert set(results["metric"]) == accuracy | {"Coverage", "Novelty", "ARP", "LongTailShare", "ILD"}
-    results = results[results["metric"].isin(accuracy)]
-    assert (results["ci_low"] <= results["mean"]).all() and (results["mean"] <= results["ci_high"]).all()
+    scored = results[results["metric"].isin(accuracy) & (results["status"] == "scored")]
+    assert (scored["ci_low"] <= scored["mean"]).all() and (scored["mean"] <= scored["ci_high"]).all()
     assert result.report_path == tmp_path / "report" / "index.html" and result.report_path.is_file()
     # 96 tracks: a top-50 list covers most of this small catalogue, so compare at 10
     results = results[results["embedding"].isin(["mfcc_104", "-"])]
     hit10 = results[(results.metric == "HitRate") & (results.k == 10) & (results.split == "test")].set_index("model")
     assert hit10.at["knn", "mean"] > hit10.at["random", "mean"] + 0.15
     assert hit10.at["knn", "ci_low"] > hit10.at["random", "ci_high"]
+    cold = results[(results.metric == "HitRate") & (results.k == 10) & (results.split == "cold_test")]
+    cold = cold.set_index("model")
+    assert cold.at["knn", "mean"] > cold.at["random", "mean"]  # the new tracks of the listener's style come first
+    assert cold.loc[["pop", "ease"], "status"].eq("unable").all() and cold.loc[["pop", "ease"], "mean"].isna().all()
     text = format_results(results)
-    assert "knn / mfcc_104" in text and "HitRate" in text
+    assert "knn / mfcc_104" in text and "HitRate" in text and "UNABLE" in text
+    # the same command again regenerates the catalogue without touching it, so every finished step is skipped
+    again = run_demo(tmp_path, catalogue=catalogue, study=study, num_workers=2, progress=False)
+    assert {outcome.status for outcome in again.experiment.outcomes} == {"skipped"}
 
 
 def test_the_demo_study_has_musicnn_a_random_dino_control_and_snn(tmp_path):
@@ -103,7 +146,14 @@ def test_the_demo_study_has_musicnn_a_random_dino_control_and_snn(tmp_path):
     assert study.embeddings.names == ("mfcc_104", "musicnn", "dino_vits16_random", "lyrics", "metadata")
     assert study.embeddings.fusions == ("mfcc_104+lyrics", "mfcc_104+metadata")
     assert study.embeddings.options_for("dino_vits16_random") == {"fit": "resize"}
-    assert [spec.name for spec in study.recommenders] == ["random", "pop", "knn", "snn"]
+    assert [spec.label for spec in study.recommenders] == ["random", "pop", "ease", "elsa", "knn", "knn-shuffled",
+                                                           "snn", "snn-shuffled", "bert4rec", "bert4rec-shuffled"]
+    shuffled = {spec.label: spec.embeddings for spec in study.recommenders if spec.shuffle}
+    assert shuffled == {"knn-shuffled": (), "snn-shuffled": ("musicnn",), "bert4rec-shuffled": ("musicnn",)}
+    assert study.split.protocol == "tamm2025" and study.evaluation.modes == ("val", "test", "cold_test")
+    assert (study.split.start_date, study.split.test_date, study.split.end_date) == (
+        CatalogueConfig.start_date, CatalogueConfig.release_start, CatalogueConfig.end_date)  # the demo's year
+    assert study.evaluation.cold_candidates == "cold"
     assert study.evaluation.seeds == (42, 43) and study.report.notes == ()
     assert study.embeddings.window_for("mfcc_104") == (0.0, None)  # mfcc_104 reads the whole clip, as before
     assert study.embeddings.window_for("musicnn") == (9.0, 9.0)  # MusiCNN: three 3-s patches per clip
@@ -113,10 +163,10 @@ def test_without_torch_the_demo_is_the_torch_free_study_with_one_sentence_saying
     study = demo_study(tmp_path, with_torch=False)
     assert study.embeddings.names == ("mfcc_104", "lyrics", "metadata") and study.embeddings.options == ()
     assert study.embeddings.fusions == ("mfcc_104+lyrics", "mfcc_104+metadata")
-    assert [spec.name for spec in study.recommenders] == ["random", "pop", "knn"]
+    assert [spec.label for spec in study.recommenders] == ["random", "pop", "ease", "knn", "knn-shuffled"]
     (note,) = study.report.notes
-    assert note == ("PyTorch is not installed, so this demo left out musicnn, dino_vits16_random and snn "
-                    "(they run after: python3 -m pip install -c constraints.txt -e '.[models]').")
+    assert note == ("PyTorch is not installed, so this demo left out musicnn, dino_vits16_random, elsa, snn "
+                    "and bert4rec (they run after: python3 -m pip install -c constraints.txt -e '.[models]').")
     same = dataclasses.replace(demo_study(tmp_path, with_torch=True), embeddings=study.embeddings,
                                recommenders=study.recommenders, report=study.report)
     assert same == study  # nothing else changes: the split and the seeds are the demo's
@@ -142,20 +192,24 @@ def test_the_demo_runs_without_torch_and_its_report_says_why(tmp_path):
         sys.meta_path.insert(0, NoTorch())
         from sonic.demo import CatalogueConfig, demo_study, run_demo
         from sonic.study.config import EvaluationSection
-        study = demo_study({str(tmp_path)!r}, evaluation=EvaluationSection(ks=(5, 10), seeds=(42,)))
+        evaluation = EvaluationSection(modes=("val", "test", "cold_test"), ks=(5, 10), seeds=(42,))
+        study = demo_study({str(tmp_path)!r}, evaluation=evaluation)
         catalogue = CatalogueConfig(tracks_per_style=3, n_users=60, clip_seconds=2.0, seed=5)
         run_demo({str(tmp_path)!r}, catalogue=catalogue, study=study, num_workers=1, progress=False, echo=print)
         assert "torch" not in sys.modules
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.startswith("PyTorch is not installed, so this demo left out musicnn, dino_vits16_random "
-                                    "and snn")
+    assert result.stdout.startswith("PyTorch is not installed, so this demo left out musicnn, dino_vits16_random, "
+                                    "elsa, snn and bert4rec")
     results = pd.read_csv(tmp_path / "results.csv")
-    assert set(results["model"]) == {"random", "pop", "knn"}
+    assert set(results["model"]) == {"random", "pop", "ease", "knn", "knn-shuffled"}
     assert set(results["embedding"]) == {"-", "mfcc_104", "lyrics", "metadata", "mfcc_104+lyrics", "mfcc_104+metadata"}
+    cold = results[results["split"] == "cold_test"]
+    assert set(cold.loc[cold["status"] == "unable", "model"]) == {"pop", "ease"}
+    assert cold.loc[cold["model"].isin(["knn", "random"]), "mean"].notna().all()
     page = (tmp_path / "report" / "index.html").read_text()
-    assert "PyTorch is not installed, so this demo left out musicnn, dino_vits16_random and snn" in page
+    assert "PyTorch is not installed, so this demo left out musicnn, dino_vits16_random, elsa, snn and bert4rec" in page
     assert not (tmp_path / "embeddings" / "musicnn.parquet").exists()
 
 
@@ -168,15 +222,22 @@ def test_the_demo_with_torch_draws_q1_q2_and_training_curves(tmp_path, monkeypat
 
     monkeypatch.setenv("SONIC_DINO_RANDOM_CACHE", str(tmp_path / "dino-cache"))
     write_tf_checkpoint(tmp_path / "musicnn" / "model", tiny_musicnn(seed=0))
-    study = demo_study(tmp_path / "demo", with_torch=True, evaluation=EvaluationSection(ks=(5, 10), seeds=(42,)))
+    evaluation = EvaluationSection(modes=("val", "test", "cold_test"), ks=(5, 10), seeds=(42,))
+    study = demo_study(tmp_path / "demo", with_torch=True, evaluation=evaluation)
     options = dict(study.embeddings.options) | {"musicnn": (("checkpoint", str(tmp_path / "musicnn")),)}
     study = dataclasses.replace(study, embeddings=dataclasses.replace(study.embeddings, options=tuple(options.items())))
-    catalogue = CatalogueConfig(tracks_per_style=3, n_users=60, clip_seconds=4.0, seed=5)
+    catalogue = CatalogueConfig(tracks_per_style=4, n_users=80, clip_seconds=4.0, seed=5, new_tracks_per_style=2)
     result = run_demo(tmp_path / "demo", catalogue=catalogue, study=study, num_workers=2, progress=False)
     assert not result.experiment.failures, result.experiment.failures
     results = pd.read_csv(result.results_path)
-    assert set(results["model"]) == {"random", "pop", "knn", "snn"}
+    content = {"knn", "snn", "bert4rec"}
+    controls = {f"{name}-shuffled" for name in content}
+    assert set(results["model"]) == {"random", "pop", "ease", "elsa", *content, *controls}
     assert {"musicnn", "dino_vits16_random", "mfcc_104"} <= set(results["embedding"])
+    cold = results[results["split"] == "cold_test"]
+    assert set(cold.loc[cold["status"] == "unable", "model"]) == {"pop", "ease", "elsa"}  # marked, never zero
+    assert cold.loc[cold["status"] == "unable", "mean"].isna().all()
+    assert set(cold.loc[cold["status"] == "scored", "model"]) == {"random", *content, *controls}
     manifest = json.loads((tmp_path / "demo" / "embeddings" / "dino_vits16_random.manifest.json").read_text())
     assert "not the published DINO" in json.dumps(manifest)
     report = result.report_path.parent
@@ -184,8 +245,23 @@ def test_the_demo_with_torch_draws_q1_q2_and_training_curves(tmp_path, monkeypat
     assert set(q2["family"]) == {"audio", "DINO, random weights (a control)"}
     assert set(q2["embedding"]) == {"mfcc_104", "musicnn", "dino_vits16_random"}
     assert {"mfcc_104", "musicnn"} <= set(pd.read_csv(report / "data" / "q1-backends.csv")["embedding"])
+    # the cold section: each content model on each of its embeddings against chance on the cold test
+    against_chance = pd.read_csv(report / "data" / "cold-tests.csv")
+    assert set(against_chance["b"]) == {"random"} and set(against_chance["split"]) == {"cold_test"}
+    assert {a.split(" / ")[0] for a in against_chance["a"]} == content
+    assert (against_chance["gap"].isna() | (against_chance["gap"] == "")).all()
+    # the identity control: each trained model against its shuffle control on hot and cold tracks
+    effect = pd.read_csv(report / "data" / "content-effect-tests.csv")
+    pairs = effect[effect["family"] == "content effect"]
+    assert {(a, b, split) for a, b, split in zip(pairs["a"], pairs["b"], pairs["split"])} >= {
+        (f"{model} / musicnn", f"{model}-shuffled / musicnn", split) for model in content
+        for split in ("test", "cold_test")}
+    assert set(effect.loc[effect["family"] == "control against chance", "split"]) == {"cold_test"}
+    history = pd.read_csv(report / "data" / "by-history.csv")
+    assert set(history["split"]) == {"test", "cold_test"} and history["group"].nunique() == 3
+    assert ((history["ci_low"] >= 0) & (history["ci_high"] <= 1)).all()
     curves = pd.read_csv(report / "data" / "training.csv")
-    assert curves["run"].str.startswith("snn-").all() and curves["epoch"].max() >= 2
+    assert {run.split("-")[0] for run in curves["run"]} >= {"snn", "bert4rec"} and curves["epoch"].max() >= 2
     page = result.report_path.read_text()
     assert "dino_vits16_random has random weights, not the published DINO" in page
-    assert "No training curve" not in page
+    assert "No training curve" not in page and "UNABLE" in page

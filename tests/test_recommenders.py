@@ -92,6 +92,22 @@ def test_is_a_recommender_with_its_registered_name(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_cold_start_model_ranks_exactly_the_candidates_it_is_given(name):
+    model = fitted(name)
+    assert model.cold_start is (name in {"random", "knn", "snn", "bert4rec"})  # bert4rec: content items (frozen)
+    if not model.cold_start:
+        return
+    candidates = ["a0", "a1", "b0", "b1", "b5"]  # u0 heard a1 and b5; a0 is the one A track u0 has not heard
+    ids, scores = model.recommend(U + V, 5, candidates=candidates)
+    for row, user in enumerate(U + V):
+        listed = [track for track in ids[row] if track is not None]
+        heard = {a for a in A if a != A[int(user[1])]} if user.startswith("u") else {b for b in B if b != B[int(user[1])]}
+        heard |= {"b5"} if user in U[:4] else set()
+        assert set(listed) == set(candidates) - heard, (name, user, listed)  # every unheard candidate, no other
+        assert np.isnan(scores[row, len(listed):]).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_shapes_dtypes_and_best_first(name):
     ids, scores = fitted(name).recommend(U + V, 3)
     assert ids.shape == scores.shape == (2 * GROUP, 3)

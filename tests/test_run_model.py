@@ -97,7 +97,8 @@ def test_run_model_writes_the_run_folder(split_dir, embeddings_dir, tmp_path):
     assert per_user["user_id"].nunique() == 8 and set(per_user["slice"]) == {"val"}
 
     metrics = pd.DataFrame(json.loads((result.out_dir / "metrics.json").read_text())["metrics"])
-    assert list(metrics.columns) == ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users"]
+    assert list(metrics.columns) == ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users", "status"]
+    assert set(metrics["status"]) == {"scored"}
     means = {f"{m}@{k}": v for m, k, v in metrics[["metric", "k", "mean"]].itertuples(index=False)}
     for key, value in expected.items():
         assert means[key] == pytest.approx(value)
@@ -339,15 +340,21 @@ def test_cli_run_model_and_compare_in_process(split_dir, embeddings_dir, tmp_pat
                   "--option", "catalogue=all", "--out", str(tmp_path / "knn"), *common) == 0
     printed = capsys.readouterr().out
     assert f"wrote {tmp_path / 'knn'}" in printed and "NDCG" in printed and "cold_test" in printed
-    assert _sonic("run-model", "--model-name", "pop", "--out", str(tmp_path / "pop"), "--seed", "1", "--seed", "2",
-                  *common) == 0
+    assert _sonic("run-model", "--model-name", "random", "--out", str(tmp_path / "random"), "--seed", "1", "--seed",
+                  "2", *common) == 0
     printed = capsys.readouterr().out
-    assert "mean over 2 seeds" in printed and (tmp_path / "pop" / "none" / "over_seeds.csv").is_file()
-    assert _sonic("compare", str(tmp_path / "knn"), str(tmp_path / "pop" / "none" / "seed-1"), "--slice", "cold_test",
-                  "--output", str(tmp_path / "cmp.csv")) == 0
+    assert "mean over 2 seeds" in printed and (tmp_path / "random" / "none" / "over_seeds.csv").is_file()
+    assert _sonic("compare", str(tmp_path / "knn"), str(tmp_path / "random" / "none" / "seed-1"), "--slice",
+                  "cold_test", "--output", str(tmp_path / "cmp.csv")) == 0
     printed = capsys.readouterr().out
     assert "t_p_holm" in printed and "10 tests; p_holm" in printed
     assert len(pd.read_csv(tmp_path / "cmp.csv")) == 10
+    # popularity cannot score a cold track: its cold slice is unable, and comparing there says so
+    assert _sonic("run-model", "--model-name", "pop", "--out", str(tmp_path / "pop"), *common) == 0
+    assert "unable" in capsys.readouterr().out
+    assert _sonic("compare", str(tmp_path / "knn"), str(tmp_path / "pop"), "--slice", "cold_test") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{tmp_path / 'pop'} is unable on cold_test" in error
 
 
 @pytest.mark.parametrize(

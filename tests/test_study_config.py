@@ -129,6 +129,45 @@ def test_the_example_study_files_read(tmp_path):
     assert any(name.startswith("dino") for name in onion.embeddings.names)
     assert {"lyrics", "metadata"} <= {part for fusion in onion.embeddings.fusions for part in fusion.split("+")}
     assert len(onion.evaluation.ks) >= 5 and len(onion.evaluation.seeds) >= 2
+    assert {"ease", "elsa"} <= {spec.name for spec in onion.recommenders}  # the journal's collaborative row
+    controls = {spec.name: spec.embeddings for spec in onion.recommenders if spec.shuffle}
+    assert set(controls) == {"knn", "snn", "bert4rec"}
+    assert all(embeddings == onion.embeddings.names for embeddings in controls.values())  # every embedding
+
+
+def test_a_recommender_can_be_restricted_to_some_embeddings(folder):
+    import tomllib
+
+    import tomli_w
+
+    from sonic.study.config import parse_study
+    from sonic.study.steps import plan_steps
+
+    names = 'names = ["mfcc_104"]'
+    base = STUDY.format(extra="").replace(names, 'names = ["mfcc_104", "mfcc_13"]\nfusions = ["mfcc_104+mfcc_13"]')
+    control = '[[recommenders]]\nname = "knn"\nlabel = "knn-shuffled"\nshuffle = true\nembeddings = ["mfcc_13", "mfcc_104+mfcc_13"]\n'
+    study = read_study(write(folder, base.replace("[evaluation]", control + "[evaluation]")))
+    assert study.recommenders[-1].embeddings == ("mfcc_13", "mfcc_104+mfcc_13")
+    runs = [step.settings for step in plan_steps(check_study(study)) if step.kind == "run"]
+    tables = {(s["label"], s["embedding"]) for s in runs if s["seed"] == 1}
+    assert {table for label, table in tables if label == "knn-shuffled"} == {"mfcc_13", "mfcc_104+mfcc_13"}
+    assert {table for label, table in tables if label == "knn-train"} == {"mfcc_104", "mfcc_13", "mfcc_104+mfcc_13"}
+    assert parse_study(tomllib.loads(tomli_w.dumps(study.to_dict())), source=study.source) == study
+    with pytest.raises(SonicError, match="recommender 'knn-shuffled' names embedding 'lyrics', which is not in "
+                                         r"\[embeddings\] names or fusions; known: mfcc_104, mfcc_13"):
+        check_study(read_study(write(folder, base.replace("[evaluation]", control.replace('"mfcc_13", ', '"lyrics", ')
+                                                          + "[evaluation]"))))
+    with pytest.raises(SonicError, match="recommender 'pop' uses no embedding, so it takes no embeddings"):
+        check_study(read_study(write(folder, base.replace('name = "pop"', 'name = "pop"\nembeddings = ["mfcc_13"]'))))
+    with pytest.raises(SonicError, match="embeddings must be a list of embedding names"):
+        read_study(write(folder, base.replace('name = "pop"', 'name = "pop"\nembeddings = "mfcc_13"')))
+
+
+def test_cold_candidates_are_cold_or_all(folder):
+    study = read_study(write(folder, None, extra="cold_candidates = 'all'"))
+    assert study.evaluation.cold_candidates == "all"
+    with pytest.raises(SonicError, match="cold_candidates must be one of cold, all, got 'hot'"):
+        check_study(read_study(write(folder, None, extra="cold_candidates = 'hot'")))
 
 
 def test_embedder_options_reach_the_embedder_its_step_and_the_written_study(folder):

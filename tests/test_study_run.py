@@ -57,7 +57,8 @@ def test_the_results_table_and_store_agree(finished):
     root, _, result, _ = finished
     table = pd.read_csv(result.results_path)
     assert list(table.columns) == ["model", "embedding", "split", "seed", "metric", "k", "mean", "ci_low", "ci_high",
-                                   "n_users"]
+                                   "n_users", "status"]
+    assert set(table["status"]) == {"scored"}  # sonic's split has no cold test: nothing is unable
     assert {"HitRate", "Precision", "Recall", "MRR", "NDCG", "Coverage", "Novelty"} <= set(table["metric"])
     assert set(table["seed"]) == {1, 2} and set(table["k"]) == {5, 10, 20}
     stored = query(root / "out" / "results", "metric = 'NDCG' AND k = 10 AND model = 'knn' AND split = 'test'")

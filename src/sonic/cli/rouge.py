@@ -64,6 +64,10 @@ def run_model_command(
     beyond: bool = typer.Option(
         True, "--beyond/--no-beyond", help="Also score coverage, novelty, ARP, long-tail share and ILD."
     ),
+    cold_candidates: str = typer.Option(
+        "cold", "--cold-candidates", help="What cold_test ranks: cold (its own new tracks) or all (every track "
+        "of the split)."
+    ),
 ) -> None:
     """Fit a recommender on a split's train events and evaluate it on the chosen split files."""
     from sonic.project import EMBEDDINGS_DIR, SPLIT_DIR
@@ -75,7 +79,8 @@ def run_model_command(
     if out is None:
         out = default_run_dir(model_name, embeddings=embedding, mode=mode, ks=k, seeds=seed, shuffle=shuffle,
                               split_dir=split_dir, embeddings_dir=embeddings_dir, options=options, device=device,
-                              diversity_embedding=diversity_embedding, beyond=beyond)
+                              diversity_embedding=diversity_embedding, beyond=beyond,
+                              cold_candidates=cold_candidates)
     split_dir = SPLIT_DIR if split_dir is None else split_dir
     embeddings_dir = EMBEDDINGS_DIR if embeddings_dir is None else embeddings_dir
     result = run_models(
@@ -92,6 +97,7 @@ def run_model_command(
         device=device,
         diversity_embedding=diversity_embedding,
         beyond=beyond,
+        cold_candidates=cold_candidates,
     )
     for run in result.runs:
         for warning in run.warnings:

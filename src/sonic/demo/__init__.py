@@ -39,7 +39,7 @@ class DemoResult:
 
 #: Parts of the demo study that run on PyTorch (``pip install -e '.[models]'``): left out, with a note, without it.
 TORCH_EMBEDDERS = ("musicnn", "dino_vits16_random")
-TORCH_RECOMMENDERS = ("snn",)
+TORCH_RECOMMENDERS = ("snn", "bert4rec", "elsa")
 #: The demo's random-weights DINO control, and the published model a checkpoint turns it into.
 DINO_CONTROL, DINO_PUBLISHED = "dino_vits16_random", "dino_vits16"
 
@@ -95,6 +95,9 @@ def _without_torch(study):
     embeddings = study.embeddings
     left_out = [name for name in embeddings.names if name in TORCH_EMBEDDERS or name == DINO_PUBLISHED]
     recommenders = [spec for spec in study.recommenders if spec.name in TORCH_RECOMMENDERS]
+    # a recommender restricted to embeddings that are all left out goes too; the others keep the tables left
+    orphans = [spec for spec in study.recommenders if spec.embeddings and spec not in recommenders
+               and not set(spec.embeddings) - set(left_out)]
     if not left_out and not recommenders:
         return study
     embeddings = dataclasses.replace(
@@ -103,13 +106,15 @@ def _without_torch(study):
         fusions=tuple(fusion for fusion in embeddings.fusions if not set(fusion.split("+")) & set(left_out)),
         options=tuple((name, values) for name, values in embeddings.options if name not in left_out),
     )  # fmt: skip
-    parts = [*left_out, *(spec.label for spec in recommenders)]
+    parts = [*left_out, *dict.fromkeys(spec.name for spec in recommenders),
+             *(spec.label for spec in orphans)]
     note = (f"PyTorch is not installed, so this demo left out {', '.join(parts[:-1])} and {parts[-1]} "
             f"(they run after: python3 -m pip install -c constraints.txt -e '.[models]')." if len(parts) > 1 else
             f"PyTorch is not installed, so this demo left out {parts[0]} (it runs after: "
             f"python3 -m pip install -c constraints.txt -e '.[models]').")
     report = dataclasses.replace(study.report, notes=(*study.report.notes, note))
-    kept = tuple(spec for spec in study.recommenders if spec.name not in TORCH_RECOMMENDERS)
+    kept = tuple(dataclasses.replace(spec, embeddings=tuple(name for name in spec.embeddings if name not in left_out))
+                 for spec in study.recommenders if spec not in recommenders and spec not in orphans)
     return dataclasses.replace(study, embeddings=embeddings, recommenders=kept, report=report)
 
 

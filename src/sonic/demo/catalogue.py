@@ -10,10 +10,16 @@ Layout written under ``root`` (tab-separated files with a header, as in the rele
     id_genres.csv, id_tags.csv      id, genres / id, tags (comma-separated)
     id_lang.csv                     id, lang
     userid_trackid_timestamp.tsv    user_id, track_id, timestamp (one row per play)
-    tracks.csv                      the generator's ground truth (style of every track)
+    tracks.csv                      the generator's ground truth (style and release date of every track)
+
+Most tracks are out from the start; ``new_tracks_per_style`` more of each style are *released* during the
+last stretch of the window (from ``release_start``, the demo's test date), and listeners play them as they
+appear: they are the cold tracks of a ``tamm2025`` split on the demo's dates.
 
 ``root`` is claimed first (:func:`sonic.files.output_folder`, kind ``catalogue``: new, empty, or a
-catalogue sonic generated) and every file is written atomically (:mod:`sonic.files`).
+catalogue sonic generated) and every file is written atomically (:mod:`sonic.files`). Generating again
+with the same config writes nothing: a file whose bytes would not change is left as it is (its
+modification time too), so a study that fingerprints its inputs skips every finished step.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from sonic.demo.listeners import simulate_listening
 from sonic.demo.lyrics import WORDS, make_lyrics
 from sonic.demo.styles import STYLES, Style
 from sonic.demo.synth import render_track
-from sonic.files import atomic_path, output_folder, remove_temporaries, write_text
+from sonic.files import atomic_path, output_folder, remove_temporaries, write_bytes
 from sonic.parallel import available_cpus, run_tasks
 
 EVENTS_FILE = "userid_trackid_timestamp.tsv"
@@ -43,7 +49,8 @@ _ID_ALPHABET = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 
 @dataclass(frozen=True)
 class CatalogueConfig:
-    """How big the demo catalogue is and the seed project's date window it covers."""
+    """How big the demo catalogue is and the seed project's date window it covers; ``new_tracks_per_style`` more
+    tracks of each style come out from ``release_start`` on (the cold tracks)."""
 
     tracks_per_style: int = 30
     n_users: int = 1000
@@ -52,6 +59,8 @@ class CatalogueConfig:
     start_date: str = "2018-02-20"
     end_date: str = "2019-02-20"
     seed: int = 0
+    new_tracks_per_style: int = 4
+    release_start: str = "2019-01-20"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,8 @@ def generate_catalogue(root: str | os.PathLike, config: CatalogueConfig = Catalo
     with output_folder(root, FOLDER_KIND, adopt=lambda entry: entry.name in CATALOGUE_NAMES):
         rng = np.random.default_rng(config.seed)
         tracks = _plan_tracks(config, rng)
+        tracks = pd.concat([tracks, _plan_new_tracks(config, np.random.default_rng([config.seed, 1]))],
+                           ignore_index=True)
         audio_dir = root / "audios"
         audio_dir.mkdir(parents=True, exist_ok=True)
         remove_temporaries(audio_dir, legacy=(".mp3.tmp",))
@@ -86,9 +97,20 @@ def generate_catalogue(root: str | os.PathLike, config: CatalogueConfig = Catalo
     return Catalogue(root=root, audio_dir=audio_dir, events_path=root / EVENTS_FILE, tracks=tracks)
 
 
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds exactly these bytes (then it is left
+    untouched, modification time included); return whether it was written."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    write_bytes(path, data)
+    return True
+
+
 def _write_table(frame: pd.DataFrame, path: Path, **options) -> None:
-    with atomic_path(path) as temporary:
-        frame.to_csv(temporary, index=False, **options)
+    write_if_changed(path, frame.to_csv(index=False, **options).encode("utf-8"))
 
 
 def _plan_tracks(config: CatalogueConfig, rng: np.random.Generator) -> pd.DataFrame:
@@ -109,6 +131,31 @@ def _plan_tracks(config: CatalogueConfig, rng: np.random.Generator) -> pd.DataFr
                 "lang": str(rng.choice(style.languages)),
                 "popularity": float(1.0 / (1 + rng.permutation(config.tracks_per_style)[number]) ** 0.7),
                 "render_seed": int(rng.integers(0, 2**31)),
+            })
+    return pd.DataFrame(rows).assign(release_date=pd.NaT)
+
+
+def _plan_new_tracks(config: CatalogueConfig, rng: np.random.Generator) -> pd.DataFrame:
+    """``new_tracks_per_style`` tracks of each style released between ``release_start`` and a week before the end."""
+    first, last = pd.Timestamp(config.release_start), pd.Timestamp(config.end_date) - pd.Timedelta(days=7)
+    span_seconds = max((last - first).total_seconds(), 0.0)
+    rows = []
+    for style in STYLES:
+        artist = _name(rng, 2).title()
+        for number in range(config.new_tracks_per_style):
+            rows.append({
+                "track_id": "".join(rng.choice(_ID_ALPHABET, size=16)),
+                "style": style.name,
+                "artist": artist,
+                "song": _name(rng, int(rng.integers(1, 4))).capitalize(),
+                "album_name": f"{artist} (new)",
+                "key": int(rng.integers(0, 12)),
+                "mode": style.mode,
+                "tempo": round(style.bpm * rng.uniform(0.96, 1.04), 3),
+                "lang": str(rng.choice(style.languages)),
+                "popularity": float(1.0 / (1 + number) ** 0.7),
+                "render_seed": int(rng.integers(0, 2**31)),
+                "release_date": (first + pd.Timedelta(seconds=round(rng.uniform(0, span_seconds)))).floor("D"),
             })
     return pd.DataFrame(rows)
 
@@ -151,7 +198,7 @@ def _write_text_files(root: Path, tracks: pd.DataFrame, rng: np.random.Generator
     ids = tracks["track_id"]
     lyrics_dir = root / "lyrics"
     for row in tracks.itertuples():
-        write_text(lyrics_dir / f"{row.track_id}.txt", make_lyrics(row.lang, rng))
+        write_if_changed(lyrics_dir / f"{row.track_id}.txt", make_lyrics(row.lang, rng).encode("utf-8"))
 
     def audio_feature(name: str) -> np.ndarray:  # the style's value, jittered per track, in [0, 1]
         values = np.array([getattr(styles[style], name) for style in tracks["style"]])
@@ -164,7 +211,8 @@ def _write_text_files(root: Path, tracks: pd.DataFrame, rng: np.random.Generator
             "id": ids,
             "spotify_id": ["".join(rng.choice(_ID_ALPHABET, size=22)) for _ in ids],
             "popularity": (100 * tracks["popularity"]).round().astype(int),
-            "release": rng.integers(1970, 2019, len(tracks)),
+            "release": np.where(tracks["release_date"].notna(), tracks["release_date"].dt.year.fillna(0).astype(int),
+                                rng.integers(1970, 2019, len(tracks))),
             "danceability": audio_feature("danceability"),
             "energy": audio_feature("energy"),
             "key": tracks["key"], "mode": tracks["mode"],

@@ -41,10 +41,16 @@ class Recommender(Protocol):
     safetensors); ``load(directory)`` gives a model whose recommendations are the same.
     ``curve`` is the training curve (``epoch, train_loss, val_loss`` and/or ``val_metric``,
     ``seconds``) of models that train, else None.
+
+    ``cold_start`` says whether the model can score a track with no train events (a cold test's new
+    tracks): content models (from the track's vector) and ``random`` can, collaborative models cannot.
+    A model that can takes ``recommend(..., candidates=track_ids)``: it ranks those tracks (played or
+    not; a content model leaves out a track without a vector) instead of its train catalogue.
     """
 
     name: str
     content: bool
+    cold_start: bool
     curve: pd.DataFrame | None
 
     def fit(

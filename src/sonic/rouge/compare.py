@@ -83,6 +83,12 @@ def compare_runs(
             rows.append({"run_a": labels[i], "run_b": labels[j], "slice": slice_name, "metric": metric,
                          "k": int(k), **test.to_dict()})
     if not rows:
+        unable = [f"{label} is unable on {name}" for label, run in zip(labels, runs)
+                  for name, info in run.config.get("slices", {}).items()
+                  if info.get("status") == "unable" and (not slices or name in slices)]
+        if unable:
+            raise DataError(f"the runs share no scored (slice, metric, k) to compare: {'; '.join(unable)} (its model "
+                            "cannot score a track without train events)")
         raise DataError(
             "the runs share no (slice, metric, k) to compare; "
             f"asked for metrics {', '.join(wanted_metrics)}, k {list(ks) if ks else 'any'}, "

@@ -8,6 +8,12 @@ accuracy and beyond-accuracy), ``curve.csv`` when the model trains, ``model/`` w
 can save itself, and ``warnings.txt`` when there is something to warn about. Slices after the
 validation period are predicted with the validation events as ``history`` (the protocol's keyword);
 when a run holds lists made both ways, ``recommendations.parquet`` adds a bool ``history`` column.
+Each slice ranks an explicit candidate set, recorded under ``slices`` in ``config.json``: val and the
+hot test rank the model's train catalogue; a cold slice (:data:`COLD_SLICES`) ranks its cold tracks
+(``cold_candidates="cold"``: the tracks of the slice, none of them in train) or every track of the split
+(``"all"``), and a model that cannot score a track without train events (``cold_start`` False: the
+collaborative models) is *unable* there: its metrics rows say ``status = "unable"`` with no value, never
+a zero. When a run ranks several candidate sets, ``recommendations.parquet`` adds a ``candidates`` column.
 The run folder is claimed before any data is read (:func:`sonic.files.output_folder`, kind ``run``:
 new, empty, or a run folder sonic wrote; one writer; a read-only folder or a full disk refused at
 once) and written whole under a temporary name, then swapped in (:func:`sonic.files.atomic_folder`),
@@ -49,6 +55,11 @@ RUN_FILES = frozenset({"config.json", "recommendations.parquet", "per_user.parqu
                        "model", "warnings.txt"})  # fmt: skip
 #: The kinds of output folder of one run, and of several (``OUT/<embedding>/seed-<seed>/``).
 RUN_KIND, RUNS_KIND = "run", "runs"
+#: Slices of tracks nobody played in train (tamm2025's cold test), and what their candidates can be.
+COLD_SLICES = ("cold_test",)
+COLD_CANDIDATES = ("cold", "all")
+#: The ``status`` of a slice's metrics rows: scored, or unable (the model cannot rank the slice's tracks).
+SCORED, UNABLE = "scored", "unable"
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,9 @@ class RunResult:
 
     @property
     def slices(self) -> list[str]:
-        return list(self.config["modes"])
+        """The evaluated slices that were scored (an *unable* slice has no per-user values)."""
+        unable = {name for name, info in self.config.get("slices", {}).items() if info.get("status") == UNABLE}
+        return [name for name in self.config["modes"] if name not in unable]
 
     @cached_property
     def reports(self) -> dict[str, MetricsReport]:
@@ -102,6 +115,7 @@ def run_model(
     diversity_embedding: str | os.PathLike | None = None,
     beyond: bool = True,
     save_model: bool = True,
+    cold_candidates: str = "cold",
 ) -> RunResult:
     """Fit ``model_name`` on the split's train events and evaluate it on each ``mode`` (slice).
 
@@ -113,9 +127,11 @@ def run_model(
     (unshuffled) run embedding. ``beyond=False`` scores the accuracy metrics only (no coverage, novelty,
     ARP, long-tail share or ILD). Every evaluated user gets ``max(ks)`` tracks, train tracks excluded.
     ``save_model`` False leaves ``model/`` out of the folder (a study's search trials keep only their scores).
+    ``cold_candidates``: what a cold slice ranks, ``"cold"`` (its own tracks, as the journal did) or
+    ``"all"`` (every track of the split); see the module docstring.
     """
     request = _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle,
-                       device, diversity_embedding, beyond)
+                       device, diversity_embedding, beyond, cold_candidates)
     model = _create_model(model_name, request["options"])
     if shuffle:
         _check_shuffle(model_name, model, embedding)
@@ -152,31 +168,42 @@ def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, se
         fit_validation = parts.get("val")
         if fit_validation is None and "val" in (folder := read_split_folder(split_dir)).paths:
             fit_validation = folder.read("val")
-        counting = background.submit(Catalogue.from_split, train, list(parts.values())) if beyond else None
+        wanted = beyond or request["cold_candidates"] == "all"  # the split's tracks: beyond metrics, all candidates
+        counting = background.submit(Catalogue.from_split, train, list(parts.values())) if wanted else None
         model.fit(train, validation=fit_validation, item_embeddings=table, device=device, seed=seed)
         catalogue = None if counting is None else counting.result()
 
     train_users = pd.Index(np.sort(train["user_id"].astype(str).unique()))
+    slices = _candidate_sets(model, parts, catalogue, table, request["cold_candidates"])
     lists, scored, warnings = [], [], []
-    for group, history in _history_groups(parts, fit_validation):
-        truths = {name: parts[name] for name in group}
-        users = np.sort(pd.unique(pd.concat([truth["user_id"] for truth in truths.values()]).astype(str)))
-        if history is not None:
-            history = history[history["user_id"].astype(str).isin(users)]
-        ids, scores, group_warnings = _recommend(model, users, train_users.get_indexer(users) >= 0,
-                                                 max(request["ks"]), None if history is None or history.empty
-                                                 else history)
-        frame = long_frame(users, ids, scores)
-        lists.append(frame.assign(history=history is not None and not history.empty))
-        scored.append(score_lists(users, ids, scores, truths, request["ks"], catalogue, diversity=diversity,
-                                  beyond=beyond, recommendations=frame))
-        warnings += group_warnings
+    for group, history in _history_groups({name: parts[name] for name in parts if slices[name].ids is not False},
+                                          fit_validation):
+        for rule in dict.fromkeys(slices[name].rule for name in group):
+            truths = {name: parts[name] for name in group if slices[name].rule == rule}
+            candidates = slices[next(iter(truths))].ids
+            users = np.sort(pd.unique(pd.concat([truth["user_id"] for truth in truths.values()]).astype(str)))
+            known_history = None
+            if history is not None:
+                known_history = history[history["user_id"].astype(str).isin(users)]
+                known_history = None if known_history.empty else known_history
+            ids, scores, group_warnings = _recommend(model, users, train_users.get_indexer(users) >= 0,
+                                                     max(request["ks"]), known_history, candidates)
+            frame = long_frame(users, ids, scores)
+            lists.append(frame.assign(history=known_history is not None, candidates=rule))
+            scored.append(score_lists(users, ids, scores, truths, request["ks"], catalogue, diversity=diversity,
+                                      beyond=beyond, recommendations=frame))
+            warnings += group_warnings
+    for name, chosen in slices.items():
+        warnings += chosen.warnings
+    if not lists:  # every slice unable: no list at all
+        lists.append(long_frame(np.zeros(0, object), *empty_lists(0, 1)).assign(history=False, candidates=""))
     recommendations = pd.concat(lists, ignore_index=True)
     if not recommendations["history"].any():
         recommendations = recommendations.drop(columns="history")
-    scored = Scores(pd.concat([s.per_user for s in scored], ignore_index=True),
-                    pd.concat([s.aggregates for s in scored], ignore_index=True),
-                    {name: report for s in scored for name, report in s.reports.items()})
+    if recommendations["candidates"].nunique() < 2:
+        recommendations = recommendations.drop(columns="candidates")
+    scored = _with_unable(scored, [name for name, chosen in slices.items() if chosen.ids is False],
+                          request["ks"], parts)
 
     model_info = model.describe()
     warnings = [*model_info.get("warnings", []), *warnings]
@@ -188,6 +215,7 @@ def _run(model, model_name, request, split_dir, *, embedding, embeddings_dir, se
         long_tail={"head_fraction": HEAD_FRACTION, "popularity": "distinct train users per track"},
         model_info=model_info,
         n_users={name: int(truth["user_id"].nunique()) for name, truth in parts.items()},
+        slices={name: chosen.record(model_info) for name, chosen in slices.items()},
     )
     _write_run_folder(out_dir, config, recommendations, scored, model, warnings, save_model=save_model)
     return RunResult(out_dir, config, scored.aggregates, scored.per_user, tuple(warnings), model_info)
@@ -242,7 +270,8 @@ def _run_models(model_name, split_dir, embeddings, seeds, single, out_dir, setti
             wanted = _request(model_name, split_dir, embedding, settings.get("embeddings_dir"),
                               settings.get("mode", "val"), settings.get("ks", (10, 50)), seed,
                               settings.get("options"), settings.get("shuffle", False), settings.get("device", "auto"),
-                              settings.get("diversity_embedding"), settings.get("beyond", True))
+                              settings.get("diversity_embedding"), settings.get("beyond", True),
+                              settings.get("cold_candidates", "cold"))
             done = read_run(folder) if _finished_with(folder, wanted) else None
             try:
                 group.append(done or run_model(model_name, split_dir, embedding=embedding, seed=seed, out_dir=folder,
@@ -300,11 +329,13 @@ def read_split_parts(
 
 
 def _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, options, shuffle, device,
-             diversity_embedding, beyond=True) -> dict[str, Any]:
+             diversity_embedding, beyond=True, cold_candidates="cold") -> dict[str, Any]:
     """What defines a run (checked before any work): the config's identity for resuming."""
     modes = [mode] if isinstance(mode, str) else list(dict.fromkeys(mode))
     if not modes:
         raise SonicError("name at least one split file to evaluate (--mode val, test, cold_test...)")
+    if cold_candidates not in COLD_CANDIDATES:
+        raise SonicError(f"cold candidates must be one of {', '.join(COLD_CANDIDATES)}, got {cold_candidates!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise SonicError(f"seed must be an integer, got {seed!r}")
     return {
@@ -320,6 +351,7 @@ def _request(model_name, split_dir, embedding, embeddings_dir, mode, ks, seed, o
         "ks": list(check_ks(ks)),
         "diversity_embedding": None if diversity_embedding is None else str(diversity_embedding),
         "beyond": bool(beyond),
+        "cold_candidates": cold_candidates,
     }
 
 
@@ -367,13 +399,86 @@ def _history_groups(
     return [(group, history) for group, history in ((plain, None), (later, validation)) if group]
 
 
+@dataclass(frozen=True)
+class _CandidateSet:
+    """What one slice ranks: ``rule`` train (the model's catalogue: ``ids`` None), cold or all (``ids`` the
+    tracks), or ``ids`` False: the model cannot rank the slice (unable); ``n_with_vector``: how many of
+    ``ids`` the model can score; ``warnings`` to report."""
+
+    rule: str
+    ids: np.ndarray | None | bool
+    n_with_vector: int | None = None
+    warnings: tuple[str, ...] = ()
+
+    def record(self, model_info: Mapping[str, Any]) -> dict[str, Any]:
+        """The slice's entry in ``config.json``: candidates, their counts and the status."""
+        if self.ids is False:
+            return {"candidates": self.rule, "status": UNABLE,
+                    "reason": "the model cannot score a track without train events"}
+        if self.ids is None:
+            return {"candidates": self.rule, "status": SCORED, "n_candidates": model_info.get("n_catalogue_tracks")}
+        return {"candidates": self.rule, "status": SCORED, "n_candidates": len(self.ids),
+                "n_candidates_scorable": self.n_with_vector}
+
+
+def _candidate_sets(model: Any, parts: Mapping[str, pd.DataFrame], catalogue: Catalogue, table: Any,
+                    rule: str) -> dict[str, _CandidateSet]:
+    """Each evaluated slice's :class:`_CandidateSet` (see the module docstring)."""
+    sets = {}
+    for name, truth in parts.items():
+        if name not in COLD_SLICES:
+            sets[name] = _CandidateSet("train", None)
+            continue
+        if not getattr(model, "cold_start", False):
+            sets[name] = _CandidateSet(rule, False)
+            continue
+        if rule == "cold":
+            ids = np.sort(truth["track_id"].astype(str).unique()).astype(object)
+        else:
+            ids = np.asarray(catalogue.track_ids, dtype=object)
+        with_vector = len(ids)
+        warnings: tuple[str, ...] = ()
+        if getattr(model, "content", False) and table is not None:
+            with_vector = int(table.lookup(ids.astype(str))[1].sum())
+            if with_vector < len(ids):
+                warnings = (f"{len(ids) - with_vector} of the {len(ids)} {name} candidates ({rule}) have no vector "
+                            "in the embedding table; they are never recommended",)
+        sets[name] = _CandidateSet(rule, ids, with_vector, warnings)
+    return sets
+
+
+def _with_unable(scored: list[Scores], unable: Sequence[str], ks: Sequence[int],
+                 parts: Mapping[str, pd.DataFrame]) -> Scores:
+    """The slices' scores in one, every aggregate row with its ``status``; each unable slice gets a row per
+    metric and k (those of the scored slices, else the accuracy metrics) with no value and status unable."""
+    from sonic.rouge.metrics import METRIC_NAMES
+    from sonic.rouge.scoring import AGGREGATE_COLUMNS, PER_USER_COLUMNS
+
+    per_user = [s.per_user for s in scored] or [pd.DataFrame(columns=list(PER_USER_COLUMNS))]
+    aggregates = pd.concat([s.aggregates for s in scored], ignore_index=True) if scored else pd.DataFrame(
+        columns=list(AGGREGATE_COLUMNS))
+    aggregates = aggregates.assign(status=SCORED)
+    cells = list(dict.fromkeys(zip(aggregates["metric"], aggregates["k"].astype(int))))
+    cells = cells or [(name, int(k)) for name in METRIC_NAMES for k in ks]
+    rows = [(name, k, slice_name, np.nan, np.nan, np.nan, 0, UNABLE) for slice_name in unable for name, k in cells]
+    if rows:
+        aggregates = pd.concat([aggregates, pd.DataFrame(rows, columns=[*AGGREGATE_COLUMNS, "status"])],
+                               ignore_index=True)
+    return Scores(pd.concat(per_user, ignore_index=True), aggregates,
+                  {name: report for s in scored for name, report in s.reports.items()})
+
+
 def _recommend(
-    model: Any, users: np.ndarray, known: np.ndarray, k: int, history: pd.DataFrame | None
+    model: Any, users: np.ndarray, known: np.ndarray, k: int, history: pd.DataFrame | None,
+    candidates: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Lists for ``users`` (n,) in chunks of :data:`CHUNK_USERS`; users absent from train get empty lists."""
+    """Lists for ``users`` (n,) in chunks of :data:`CHUNK_USERS`; users absent from train get empty lists.
+    ``candidates``: the tracks to rank (None: the model's catalogue)."""
     ids, scores = empty_lists(len(users), k)
     rows = np.flatnonzero(known)
     extra = {} if history is None else {"history": history}
+    if candidates is not None:
+        extra["candidates"] = candidates
     for start in range(0, len(rows), CHUNK_USERS):
         chunk = rows[start : start + CHUNK_USERS]
         ids[chunk], scores[chunk] = model.recommend(users[chunk], k, exclude_seen=True, **extra)

@@ -80,6 +80,21 @@ class SeenTracks:
         counts = np.bincount(keys // stride, minlength=len(self.user_ids)).astype(np.int64)
         return SeenTracks(self.user_ids, self.track_ids, keys, counts)
 
+    def among(self, track_ids: np.ndarray) -> SeenTracks:
+        """The same users over another catalogue ``track_ids`` (m,) distinct str (a slice's candidates):
+        the seen pairs of tracks in both catalogues are kept; a track new to this catalogue is seen by nobody."""
+        track_ids = np.asarray(track_ids, dtype=object)
+        stride, new_stride = max(self.n_tracks, 1), max(len(track_ids), 1)
+        to_new = rows_in(track_ids, self.track_ids.astype(str))  # old catalogue row -> new row, or -1
+        if len(self.seen_keys) and (to_new >= 0).any():
+            users, rows = np.divmod(self.seen_keys, stride)
+            moved = to_new[rows]
+            keys = sorted_unique(users[moved >= 0] * new_stride + moved[moved >= 0])
+        else:
+            keys = np.zeros(0, np.int64)
+        counts = np.bincount(keys // new_stride, minlength=len(self.user_ids)).astype(np.int64)
+        return SeenTracks(self.user_ids, track_ids, keys, counts)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (ids as fixed-width str) for :func:`numpy.savez`; inverse of :meth:`from_arrays`."""
         return {

@@ -31,6 +31,7 @@ class Resolved:
     embedders: tuple[str, ...]
     fusions: tuple[tuple[str, tuple[str, ...]], ...]
     content: dict[str, bool]  # recommender label -> needs an item embedding
+    # (the tables of a recommender restricted by its ``embeddings``, by label, as resolved; others run on all)
     descriptions: dict[str, dict[str, Any]]  # embedder name -> its describe()
     modalities: dict[str, str]  # embedder name -> its modality
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # embedder name -> the study's options
@@ -38,11 +39,16 @@ class Resolved:
     #: embedder name / recommender label -> the sonic modules of its class and base classes (its code)
     embedder_modules: dict[str, tuple[str, ...]] = field(default_factory=dict)
     recommender_modules: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    restricted: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> its tables, when restricted
 
     @property
     def tables(self) -> tuple[str, ...]:
         """Every embedding table a content recommender runs on: the embedders, then the fusions."""
         return (*self.embedders, *(name for name, _ in self.fusions))
+
+    def tables_of(self, label: str) -> tuple[str, ...]:
+        """The tables the recommender ``label`` runs on: its ``embeddings`` (resolved), else every table."""
+        return self.restricted.get(label, self.tables)
 
 
 def check_study(study: Study) -> Resolved:
@@ -59,6 +65,7 @@ def check_study(study: Study) -> Resolved:
     if any(content.values()) and not (embedders or fusions):
         users = ", ".join(label for label, uses in content.items() if uses)
         raise SonicError(f"{where}: {users} need item embeddings, but [embeddings] names is empty")
+    restricted = _restricted_tables(study, written, fusions, content, where)
     _check_data(study, where, needs_audio=any(m in AUDIO_MODALITIES for m in modalities.values()),
                 needs_music4all=any(m not in AUDIO_MODALITIES for m in modalities.values()))
     from sonic.rouge.metrics import METRIC_NAMES
@@ -75,7 +82,7 @@ def check_study(study: Study) -> Resolved:
     if study.report.listening_users < 0:
         raise SonicError(f"{where}: report listening_users must be 0 or more, got {study.report.listening_users}")
     return Resolved(study, embedders, fusions, content, descriptions, modalities, options, windows,
-                    embedder_modules, recommender_modules)
+                    embedder_modules, recommender_modules, restricted)
 
 
 def _check_split(study: Study, where: str) -> None:
@@ -109,6 +116,11 @@ def _check_evaluation(study: Study, where: str) -> None:
         raise SonicError(f"{where}: [evaluation] seeds must be one or more non-negative integers, got {seeds}")
     if len(set(evaluation.seeds)) != len(evaluation.seeds):
         raise SonicError(f"{where}: [evaluation] seeds lists a seed twice: {list(evaluation.seeds)}")
+    from sonic.rouge.run import COLD_CANDIDATES
+
+    if evaluation.cold_candidates not in COLD_CANDIDATES:
+        raise SonicError(f"{where}: [evaluation] cold_candidates must be one of {', '.join(COLD_CANDIDATES)}, "
+                         f"got {evaluation.cold_candidates!r}")
 
 
 def _resolve_embedders(study: Study, where: str) -> tuple[tuple[str, ...], dict, dict, dict]:
@@ -199,6 +211,30 @@ def class_modules(part: Any) -> tuple[str, ...]:
     """The sonic modules defining ``part``'s class and its base classes (the code a registry entry runs)."""
     return tuple(dict.fromkeys(cls.__module__ for cls in type(part).__mro__
                                if cls.__module__.split(".")[0] == "sonic"))
+
+
+def _restricted_tables(study: Study, written: dict[str, str], fusions, content: dict[str, bool],
+                       where: str) -> dict[str, tuple[str, ...]]:
+    """Each recommender's ``embeddings``, resolved to table names (as written in names, or as resolved)."""
+    names = {as_written: name for name, as_written in written.items()} | {name: name for name in written}
+    for fusion, parts in fusions:
+        names[fusion] = fusion
+    for fusion in study.embeddings.fusions:  # a fusion as written in the file
+        resolved = "+".join(names.get(part, part) for part in fusion.split("+"))
+        if resolved in names:
+            names[fusion] = resolved
+    restricted = {}
+    for spec in study.recommenders:
+        if not spec.embeddings:
+            continue
+        if not content[spec.label]:
+            raise SonicError(f"{where}: recommender '{spec.label}' uses no embedding, so it takes no embeddings = [...]")
+        for name in spec.embeddings:
+            if name not in names:
+                raise SonicError(f"{where}: recommender '{spec.label}' names embedding '{name}', which is not in "
+                                 f"[embeddings] names or fusions; known: {', '.join(dict.fromkeys(names.values()))}")
+        restricted[spec.label] = tuple(dict.fromkeys(names[name] for name in spec.embeddings))
+    return restricted
 
 
 def _check_data(study: Study, where: str, *, needs_audio: bool, needs_music4all: bool) -> None:

@@ -9,10 +9,10 @@ A study file (see ``examples/``) has these tables; paths are relative to the fil
                   engine ("local" or "ray"), ray_address, gpus_per_actor
     [embeddings.options]  one table per embedder named in names: its options (checkpoint = "...", ...), and
                   offset_seconds / duration_seconds: the audio window of that embedder alone
-    [[recommenders]]  name, label, options = { ... }, shuffle     (one table per recommender)
+    [[recommenders]]  name, label, options = { ... }, shuffle, embeddings   (one table per recommender)
                   search = { option = [...] or { low, high, log, step } }, sampler, trials, search_seed:
                   the options chosen on validation (:mod:`sonic.study.search`)
-    [evaluation]  modes, ks, seeds, search_metric, search_k
+    [evaluation]  modes, ks, seeds, cold_candidates, search_metric, search_k
     [report]      metric, k, gallery_tracks, listening_users, notes
 
 Reading checks shapes and types only: an unknown key or a value of the wrong type is a
@@ -94,13 +94,15 @@ class EmbeddingsSection:
 @dataclass(frozen=True)
 class RecommenderSpec:
     """One recommender: its registered ``name``, a unique ``label`` (default: the name), its options,
-    and ``shuffle`` (the control: its embedding's vectors permuted across tracks). ``search``: the
-    options chosen on validation (None: its options are fixed)."""
+    ``shuffle`` (the control: its embedding's vectors permuted across tracks), for a content model
+    ``embeddings``: the tables it runs on (embedders or fusions of the study; empty: every one), and
+    ``search``: the options chosen on validation (None: its options are fixed)."""
 
     name: str
     label: str = ""
     options: tuple[tuple[str, Any], ...] = ()
     shuffle: bool = False
+    embeddings: tuple[str, ...] = ()
     search: SearchSpec | None = None
 
     @property
@@ -110,12 +112,15 @@ class RecommenderSpec:
 
 @dataclass(frozen=True)
 class EvaluationSection:
-    """The slices every run is evaluated on (split files: val, test, cold_test), the list lengths, the seeds.
-    ``search_metric``/``search_k``: what a search maximises on val (None: the report's metric and k)."""
+    """The slices every run is evaluated on (split files: val, test, cold_test), the list lengths, the seeds,
+    and what the cold test ranks: ``cold_candidates`` ``"cold"`` (its own new tracks) or ``"all"`` (every
+    track of the split); see :mod:`sonic.rouge.run`. ``search_metric``/``search_k``: what a search maximises
+    on val (None: the report's metric and k)."""
 
     modes: tuple[str, ...] = ("val", "test")
     ks: tuple[int, ...] = (10, 50)
     seeds: tuple[int, ...] = (42,)
+    cold_candidates: str = "cold"
     search_metric: str | None = None
     search_k: int | None = None
 
@@ -172,6 +177,7 @@ class Study:
             "recommenders": [
                 {"name": spec.name, "label": spec.label, **({"options": spec.option_dict} if spec.options else {}),
                  **({"shuffle": True} if spec.shuffle else {}),
+                 **({"embeddings": list(spec.embeddings)} if spec.embeddings else {}),
                  **(spec.search.to_dict() if spec.search is not None else {})}
                 for spec in self.recommenders
             ],
@@ -247,7 +253,8 @@ def _embedder_options(table: Any, where: str) -> tuple[tuple[str, tuple[tuple[st
 
 def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderSpec:
     context = f"[[recommenders]] number {number}"
-    _reject_unknown(table, ("name", "label", "options", "shuffle", *SEARCH_KEYS), where, f"in {context}")
+    _reject_unknown(table, ("name", "label", "options", "shuffle", "embeddings", *SEARCH_KEYS), where,
+                    f"in {context}")
     name = table.get("name")
     if not isinstance(name, str) or not name:
         raise SonicError(f"{where}: {context} needs name = \"...\" (a registered recommender)")
@@ -260,7 +267,12 @@ def _recommender(table: dict[str, Any], where: str, number: int) -> RecommenderS
     shuffle = table.get("shuffle", False)
     if not isinstance(shuffle, bool):
         raise SonicError(f"{where}: {context} shuffle must be true or false, got {shuffle!r}")
+    embeddings = table.get("embeddings", [])
+    if not isinstance(embeddings, list) or not all(isinstance(item, str) and item for item in embeddings):
+        raise SonicError(f"{where}: {context} embeddings must be a list of embedding names, e.g. "
+                         f"embeddings = [\"mfcc_104\"], got {embeddings!r}")
     return RecommenderSpec(name=name, label=label, options=tuple(sorted(options.items())), shuffle=shuffle,
+                           embeddings=tuple(embeddings),
                            search=parse_search(table, where, f"{context} ('{label}')"))
 
 

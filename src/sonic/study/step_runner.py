@@ -231,6 +231,7 @@ def _run(context: StepContext, step: Step, digest: str) -> list[str]:
             settings["recommender"], context.split_dir(split_key), embedding=embedding,
             embeddings_dir=context.out_dir / "embeddings", mode=settings["modes"], ks=settings["ks"], out_dir=tmp,
             seed=settings["seed"], options=settings["options"], shuffle=settings["shuffle"],
+            cold_candidates=settings.get("cold_candidates", "cold"),
         )  # fmt: skip
     warnings = [str(line) for line in result.warnings]
     for line in warnings:
@@ -242,7 +243,7 @@ def _run(context: StepContext, step: Step, digest: str) -> list[str]:
         "embedding_manifest": ";".join(str(path.with_name(f"{path.stem}.manifest.json")) for path in manifests),
         "split_dir": str(context.split_dir(split_key)), "split_seed": int(split_key.rpartition("-")[2]),
         "modes": settings["modes"], "seed": settings["seed"], "ks": settings["ks"], "run_dir": str(final),
-        "hash": digest, "warnings": warnings,
+        "hash": digest, "warnings": warnings, "slices": result.config.get("slices", {}),
         **({"chosen_by": settings["chosen_by"]} if settings.get("chosen_by") else {}),
     }  # fmt: skip
     store.write_run(context.out_dir / store.STORE_DIR, step.name, record, result.per_user, result.metrics)

@@ -88,7 +88,7 @@ def plan_steps(resolved: Resolved) -> list[Step]:
     for seed in evaluation.seeds:
         split_key = f"split/seed-{study.split_seed_for(seed)}"
         for spec in study.recommenders:
-            tables = resolved.tables if resolved.content[spec.label] else (NO_EMBEDDING,)
+            tables = resolved.tables_of(spec.label) if resolved.content[spec.label] else (NO_EMBEDDING,)
             for table in tables:
                 table_keys = () if table == NO_EMBEDDING else tuple(f"embed/{p}" for p in parts.get(table, (table,)))
                 search_keys = ()
@@ -103,7 +103,7 @@ def plan_steps(resolved: Resolved) -> list[Step]:
                 settings = {
                     "recommender": spec.name, "label": spec.label, "options": spec.option_dict,
                     "shuffle": spec.shuffle, "embedding": table, "modes": list(evaluation.modes),
-                    "ks": list(evaluation.ks), "seed": seed,
+                    "ks": list(evaluation.ks), "seed": seed, "cold_candidates": evaluation.cold_candidates,
                 }  # fmt: skip
                 steps.append(Step("run", run_name(spec.label, table, seed), (split_key, *table_keys, *search_keys),
                                   settings, modules=resolved.recommender_modules.get(spec.label, ())))

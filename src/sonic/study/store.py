@@ -4,8 +4,10 @@ Layout under ``OUT/results/``, one file per run in each folder (each written ato
 
     runs/<run>.parquet       one row: run, label, recommender, options (JSON), shuffle, embedding,
                              embedding_manifest, split_dir, split_seed, modes (JSON), seed, ks (JSON),
-                             run_dir, hash, warnings (JSON list)
-    metrics/<run>.parquet    metric, k, slice, mean, ci_low, ci_high, n_users, hash (interval over users)
+                             run_dir, hash, warnings (JSON list), slices (JSON: each slice's candidates
+                             and status)
+    metrics/<run>.parquet    metric, k, slice, mean, ci_low, ci_high, n_users (interval over users), status
+                             (scored; unable: the model cannot rank the slice's tracks, no value), hash
     per_user/<run>.parquet   user_id, metric, k, slice, value, hash
     trials/<trial>.parquet   one row per search trial (:mod:`sonic.study.tuning`): trial, search, number,
                              label, recommender, embedding, split_seed, seed, params (JSON), options (JSON),
@@ -51,16 +53,18 @@ TRIAL_COLUMNS = ("trial", "search", "number", "label", "recommender", "embedding
                  "options", "metric", "k", "value", "ci_low", "ci_high", "n_users", "hash")  # fmt: skip
 #: The study's steps and their hashes, as its last run computed them.
 PLAN_FILE = "steps.json"
-#: Columns of a study's results table (results.csv): one row per run, metric and k.
-RESULT_COLUMNS = ("model", "embedding", "split", "seed", "metric", "k", "mean", "ci_low", "ci_high", "n_users")
+#: Columns of a study's results table (results.csv): one row per run, metric and k; ``status`` is ``scored``,
+#: or ``unable`` where the model cannot rank the split's tracks (a collaborative model on the cold test).
+RESULT_COLUMNS = ("model", "embedding", "split", "seed", "metric", "k", "mean", "ci_low", "ci_high", "n_users",
+                  "status")
 LEADERBOARD_COLUMNS = ("model", "embedding", "split", "metric", "k", "mean", "ci_low", "ci_high", "n_seeds",
-                       "interval")  # fmt: skip
-_METRIC_COLUMNS = ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users"]
+                       "interval", "status")  # fmt: skip
+_METRIC_COLUMNS = ["metric", "k", "slice", "mean", "ci_low", "ci_high", "n_users", "status"]
 _USER_COLUMNS = ["user_id", "metric", "k", "slice", "value"]
 _RESULTS_VIEW = (
     "CREATE VIEW results AS SELECT r.label AS model, r.recommender, r.embedding, m.slice AS split, r.seed, "
-    "r.split_seed, m.metric, m.k, m.mean, m.ci_low, m.ci_high, m.n_users, r.run FROM metrics m JOIN runs r "
-    "ON m.run = r.run"
+    "r.split_seed, m.metric, m.k, m.mean, m.ci_low, m.ci_high, m.n_users, m.status, r.run FROM metrics m "
+    "JOIN runs r ON m.run = r.run"
 )
 _PER_USER_SQL = (
     "SELECT r.label AS model, r.embedding, p.slice AS split, r.seed, p.user_id, p.metric, p.k, p.value "
@@ -81,6 +85,8 @@ def write_run(store_dir: str | os.PathLike, run: str, record: dict[str, Any], pe
     digest = str(record["hash"])
     row = {key: json.dumps(value) if isinstance(value, (list, dict)) else value for key, value in record.items()}
     _write(store_dir / "per_user" / f"{run}.parquet", per_user.loc[:, _USER_COLUMNS].assign(hash=digest))
+    if "status" not in aggregates.columns:
+        aggregates = aggregates.assign(status="scored")
     _write(store_dir / "metrics" / f"{run}.parquet", aggregates.loc[:, _METRIC_COLUMNS].assign(hash=digest))
     _write(store_dir / "runs" / f"{run}.parquet", pd.DataFrame([{"run": run, **row}]))
 
@@ -308,6 +314,8 @@ def _load(store_dir: Path, table: str, current: dict[str, str | None]) -> pd.Dat
         frame = frame.to_pandas()
         if table != "runs":
             frame.insert(0, "run", run)
+        if table == "metrics":  # a store from before statuses: every row was scored
+            frame["status"] = frame["status"].fillna("scored") if "status" in frame.columns else "scored"
         if digest is not None and "hash" in frame.columns:
             frame = frame[frame["hash"] == digest]
         parts.append(frame)
@@ -321,7 +329,8 @@ def _empty(table: str) -> pd.DataFrame:
         "runs": {"run": "object", "label": "object", "recommender": "object", "embedding": "object",
                  "seed": "int64", "split_seed": "int64", "hash": "object"},
         "metrics": {"run": "object", **dict.fromkeys(["metric", "slice"], "object"), "k": "int64",
-                    **dict.fromkeys(["mean", "ci_low", "ci_high"], "float64"), "n_users": "int64", "hash": "object"},
+                    **dict.fromkeys(["mean", "ci_low", "ci_high"], "float64"), "n_users": "int64", "status": "object",
+                    "hash": "object"},
         "per_user": {"run": "object", "user_id": "object", "metric": "object", "k": "int64", "slice": "object",
                      "value": "float64", "hash": "object"},
     }[table]
@@ -349,13 +358,17 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     keys = ["model", "embedding", "split", "metric", "k"]
-    for key, group in results.groupby(keys, sort=False):
-        if len(group) > 1:
+    status = results["status"] if "status" in results.columns else pd.Series("scored", index=results.index)
+    for key, group in results.assign(status=status.fillna("scored")).groupby(keys, sort=False):
+        state = "unable" if (group["status"] == "unable").all() else "scored"
+        if state == "unable":
+            rows.append((*key, np.nan, np.nan, np.nan, len(group), "none", state))
+        elif len(group) > 1:
             low, high = confidence_interval(group["mean"].to_numpy(np.float64))
-            rows.append((*key, float(group["mean"].mean()), low, high, len(group), "seeds"))
+            rows.append((*key, float(group["mean"].mean()), low, high, len(group), "seeds", state))
         else:
             row = group.iloc[0]
-            rows.append((*key, float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]), 1, "users"))
+            rows.append((*key, float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]), 1, "users", state))
     return pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
 
 
@@ -371,18 +384,21 @@ def format_leaderboard(board: pd.DataFrame, *, ks: Iterable[int] | None = None,
     names = [name for name in wanted if name in set(board["metric"])]
     board = board[board["metric"].isin(names)]
     blocks = []
+    width = max([26, *(len(f"{model} / {embedding}") + 2 for model, embedding in zip(board["model"], board["embedding"]))])
     for (split, k), group in board.groupby(["split", "k"], sort=False):
-        header = f"{split} @{k}".ljust(26) + "".join(name.rjust(17) for name in names)
+        header = f"{split} @{k}".ljust(width) + "".join(name.rjust(17) for name in names)
         lines = [header, "-" * len(header)]
         cells = {(row.model, row.embedding, row.metric): row for row in group.itertuples(index=False)}
         entries = list(dict.fromkeys(zip(group["model"], group["embedding"])))
         entries.sort(key=lambda entry: -_mean(cells.get((*entry, names[0]))))
         for model, embedding in entries:
             text = "".join(_cell(cells.get((model, embedding, name))).rjust(17) for name in names)
-            lines.append(f"{model} / {embedding}".ljust(26) + text)
+            lines.append(f"{model} / {embedding}".ljust(width) + text)
         seeds = max(group["n_seeds"])
         basis = f"the means of {seeds} seeds" if (group["interval"] == "seeds").any() else "users (one seed)"
         lines.append(f"95% t-interval over {basis}")
+        if (group["status"] == "unable").any():
+            lines.append("UNABLE: the model cannot score a track without train events (no value, not a zero)")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -394,6 +410,8 @@ def _mean(row: Any) -> float:
 def _cell(row: Any) -> str:
     if row is None:
         return "n/a"
+    if getattr(row, "status", "scored") == "unable":
+        return "UNABLE"
     half = (row.ci_high - row.ci_low) / 2
     return f"{row.mean:.4f} ±{half:.4f}" if np.isfinite(half) else f"{row.mean:.4f}"
 

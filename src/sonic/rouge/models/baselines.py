@@ -41,13 +41,16 @@ class PopularityConfig:
 class RandomRecommender:
     """Uniformly random train tracks, a fresh order per user.
 
-    The order for a user depends only on ``seed``, the user and the train catalogue (a
+    The order for a user depends only on ``seed``, the user and the catalogue ranked (a
     counter-based hash, not a shared random stream), so a user's list is the same whether
     asked for alone or among others. Scores are the uniform keys in [0, 1) that set the order.
+    It needs nothing of a track, so it ranks tracks nobody played as well (``candidates``): the
+    chance level of a cold test.
     """
 
     name = "random"
     content = False
+    cold_start = True
     curve = None
 
     def __init__(self, **options: Any) -> None:
@@ -70,12 +73,24 @@ class RandomRecommender:
         return self
 
     def recommend(
-        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+        self,
+        users: Sequence[str],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        history: pd.DataFrame | None = None,
+        candidates: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``ids`` (n, k) object and ``scores`` (n, k) float32; see :class:`sonic.rouge.base.Recommender`."""
-        seen = _fitted(self._seen, self.name).extended(history)
+        """``ids`` (n, k) object and ``scores`` (n, k) float32; see :class:`sonic.rouge.base.Recommender`.
+        ``candidates``: the track ids to rank (any, played or not); None ranks the train tracks."""
+        seen = _fitted(self._seen, self.name)
+        if candidates is not None:
+            seen = seen.among(pd.unique(np.asarray(candidates, dtype=object).astype(str)))
+        seen = seen.extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
+        if seen.n_tracks == 0:
+            return ids, scores
         batch = max(1, _CELLS_PER_BATCH // seen.n_tracks)
         for start in range(0, len(rows), batch):
             user_rows = rows[start : start + batch]
@@ -116,6 +131,7 @@ class PopularityRecommender:
 
     name = "pop"
     content = False
+    cold_start = False  # a track nobody played has no listeners to count
     curve = None
 
     def __init__(self, **options: Any) -> None:

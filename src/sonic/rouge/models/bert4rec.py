@@ -22,6 +22,16 @@ Item vectors come from ``items``: ``"frozen"`` content vectors (standardised) th
 projection, ``"trainable"`` content vectors as initial values, or ``"ids"`` alone (no content).
 ``precision="auto"`` runs the forward passes under bfloat16 autocast on CUDA and in float32 on CPU;
 ``"float32"`` or ``"bfloat16"`` force one (``describe()["precision"]`` records what ran).
+
+Cold start (content items): ``recommend(..., candidates=ids)`` ranks any track of the embedding table,
+played or not. A track's output vector is the projection of its content vector, so a track without train
+events gets one from its vector (standardised with the catalogue's numbers) through the same projection;
+its output bias, learned per train track, is the mean of the train tracks' biases. A cold copy of a
+frozen train track (the same vector, a new id) therefore scores its original's score minus the
+original's bias plus that mean; among cold tracks alone the bias is one constant and the order is the
+content's. ``trainable`` items score a cold track from its content vector as given, without the offset
+training taught each train track. ``items="ids"`` has nothing to score a new track from
+(``cold_start`` False).
 """
 
 from __future__ import annotations
@@ -56,7 +66,7 @@ from sonic.rouge.models.bert4rec_loss import (
     visible_items,
 )
 from sonic.rouge.models.bert4rec_net import FIRST_ITEM, ITEM_SOURCES, MASK, PAD, build_network
-from sonic.rouge.models.content import content_catalogue
+from sonic.rouge.models.content import candidate_items, content_items
 from sonic.rouge.models.history import Histories, concatenated, ordered_histories
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
@@ -212,6 +222,7 @@ class BERT4RecRecommender(TorchTraining):
         self._seen: SeenTracks | None = None
         self._histories: Histories | None = None
         self._net: Any = None
+        self._other_ids, self._other_vectors = np.zeros(0, str), np.zeros((0, 0), np.float32)
         self.curve: pd.DataFrame | None = None
         self._facts: dict[str, Any] = {}
 
@@ -219,6 +230,11 @@ class BERT4RecRecommender(TorchTraining):
     def content(self) -> bool:
         """True unless the items are ids alone."""
         return self.config.items != "ids"
+
+    @property
+    def cold_start(self) -> bool:
+        """Content items score a track without train events from its vector; ids alone cannot."""
+        return self.content
 
     def _fit(
         self,
@@ -232,7 +248,7 @@ class BERT4RecRecommender(TorchTraining):
         torch = require_torch(self.name)
         check_train(train)
         config = self.config
-        seen, content = _catalogue(train, item_embeddings, config.items)
+        seen, content, (self._other_ids, self._other_vectors) = _catalogue(train, item_embeddings, config.items)
         chosen = device_for(device)
         precision = resolve_precision(config.precision, chosen)
         seeded_generator(seed)  # seeds torch: initial weights, dropout
@@ -312,23 +328,49 @@ class BERT4RecRecommender(TorchTraining):
         return self
 
     def recommend(
-        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+        self,
+        users: Sequence[str],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        history: pd.DataFrame | None = None,
+        candidates: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``ids`` (n, k) object and ``scores`` (n, k) float32, ranked from each user's train sequence
-        followed by their ``history`` tracks; see :class:`sonic.rouge.base.Recommender`."""
+        followed by their ``history`` tracks; see :class:`sonic.rouge.base.Recommender`. ``candidates``
+        (content items only): the track ids to rank, played or not (one without a vector is left out);
+        None ranks the train catalogue."""
         with torch_threads(self.config.threads):
             seen, histories = self._fitted()
             if history is not None and len(history):
                 histories = concatenated(histories, ordered_histories(history, seen, what="history"))
-                seen = seen.extended(history)
+            chosen = None
+            if candidates is not None:
+                chosen = self._candidate_items(candidates)
+                seen = seen.among(chosen.track_ids)
+            seen = seen.extended(history)
             k, rows = check_k(k), seen.user_rows(users)
             ids, scores = empty_lists(len(rows), k)
+            if seen.n_tracks == 0:
+                return ids, scores
             for positions in batches_by_history(histories.lengths[rows], _USERS_PER_BATCH):
                 batch = rows[positions]
-                block = self._scores(batch, histories)
+                block = self._scores(batch, histories, chosen)
                 block[histories.lengths[batch] == 0] = -np.inf  # nothing to predict from
                 ids[positions], scores[positions] = top_k_unseen(block, batch, seen, k, exclude_seen=exclude_seen)
             return ids, scores
+
+    def _candidate_items(self, candidates: Sequence[str]) -> Any:
+        """``candidates`` with a content vector, in their order (:class:`~sonic.rouge.models.content.Candidates`):
+        a train track's the network's (trained, for ``trainable``), another's its standardised table vector."""
+        if not self.cold_start:
+            raise SonicError(
+                "bert4rec with items='ids' cannot score a track outside its train catalogue; rank candidates "
+                "with content items (items='frozen' or 'trainable')"
+            )
+        seen, _ = self._fitted()
+        content = self._net.content.detach().float().cpu().numpy()
+        return candidate_items(seen.track_ids, content, self._other_ids, self._other_vectors, candidates)
 
     def describe(self) -> dict[str, Any]:
         seen, _ = self._fitted()
@@ -340,6 +382,7 @@ class BERT4RecRecommender(TorchTraining):
             "config": asdict(self.config),
             "n_train_users": len(seen.user_ids),
             "n_catalogue_tracks": seen.n_tracks,
+            "n_other_tracks_with_vector": len(self._other_ids),
             **self._facts,
             "warnings": warnings,
         }
@@ -347,7 +390,8 @@ class BERT4RecRecommender(TorchTraining):
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the fitted model to ``directory`` (weights as safetensors); :meth:`load` reads it back."""
         seen, histories = self._fitted()
-        arrays = {**seen.to_arrays(), "history_offsets": histories.offsets, "history_items": histories.items}
+        arrays = {**seen.to_arrays(), "history_offsets": histories.offsets, "history_items": histories.items,
+                  "other_ids": self._other_ids.astype(str), "other_vectors": self._other_vectors}
         return write_state(
             directory, self.name, self.config, facts=self._facts, arrays=arrays, tensors=self._net.state_dict()
         )
@@ -376,10 +420,13 @@ class BERT4RecRecommender(TorchTraining):
         net.eval()
         model._seen, model._net, model._facts = seen, net, saved.facts
         model._histories = Histories(saved.arrays["history_offsets"], saved.arrays["history_items"])
+        model._other_ids = np.asarray(saved.arrays.get("other_ids", np.zeros(0, str))).astype(str)  # older saves: none
+        model._other_vectors = np.asarray(saved.arrays.get("other_vectors", np.zeros((0, 0), np.float32)))
         return model
 
-    def _scores(self, rows: np.ndarray, histories: Histories) -> np.ndarray:
-        """Scores (b, n_items) float32 of the mask appended to each user's history."""
+    def _scores(self, rows: np.ndarray, histories: Histories, candidates: Any = None) -> np.ndarray:
+        """Scores (b, n_items) float32 of the mask appended to each user's history; with ``candidates``
+        (:meth:`_candidate_items`) (b, c) over those tracks (see the module docstring)."""
         torch = require_torch(self.name)
         net = self._net
         device = next(net.parameters()).device
@@ -389,7 +436,13 @@ class BERT4RecRecommender(TorchTraining):
         with torch.no_grad(), autocast_context(device, resolve_precision(self.config.precision, device)):
             vectors = net.item_vectors()
             states = net.encode(tokens, vectors)[:, -1]
-            scores = net.scores(states, vectors).float().cpu().numpy()
+            if candidates is None:
+                scores = net.scores(states, vectors).float().cpu().numpy()
+            else:
+                chosen = torch.as_tensor(candidates.vectors, device=device)
+                rows_t = torch.as_tensor(candidates.catalogue_rows, device=device)
+                bias = torch.where(rows_t >= 0, net.bias[rows_t.clamp(min=0)], net.bias.mean())
+                scores = (states @ net.project(chosen).T + bias).float().cpu().numpy()
         net.train(was_training)
         return scores
 
@@ -431,12 +484,14 @@ def _length_batches(users: np.ndarray, lengths: np.ndarray, batch_size: int, rng
 
 def _catalogue(
     train: pd.DataFrame, table: EmbeddingTable | None, items: str
-) -> tuple[SeenTracks, np.ndarray | None]:
-    """The catalogue (train tracks; with content items, those with a vector) and its standardised vectors."""
+) -> tuple[SeenTracks, np.ndarray | None, tuple[np.ndarray, np.ndarray]]:
+    """The catalogue (train tracks; with content items, those with a vector), its standardised vectors, and
+    the table's other tracks with theirs (standardised alike: the cold-start candidates)."""
     if items == "ids":
-        return SeenTracks.from_train(train), None
+        return SeenTracks.from_train(train), None, (np.zeros(0, str), np.zeros((0, 0), np.float32))
     if table is None:
         raise SonicError(
             f"bert4rec with items={items!r} needs --embedding (track vectors); use items='ids' to train without content"
         )
-    return content_catalogue(train, table, standardise=True)
+    found = content_items(train, table, standardise=True)
+    return found.seen, found.vectors, (found.other_ids, found.other_vectors)

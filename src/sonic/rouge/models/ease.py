@@ -49,6 +49,7 @@ class EASERecommender:
 
     name = "ease"
     content = False
+    cold_start = False  # a track with no train events has no row in its item-item model
     curve = None
 
     def __init__(self, **options: Any) -> None:

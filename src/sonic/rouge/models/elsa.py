@@ -77,6 +77,7 @@ class ELSARecommender(TorchTraining):
 
     name = "elsa"
     content = False
+    cold_start = False  # a track with no train events has no item embedding
 
     def __init__(self, **options: Any) -> None:
         self.config = make_config(ELSAConfig, options, self.name)

@@ -6,6 +6,10 @@ sum_i w_i e_i / sum_i w_i over the user's unique train tracks i with a vector. T
 or 1 + ln c_i (``"log"``); ``recency_half_life_days`` multiplies it by 0.5 ** (a_i / h), a_i
 the days between the user's last train event and their last event with track i.
 
+Cold start: every track of the embedding table has a vector, played or not, so ``recommend(...,
+candidates=ids)`` ranks any tracks of the table (a cold test's new tracks, say) by the same cosine;
+the catalogue (``catalogue``) is what is ranked when no candidates are given.
+
 Full ranking over the whole catalogue, blocks of users at a time: a dense (users, tracks)
 float32 score block from one matrix product, seen tracks set to -inf, top k by partition
 (``search="dense"``). For catalogues too large for such a block, an exact FAISS inner-product
@@ -15,6 +19,7 @@ picks dense when a block of ``batch_size`` users fits in ``max_block_mb``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -82,6 +87,8 @@ class _Fitted:
     item_vectors: np.ndarray  # (n_tracks, dim) float32, unit length or zero
     train_tracks_without_vector: int
     n_train_tracks: int
+    other_ids: np.ndarray  # (m,) str sorted: the table's tracks outside the catalogue (cold-start candidates)
+    other_vectors: np.ndarray  # (m, dim) their table vectors (float32 or float64)
     raw_is_float32: bool = False  # raw_vectors hold float32 values (a table's): saved as float32, losing nothing
 
     @property
@@ -104,6 +111,7 @@ class KNNRecommender:
 
     name = "knn"
     content = True
+    cold_start = True
     curve = None
 
     def __init__(self, **options: Any) -> None:
@@ -111,6 +119,7 @@ class KNNRecommender:
         self._fitted: _Fitted | None = None
         self._index: Any = None
         self._blocks: _Blocks | None = None
+        self._candidates: tuple[np.ndarray, _Fitted] | None = None
 
     def fit(
         self,
@@ -154,6 +163,10 @@ class KNNRecommender:
         row_starts = np.zeros(n_users + 1, index_type)
         np.cumsum(counts, out=row_starts[1:])
         vectors = item_embeddings.vectors[catalogue_rows].astype(np.float64)  # (n_tracks, dim)
+        outside = np.ones(len(item_embeddings.track_ids), dtype=bool)
+        outside[catalogue_rows] = False
+        others = np.flatnonzero(outside)
+        others = others[np.argsort(item_embeddings.track_ids[others])]
         self._fitted = _Fitted(
             seen=seen,
             mean_operator=sparse.csr_matrix((weights, track_rows.astype(index_type), row_starts),
@@ -162,38 +175,58 @@ class KNNRecommender:
             item_vectors=_unit_rows_float32(vectors),
             train_tracks_without_vector=int((~found).sum()),
             n_train_tracks=len(train_tracks),
+            other_ids=np.asarray(item_embeddings.track_ids[others]).astype(str),
+            other_vectors=item_embeddings.vectors[others],
             raw_is_float32=item_embeddings.vectors.dtype == np.float32,
         )
-        self._index = None
+        self._index = self._candidates = None
         self._blocks = None
         return self
 
     def recommend(
-        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+        self,
+        users: Sequence[str],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        history: pd.DataFrame | None = None,
+        candidates: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; see :class:`sonic.rouge.base.Recommender`.
 
-        ``history`` widens the exclusion only: user vectors stay the means of train tracks.
+        ``history`` widens the exclusion only: user vectors stay the means of train tracks. ``candidates``:
+        the track ids to rank (any track of the table, played or not; one without a vector is left out);
+        None ranks the catalogue.
         """
         fitted = self._require_fitted()
-        seen = fitted.seen.extended(history)
+        index = self._index
+        scoring = fitted if candidates is None else self._among(candidates)
+        if scoring is not fitted:
+            index = None
+        seen = scoring.seen.extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
-        dense = self._uses_dense()
+        if seen.n_tracks == 0:
+            return ids, scores
+        dense = self._uses_dense(seen.n_tracks)
         with_vector = np.flatnonzero(fitted.has_vector[rows])  # the others keep their empty lists
         batches = [with_vector[b] for b in batches_by_history(seen.seen_counts[rows[with_vector]],
                                                               self.config.batch_size)]
 
         if dense and (self._blocks is None or self._blocks.shape[1] != seen.n_tracks):
             self._blocks = _Blocks((self.config.batch_size, seen.n_tracks))
+        if not dense and index is None:
+            index = _faiss_index(scoring.item_vectors)
+            if scoring is fitted:
+                self._index = index
 
         def top(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if dense:
                 with self._blocks.lend(len(batch)) as (block, mask):
-                    track_rows, similarities, keep = _dense_top(fitted, seen, rows[batch], k, exclude_seen,
+                    track_rows, similarities, keep = _dense_top(scoring, seen, rows[batch], k, exclude_seen,
                                                                 block, mask)
             else:
-                track_rows, similarities, keep = self._faiss_top(seen, rows[batch], k, exclude_seen)
+                track_rows, similarities, keep = _faiss_top(index, scoring, seen, rows[batch], k, exclude_seen)
             return first_k_kept(track_rows, similarities, keep, k, seen.track_ids)
 
         if dense and self.config.threads > 1 and len(batches) > 1:
@@ -208,28 +241,27 @@ class KNNRecommender:
                 ids[batch], scores[batch] = top(batch)
         return ids, scores
 
-    def _uses_dense(self) -> bool:
+    def _uses_dense(self, n_tracks: int | None = None) -> bool:
         if self.config.search != "auto":
             return self.config.search == "dense"
-        block_bytes = self.config.batch_size * self._require_fitted().seen.n_tracks * 4
-        return block_bytes <= self.config.max_block_mb * 2**20
+        n_tracks = self._require_fitted().seen.n_tracks if n_tracks is None else n_tracks
+        return self.config.batch_size * n_tracks * 4 <= self.config.max_block_mb * 2**20
 
-    def _faiss_top(self, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
-        import faiss
+    def _among(self, candidates: Sequence[str]) -> _Fitted:
+        """The fitted model with ``candidates`` (those with a vector, in their order) as its catalogue."""
+        from sonic.rouge.models.content import candidate_items
 
         fitted = self._require_fitted()
-        if self._index is None:
-            self._index = faiss.IndexFlatIP(fitted.item_vectors.shape[1])
-            self._index.add(fitted.item_vectors)
-        # Search past the batch's longest history so k unseen tracks remain when possible.
-        extra = int(seen.seen_counts[user_rows].max()) if exclude_seen else 0
-        width = min(seen.n_tracks, k + extra)
-        similarities, found = self._index.search(fitted.user_vectors(user_rows), width)  # (b, width) each
-        keep = found >= 0
-        track_rows = np.where(keep, found, 0)
-        if exclude_seen:
-            keep &= ~seen.is_seen(user_rows, track_rows)
-        return track_rows, similarities, keep
+        candidates = np.asarray(candidates, dtype=object)
+        cached = self._candidates
+        if cached is not None and len(cached[0]) == len(candidates) and np.array_equal(cached[0], candidates):
+            return cached[1]
+        chosen = candidate_items(fitted.seen.track_ids, fitted.item_vectors, fitted.other_ids,
+                                 _unit_rows(np.asarray(fitted.other_vectors, np.float64)).astype(np.float32),
+                                 np.asarray(candidates, dtype=object))
+        scoring = dataclasses.replace(fitted, seen=fitted.seen.among(chosen.track_ids), item_vectors=chosen.vectors)
+        self._candidates = (candidates, scoring)  # run_model asks for one candidate set chunk after chunk
+        return scoring
 
     def describe(self) -> dict[str, Any]:
         """Options, catalogue size and the coverage counts, with a ``warnings`` line for each gap."""
@@ -249,6 +281,7 @@ class KNNRecommender:
             "search": "dense" if self._uses_dense() else "faiss",
             "n_train_users": len(fitted.seen.user_ids),
             "n_catalogue_tracks": fitted.seen.n_tracks,
+            "n_other_tracks_with_vector": len(fitted.other_ids),
             "train_tracks_without_vector": fitted.train_tracks_without_vector,
             "users_without_vector": users_without,
             "warnings": warnings,
@@ -265,7 +298,8 @@ class KNNRecommender:
         if not (fitted.raw_is_float32 or np.array_equal(narrow, raw)):
             narrow = raw
         arrays = {**fitted.seen.to_arrays(), "weights": operator.data, "weight_columns": operator.indices,
-                  "weight_rows": operator.indptr, "raw_vectors": narrow}
+                  "weight_rows": operator.indptr, "raw_vectors": narrow, "other_ids": fitted.other_ids.astype(str),
+                  "other_vectors": fitted.other_vectors}
         facts = {"train_tracks_without_vector": fitted.train_tracks_without_vector,
                  "n_train_tracks": fitted.n_train_tracks}
         return write_state(directory, self.name, self.config, facts=facts, arrays=arrays)
@@ -286,15 +320,40 @@ class KNNRecommender:
         )
         narrow = saved.arrays["raw_vectors"]
         raw = narrow.astype(np.float64)  # saved as float32 when that loses nothing
+        dim = raw.shape[1]
+        other_ids = np.asarray(saved.arrays.get("other_ids", np.zeros(0, str))).astype(str)  # older saves have none
+        other_vectors = np.asarray(saved.arrays.get("other_vectors", np.zeros((0, dim), np.float32)))
         model._fitted = _Fitted(seen, operator, raw, _unit_rows_float32(raw),
                                 int(saved.facts["train_tracks_without_vector"]), int(saved.facts["n_train_tracks"]),
-                                raw_is_float32=narrow.dtype == np.float32)
+                                other_ids, other_vectors, raw_is_float32=narrow.dtype == np.float32)
         return model
 
     def _require_fitted(self) -> _Fitted:
         if self._fitted is None:
             raise RuntimeError("knn recommender: call fit before recommend or describe")
         return self._fitted
+
+
+def _faiss_index(item_vectors: np.ndarray) -> Any:
+    """An exact inner-product FAISS index of ``item_vectors`` (n, dim) float32."""
+    import faiss
+
+    index = faiss.IndexFlatIP(item_vectors.shape[1])
+    index.add(item_vectors)
+    return index
+
+
+def _faiss_top(index: Any, fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool):
+    """Top candidates of ``user_rows`` by ``index`` (over ``fitted.item_vectors``): (track_rows, scores, keep)."""
+    # Search past the batch's longest history so k unseen tracks remain when possible.
+    extra = int(seen.seen_counts[user_rows].max()) if exclude_seen else 0
+    width = min(seen.n_tracks, k + extra)
+    similarities, found = index.search(fitted.user_vectors(user_rows), width)  # (b, width) each
+    keep = found >= 0
+    track_rows = np.where(keep, found, 0)
+    if exclude_seen:
+        keep &= ~seen.is_seen(user_rows, track_rows)
+    return track_rows, similarities, keep
 
 
 def _dense_top(fitted: _Fitted, seen: SeenTracks, user_rows: np.ndarray, k: int, exclude_seen: bool,

@@ -8,6 +8,11 @@ of 10,000 pairs, ``ReduceLROnPlateau`` (patience 5) and early stopping (patience
 loss: the same loss on the validation pairs against negatives drawn once with the seed. When training
 stops, the weights of the best validation epoch are loaded back (the seed project never did, and its
 published numbers came from an untrained net). Without validation events the train loss is watched.
+
+Cold start: a track is scored from its vector alone, so ``recommend(..., candidates=ids)`` ranks any
+track of the embedding table, played or not: a track without train events is standardised with the
+catalogue's numbers and goes through the same shared layer as a train track (a cold copy of a train
+track, the same vector under a new id, gets exactly its original's score).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from sonic.rouge.shared import (
     rows_in,
     top_k_unseen,
 )
-from sonic.rouge.models.content import content_catalogue
+from sonic.rouge.models.content import candidate_items, content_items
 from sonic.rouge.models.state import read_state, write_state
 from sonic.rouge.models.training import (
     Curve,
@@ -116,8 +121,10 @@ def _network(n_users: int, dim: int, hidden: int, users: Any, items: Any) -> Any
             return torch.nn.functional.normalize(torch.relu(self.shared(vectors)), dim=-1)
 
         def item_space(self, rows: Any = None) -> Any:  # (...,) -> (..., hidden), unit length
-            items = self.items if rows is None else self.items[rows]
-            return torch.nn.functional.normalize(torch.relu(self.shared(items)), dim=-1)
+            return self.map_vectors(self.items if rows is None else self.items[rows])
+
+        def map_vectors(self, vectors: Any) -> Any:  # (..., d) standardised track vectors -> (..., hidden)
+            return torch.nn.functional.normalize(torch.relu(self.shared(vectors)), dim=-1)
 
         def pair_loss(self, users: Any, positives: Any, negatives: Any, margin: float, path: str | None = None) -> Any:
             """:func:`hinge_loss` of users (b,) with their positives (b,) against negatives (b, m), all rows.
@@ -167,12 +174,15 @@ class ShallowNetRecommender(TorchTraining):
 
     name = "snn"
     content = True
+    cold_start = True
 
     def __init__(self, **options: Any) -> None:
         self.config = make_config(SNNConfig, options, self.name)
         self._seen: SeenTracks | None = None
         self._net: Any = None
         self._has_vector = np.zeros(0, bool)
+        self._other_ids, self._other_vectors = np.zeros(0, str), np.zeros((0, 0), np.float32)
+        self._candidates: tuple[np.ndarray, SeenTracks, Any] | None = None
         self.curve: pd.DataFrame | None = None
         self._facts: dict[str, Any] = {}
 
@@ -189,7 +199,9 @@ class ShallowNetRecommender(TorchTraining):
         if item_embeddings is None:
             raise SonicError("snn needs --embedding: a table of track vectors (it is a content model)")
         check_train(train)
-        seen, vectors = content_catalogue(train, item_embeddings, standardise=self.config.standardise)
+        items = content_items(train, item_embeddings, standardise=self.config.standardise)
+        seen, vectors = items.seen, items.vectors
+        self._other_ids, self._other_vectors, self._candidates = items.other_ids, items.other_vectors, None
         chosen = device_for(device)
         generator = seeded_generator(seed)
         user_rows, track_rows = np.divmod(seen.seen_keys, seen.n_tracks)
@@ -250,23 +262,38 @@ class ShallowNetRecommender(TorchTraining):
         return self._loss(*pairs)
 
     def recommend(
-        self, users: Sequence[str], k: int, *, exclude_seen: bool = True, history: pd.DataFrame | None = None
+        self,
+        users: Sequence[str],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        history: pd.DataFrame | None = None,
+        candidates: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``ids`` (n, k) object and ``scores`` (n, k) float32 cosines; ``history`` widens the exclusion only
-        (user vectors are trained). A user with no embedded train track gets an empty (padded) list."""
+        (user vectors are trained). A user with no embedded train track gets an empty (padded) list.
+        ``candidates``: the track ids to rank (any track of the embedding table, played or not; one
+        without a vector is left out); None ranks the train catalogue."""
         with torch_threads(self.config.threads):
-            return self._recommend(users, k, exclude_seen, history)
+            return self._recommend(users, k, exclude_seen, history, candidates)
 
     def _recommend(
-        self, users: Sequence[str], k: int, exclude_seen: bool, history: pd.DataFrame | None
+        self, users: Sequence[str], k: int, exclude_seen: bool, history: pd.DataFrame | None,
+        candidates: Sequence[str] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         torch = require_torch(self.name)
-        seen = self._fitted().extended(history)
+        if candidates is None:
+            seen, items = self._fitted(), None
+        else:
+            seen, items = self._among(candidates)
+        seen = seen.extended(history)
         k, rows = check_k(k), seen.user_rows(users)
         ids, scores = empty_lists(len(rows), k)
+        if seen.n_tracks == 0:
+            return ids, scores
         device = next(self._net.parameters()).device
         with torch.no_grad():
-            items = self._net.item_space()  # (I, h)
+            items = self._net.item_space() if items is None else items  # (I, h)
             for start in range(0, len(rows), _USERS_PER_BATCH):
                 batch = rows[start : start + _USERS_PER_BATCH]
                 block = (self._net.user_space(torch.as_tensor(batch, device=device)) @ items.T).float().cpu().numpy()
@@ -275,6 +302,23 @@ class ShallowNetRecommender(TorchTraining):
                     block, batch, seen, k, exclude_seen=exclude_seen
                 )
         return ids, scores
+
+    def _among(self, candidates: Sequence[str]) -> tuple[SeenTracks, Any]:
+        """The users over ``candidates`` (those with a vector, in their order) and the candidates in the
+        shared space (c, hidden); the last set asked is kept (run_model asks chunk after chunk)."""
+        torch = require_torch(self.name)
+        candidates = np.asarray(candidates, dtype=object)
+        cached = self._candidates
+        if cached is not None and len(cached[0]) == len(candidates) and np.array_equal(cached[0], candidates):
+            return cached[1], cached[2]
+        seen = self._fitted()
+        chosen = candidate_items(seen.track_ids, self._net.items.cpu().numpy(), self._other_ids, self._other_vectors,
+                                 candidates)
+        device = next(self._net.parameters()).device
+        with torch.no_grad():
+            items = self._net.map_vectors(torch.as_tensor(chosen.vectors, device=device))
+        self._candidates = (candidates, seen.among(chosen.track_ids), items)
+        return self._candidates[1], items
 
     def describe(self) -> dict[str, Any]:
         seen = self._fitted()
@@ -286,6 +330,7 @@ class ShallowNetRecommender(TorchTraining):
             "config": asdict(self.config),
             "n_train_users": len(seen.user_ids),
             "n_catalogue_tracks": seen.n_tracks,
+            "n_other_tracks_with_vector": len(self._other_ids),
             **self._facts,
             "warnings": warnings,
         }
@@ -293,7 +338,8 @@ class ShallowNetRecommender(TorchTraining):
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the fitted model to ``directory`` (weights as safetensors); :meth:`load` reads it back."""
         seen = self._fitted()
-        arrays = {**seen.to_arrays(), "has_vector": self._has_vector}
+        arrays = {**seen.to_arrays(), "has_vector": self._has_vector, "other_ids": self._other_ids.astype(str),
+                  "other_vectors": self._other_vectors}
         return write_state(
             directory, self.name, self.config, facts=self._facts, arrays=arrays, tensors=self._net.state_dict()
         )
@@ -315,6 +361,8 @@ class ShallowNetRecommender(TorchTraining):
             saved.arrays["has_vector"],
         )
         model._facts, model._seed = saved.facts, int(saved.facts["seed"])
+        model._other_ids = np.asarray(saved.arrays.get("other_ids", np.zeros(0, str))).astype(str)  # older saves: none
+        model._other_vectors = np.asarray(saved.arrays.get("other_vectors", np.zeros((0, dim), np.float32)))
         return model
 
     def _pairs(self, events: pd.DataFrame | None, what: str) -> tuple[Any, Any, Any] | None:

@@ -7,7 +7,8 @@ listening section's excerpts (``excerpts/``).
 
 The package's parts: :mod:`~sonic.study.report.data` reads the study (gaps become sentences),
 :mod:`~sonic.study.report.statistics` computes each number, interval and test (pure functions over
-frames), :mod:`~sonic.study.report.sections` and :mod:`~sonic.study.report.questions` assemble what
+frames), :mod:`~sonic.study.report.sections`, :mod:`~sonic.study.report.questions` and
+:mod:`~sonic.study.report.cold` (hot and cold tracks, the shuffle controls, users by history) assemble what
 each section shows, :mod:`~sonic.study.report.figures` draws, and :mod:`~sonic.study.report.page`
 renders the Jinja2 templates under ``templates/`` with autoescaping.
 
@@ -51,7 +52,7 @@ def write_report(study_dir: str | os.PathLike, out_dir: str | os.PathLike, *, nu
 
 def _build(data, report_dir: Path, *, num_workers: int | None) -> None:
     from sonic import files
-    from sonic.study.report import listening, questions, sections
+    from sonic.study.report import cold, listening, questions, sections
     from sonic.study.report.figures import DATA_DIR, FIGURES_DIR
     from sonic.study.report.page import render
     from sonic.study.report.chosen import chosen_settings
@@ -67,7 +68,9 @@ def _build(data, report_dir: Path, *, num_workers: int | None) -> None:
         questions.gain(data, report_dir, "lyrics", 3),
         questions.gain(data, report_dir, "metadata", 4),
         questions.by_k(data, report_dir),
-        sections.hot_cold(data, report_dir),
+        cold.cold_start(data, report_dir),
+        cold.content_effect(data, report_dir),
+        cold.by_history(data, report_dir),
         sections.beyond(data, report_dir),
         sections.training(data, report_dir),
         listening.listening(data, report_dir, num_workers=num_workers),

@@ -50,6 +50,33 @@ class ReportData:
         return list(dict.fromkeys(mode for mode in self.study.evaluation.modes if mode in present))
 
     @property
+    def controls(self) -> dict[str, str]:
+        """Each shuffle control's label -> the label of the model it controls (same recommender and options,
+        unshuffled; the control's own label when the study has no such model)."""
+        if self.runs.empty or not {"shuffle", "label", "recommender", "options"} <= set(self.runs.columns):
+            return {}
+        specs = self.runs.drop_duplicates("label").assign(shuffle=lambda f: f["shuffle"].fillna(False))
+        trained = {(row.recommender, row.options): row.label for row in specs.itertuples() if not bool(row.shuffle)}
+        return {row.label: trained.get((row.recommender, row.options), row.label)
+                for row in specs.itertuples() if bool(row.shuffle)}  # fmt: skip
+
+    def without_controls(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows whose ``model`` is not a shuffle control (the questions compare models, not controls)."""
+        return frame[~frame["model"].isin(list(self.controls))]
+
+    def scored(self, model: str, embedding: str, split: str) -> bool:
+        """Whether the entry has a result on ``split`` that is not unable."""
+        rows = self.board[(self.board["model"] == model) & (self.board["embedding"] == embedding)
+                          & (self.board["split"] == split)]  # fmt: skip
+        return bool(len(rows)) and not (rows.get("status", pd.Series(dtype=object)) == "unable").all()
+
+    @property
+    def unable(self) -> pd.DataFrame:
+        """The (model, embedding, split) entries whose model cannot rank the split's tracks (status unable)."""
+        rows = self.board[self.board["status"] == "unable"] if "status" in self.board.columns else self.board.iloc[:0]
+        return rows.loc[:, ["model", "embedding", "split"]].drop_duplicates().reset_index(drop=True)
+
+    @property
     def main_split(self) -> str:
         """The split plots of one split are drawn on: test when evaluated, else the last one."""
         return "test" if "test" in self.splits else self.splits[-1]
@@ -70,7 +97,8 @@ def load(study_dir: str | os.PathLike) -> ReportData:
     per_user = store.per_user(store_dir)
     runs = store.runs(store_dir)
     failed, gaps = read_step_records(study_dir)
-    gaps += _runs_without_users(results, per_user)
+    status = results["status"] if "status" in results.columns else pd.Series("scored", index=results.index)
+    gaps += _runs_without_users(results[status != "unable"], per_user)
     board = leaderboard(results, per_user)
     return ReportData(study, study_dir, results, per_user, board, runs, failed, gaps)
 

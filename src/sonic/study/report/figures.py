@@ -70,16 +70,22 @@ def bars(board: pd.DataFrame, *, label: str, title: str, ylabel: str, colour_by:
 
     ``board`` needs the columns ``label`` (bar names), mean, ci_low, ci_high. ``colour_by``: a column
     whose values (in order of first appearance) give the bars their colours and the legend its entries.
+    A row whose ``status`` is unable has no bar: it says UNABLE where the bar would start.
     """
     plt = _pyplot()
     groups = list(dict.fromkeys(board[colour_by])) if colour_by else []
-    board = board.sort_values("mean")
+    board = board.sort_values("mean", na_position="first")
     figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(board) + 1.4 + 0.25 * len(groups)))
     positions = np.arange(len(board))
     errors = _errors(board)
     colours = ([_colour(groups.index(group)) for group in board[colour_by]] if colour_by
                else [_colour(i) for i in range(len(board))][::-1])
     axes.barh(positions, board["mean"], xerr=errors, color=colours, capsize=3, alpha=0.9)
+    if "status" in board.columns:
+        for position, status in zip(positions, board["status"]):
+            if status == "unable":
+                axes.annotate(" UNABLE: cannot score tracks without train events", (0, position), va="center",
+                              ha="left", fontsize=8, color="#5f6b73")
     axes.set_yticks(positions, board[label])
     if colour_by:
         from matplotlib.patches import Patch
@@ -140,6 +146,32 @@ def gains(frame: pd.DataFrame, *, title: str, xlabel: str):
     axes.set_xlabel(xlabel)
     axes.set_title(title)
     axes.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def grouped(frame: pd.DataFrame, *, title: str, ylabel: str):
+    """One panel per ``split``: bars of ``mean`` per ``group`` (x) and ``label`` (colour), ``ci_low``..``ci_high``
+    whiskers."""
+    plt = _pyplot()
+    splits = list(dict.fromkeys(frame["split"]))
+    names = list(dict.fromkeys(frame["label"]))
+    figure, axes_row = plt.subplots(1, len(splits), figsize=(5.2 * len(splits) + 0.8, 3.8), squeeze=False)
+    width = 0.8 / max(len(names), 1)
+    for axes, split in zip(axes_row[0], splits):
+        part = frame[frame["split"] == split]
+        groups = sorted(set(part["group"]))
+        for number, name in enumerate(names):
+            rows = part[part["label"] == name].set_index("group").reindex(groups)
+            positions = np.arange(len(groups)) + (number - (len(names) - 1) / 2) * width
+            axes.bar(positions, rows["mean"], width, yerr=_errors(rows), color=_colour(number), capsize=2,
+                     alpha=0.9, label=name)
+        axes.set_xticks(np.arange(len(groups)), [group.split(" ", 1)[1] for group in groups], fontsize=8)
+        axes.set_title(split)
+        axes.set_ylabel(ylabel)
+        axes.grid(axis="y", alpha=0.3)
+    axes_row[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    figure.suptitle(title)
+    figure.tight_layout()
     return figure
 
 

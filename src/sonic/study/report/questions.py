@@ -34,6 +34,7 @@ from sonic.study.report.statistics import (
 )
 from sonic.study.steps import NO_EMBEDDING
 
+HOT, COLD = "test", "cold_test"
 #: Embeddings that are neither audio nor vision models (question 2 compares those two).
 NOT_AUDIO = ("lyrics", "metadata")
 #: Marks on Holm-adjusted t-test p-values.
@@ -65,7 +66,7 @@ def mark(p: float) -> str:
     return "n.s."
 
 
-def _show_tests(section: Section, tests: pd.DataFrame, report_dir: Path, name: str) -> None:
+def show_tests(section: Section, tests: pd.DataFrame, report_dir: Path, name: str) -> None:
     """The family's tests as a table (p-values shown with two digits) and their CSV (every column)."""
     csv = f"{figures.DATA_DIR}/{name}.csv"
     figures.write_csv(tests, report_dir / csv)
@@ -91,7 +92,7 @@ def _no_evidence(section: Section, data: ReportData) -> bool:
 def backends(data: ReportData, report_dir: Path) -> Section:
     section = Section("q1", "Question 1: how do the backends compare?")
     metric, k, split = data.metric, data.k, data.main_split
-    board = _at(data.board, split, k, metric)
+    board = data.without_controls(_at(data.board, split, k, metric))
     rows = board[(board["embedding"] == NO_EMBEDDING) | _single(board)].assign(label=lambda f: labels(f))
     embeddings = sorted(set(rows["embedding"]) - {NO_EMBEDDING})
     if not embeddings:
@@ -112,7 +113,7 @@ def backends(data: ReportData, report_dir: Path) -> Section:
     rankings: list[Ranking] = []
     words: dict[str, str] = {}
     for test_split in evidence_splits(data.splits):
-        at = _at(data.board, test_split, k, metric)
+        at = data.without_controls(_at(data.board, test_split, k, metric))
         at = at[(at["embedding"] == NO_EMBEDDING) | _single(at)]
         entries = list(zip(at["model"], at["embedding"]))
         scopes = [("all", "Every backend and baseline", entries)]
@@ -130,10 +131,45 @@ def backends(data: ReportData, report_dir: Path) -> Section:
     for ranking in rankings:
         for sentence in _ranking_sentences(ranking, tests, words.get(ranking.family, ranking.family), metric, k):
             section.answer(sentence)
+    unable = data.unable[data.unable["split"] == COLD]
+    if len(unable):
+        names = sorted(set(unable["model"]))
+        section.text(f"On the cold test {', '.join(names)} {'is' if len(names) == 1 else 'are'} UNABLE (no score for a "
+                     "track without train events) and take no part in its rankings.")
+    tops = {(r.family, r.split): r.top for r in rankings}
+    differ = [(words.get(family, family), top, tops[(family, COLD)]) for (family, split), top in tops.items()
+              if split == HOT and (family, COLD) in tops and tops[(family, COLD)] != top]  # fmt: skip
+    if any(split == COLD for _, split in tops):
+        if differ:
+            section.answer("Hot and cold tracks differ: " + "; ".join(
+                f"{scope[:1].lower() + scope[1:]}, the highest mean is {hot} on hot tracks but {cold} on cold tracks"
+                for scope, hot, cold in differ) + " (each ranking's tests are above).")
+        else:
+            section.answer("Hot and cold tracks agree: every ranking above has the same entry on top on the hot and "
+                           "the cold test (each ranking's tests are above).")
     for gap in sorted(set(tests.loc[tests["gap"] != "", "gap"])):
         section.absent(f"Not tested: {gap}.")
-    _show_tests(section, tests, report_dir, "q1-tests")
+    show_tests(section, tests, report_dir, "q1-tests")
     return section
+
+
+def _hot_cold_outcomes(section: Section, tests: pd.DataFrame, name_of) -> None:
+    """One sentence saying where a comparison's outcome (higher, lower, not told apart) differs between the hot
+    and the cold test; ``name_of(row)`` names a comparison (rows of both tests with the same name are paired)."""
+    outcomes: dict[str, dict[str, str]] = {}
+    for row in tests[tests["gap"] == ""].to_dict("records"):
+        word = ("higher" if row["mean_diff"] > 0 else "lower") if significant(row["t_p_holm"]) else "not told apart"
+        outcomes.setdefault(name_of(row), {})[row["split"]] = word
+    both = {name: split_words for name, split_words in outcomes.items() if {HOT, COLD} <= set(split_words)}
+    if not both:
+        return
+    differ = [f"{name}: {words[HOT]} on hot tracks, {words[COLD]} on cold tracks" for name, words in both.items()
+              if words[HOT] != words[COLD]]
+    if differ:
+        section.answer("Hot and cold tracks differ: " + "; ".join(differ) + " (the tests are above).")
+    else:
+        section.answer("Hot and cold tracks agree: each comparison above has the same outcome on the hot and the "
+                       "cold test.")
 
 
 def _ranking_sentences(ranking: Ranking, tests: pd.DataFrame, scope: str, metric: str, k: int) -> list[str]:
@@ -174,7 +210,7 @@ def _family(embedding: str) -> str:
 def dino(data: ReportData, report_dir: Path) -> Section:
     section = Section("q2", "Question 2: DINO on spectrograms against audio models")
     metric, k, split = data.metric, data.k, data.main_split
-    board = _at(data.board, split, k, metric)
+    board = data.without_controls(_at(data.board, split, k, metric))
     rows = board[_single(board) & ~board["embedding"].isin(NOT_AUDIO)].assign(label=lambda f: labels(f))
     is_dino = rows["embedding"].str.startswith("dino")
     if not is_dino.any():
@@ -208,8 +244,8 @@ def dino(data: ReportData, report_dir: Path) -> Section:
     values = UserValues(data.per_user, metric, k)
     tests = []
     for test_split in evidence_splits(data.splits):
-        at = _at(data.board, test_split, k, metric)
-        at = at[_single(at) & ~at["embedding"].isin(NOT_AUDIO)]
+        at = data.without_controls(_at(data.board, test_split, k, metric))
+        at = at[_single(at) & ~at["embedding"].isin(NOT_AUDIO) & (at["status"] != "unable")]
         for model, group in at.groupby("model", sort=True):
             kinds = {family: list(zip(g["model"], g["embedding"]))
                      for family, g in group.groupby(group["embedding"].map(_family))}  # fmt: skip
@@ -232,7 +268,8 @@ def dino(data: ReportData, report_dir: Path) -> Section:
             outcome = "not told apart from"
         section.answer(f"On {split_title(row['split'])}, {metric}@{k}: {row['a']} ({kind}, {row['mean_a']:.4f}) is "
                        f"{outcome} {row['b']} (audio, {row['mean_b']:.4f}); {test_words(row)}.")
-    _show_tests(section, tests, report_dir, "q2-tests")
+    _hot_cold_outcomes(section, tests, lambda row: row["family"].replace(": ", " with the ", 1) + " against audio")
+    show_tests(section, tests, report_dir, "q2-tests")
     return section
 
 
@@ -259,9 +296,11 @@ def gain(data: ReportData, report_dir: Path, addition: str, number: int) -> Sect
     results = data.results
     rows = []
     for base, fused in pairs:
-        models = sorted(set(results.loc[results["embedding"].isin([base, fused]), "model"]))
+        models = sorted(set(results.loc[results["embedding"].isin([base, fused]), "model"]) - set(data.controls))
         for model in models:
             for split in evidence_splits(data.splits):
+                if not (data.scored(model, fused, split) or data.scored(model, base, split)):
+                    continue  # unable on this split (no score for a cold track): the cold section says so
                 row = paired(values, split, (model, fused), (model, base), f"q{number}")
                 rows.append({**row, "model": model, "base": base, "with": fused})
     extra = pd.DataFrame([{key: row[key] for key in ("split", "a", "b", "model", "base", "with")} for row in rows])
@@ -291,6 +330,7 @@ def gain(data: ReportData, report_dir: Path, addition: str, number: int) -> Sect
             what = f"moves {change}, not told apart from no change"
         section.answer(f"{row['model']} / {row['base']} on {split_title(row['split'])}: adding {addition} {what}; "
                        f"{test_words(row)}.")
+    _hot_cold_outcomes(section, tested, lambda row: f"{row['model']} / {row['base']} with {addition} against without")
     shown = tested.loc[:, ["model", "split", "base", "with", "n_users", "mean_b", "mean_a", "mean_diff", "t_p_holm",
                            "wilcoxon_p_holm", "mark"]].rename(columns={"mean_b": "mean_base", "mean_a": "mean_with"})
     for column in ("t_p_holm", "wilcoxon_p_holm"):
@@ -321,12 +361,17 @@ def by_k(data: ReportData, report_dir: Path) -> Section:
                                     f"{data.metric}@{data.k} on {data.main_split} (a choice that keeps the figure "
                                     "readable, not a tested claim; question 1 tests the ranking). Every run is in "
                                     f"the leaderboards' CSV. Bands: {describe_interval(rows)}"))
+    if COLD in data.splits and HOT in data.splits:
+        section.text("Hot and cold tracks are drawn apart: the hot test ranks each model's train catalogue, the "
+                     "cold test its cold candidates only (far fewer tracks), so on cold tracks every metric rises "
+                     "faster with k and the two figures' levels are not comparable; the collaborative models are "
+                     "absent from the cold figure (UNABLE).")
     return section
 
 
 def _shown_series(data: ReportData) -> list[str]:
     """Series to draw: each content-free model, and each content model on its highest-mean embedding."""
-    at = _at(data.board, data.main_split, data.k, data.metric)
+    at = data.without_controls(_at(data.board, data.main_split, data.k, data.metric))
     at = at.assign(series=labels(at)).sort_values(["mean", "series"], ascending=[False, True], kind="stable")
     free = list(dict.fromkeys(at.loc[at["embedding"] == NO_EMBEDDING, "series"]))
     best = at[at["embedding"] != NO_EMBEDDING].groupby("model", sort=False).head(1)

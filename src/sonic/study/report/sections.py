@@ -1,5 +1,6 @@
-"""The report's descriptive sections: the study, the leaderboards, hot against cold, beyond accuracy,
-training curves and the picture gallery (the five questions are in :mod:`sonic.study.report.questions`).
+"""The report's descriptive sections: the study, the leaderboards, beyond accuracy, training curves and the
+picture gallery (the five questions are in :mod:`sonic.study.report.questions`, hot and cold tracks in
+:mod:`sonic.study.report.cold`).
 
 Each function takes the :class:`~sonic.study.report.data.ReportData` and the report folder, writes its
 figures and CSV files, and returns a :class:`~sonic.study.report.page.Section` of plain strings; a
@@ -23,6 +24,7 @@ from sonic.study.report.statistics import (
     BOOTSTRAP_OVER_USERS,
     CONFIDENCE,
     MIN_SEEDS_FOR_T,
+    UNABLE,
     VALIDATION,
     describe_interval,
     describe_tests,
@@ -117,23 +119,6 @@ def leaderboards(data: ReportData, report_dir: Path) -> Section:
     return section
 
 
-def hot_cold(data: ReportData, report_dir: Path) -> Section:
-    section = Section("hotcold", "Hot and cold tracks")
-    if "cold_test" not in data.splits:
-        section.absent(f"No cold test in this study: protocol '{data.study.split.protocol}' keeps none "
-                       "(tamm2025 does; add 'cold_test' to [evaluation] modes).")
-        return section
-    board = data.board
-    rows = board[board["split"].isin(["test", "cold_test"]) & (board["k"] == data.k) & (board["metric"] == data.metric)]
-    rows = rows.assign(label=labels(rows) + np.where(rows["split"] == "cold_test", " (cold test)", " (hot test)"))
-    figure = figures.bars(rows, label="label", title=f"Hot against cold: {data.metric}@{data.k}",
-                          ylabel=interval_axis(rows, data.metric, data.k))
-    section.figure(figures.save(figure, rows, report_dir, "hot-cold",
-                                "Hot test (tracks seen in train) against cold test (tracks never seen). "
-                                + describe_interval(rows)))
-    return section
-
-
 def beyond(data: ReportData, report_dir: Path) -> Section:
     section = Section("beyond", "Beyond accuracy")
     split = data.main_split
@@ -222,7 +207,9 @@ def wide(board: pd.DataFrame, metrics: list[str] | None = None, *, sort_by: str 
         cells = group.set_index("metric")
         row = {"model": model, "embedding": embedding}
         for metric in metrics:
-            if metric in cells.index:
+            if metric in cells.index and cells.loc[metric].get("status") == UNABLE:
+                row[metric] = "UNABLE"
+            elif metric in cells.index:
                 item = cells.loc[metric]
                 interval = f" [{item['ci_low']:.4f}, {item['ci_high']:.4f}]" if np.isfinite(item["ci_low"]) else ""
                 row[metric] = f"{item['mean']:.4f}{interval}"

@@ -53,7 +53,9 @@ NO_INTERVAL = "none"
 
 CONFIG = ["model", "embedding", "split"]
 CELL = ["model", "embedding", "split", "metric", "k"]
-BOARD_COLUMNS = (*CELL, "mean", "ci_low", "ci_high", "ci_method", "ci_df", "n_seeds", "n_users")
+BOARD_COLUMNS = (*CELL, "mean", "ci_low", "ci_high", "ci_method", "ci_df", "n_seeds", "n_users", "status")
+#: A cell's status: scored, or unable (the model cannot rank the split's tracks: no value, never a zero).
+SCORED, UNABLE = "scored", "unable"
 TEST_COLUMNS = ("family", "split", "a", "b", "n_users", "mean_a", "mean_b", "mean_diff", "t_p", "t_p_holm",
                 "wilcoxon_p", "wilcoxon_p_holm", "gap")  # fmt: skip
 
@@ -90,6 +92,9 @@ def leaderboard(
     """
     if results.empty:
         return pd.DataFrame(columns=list(BOARD_COLUMNS))
+    status = results["status"].fillna(SCORED) if "status" in results.columns else pd.Series(SCORED, results.index)
+    unable = set(results.assign(unable=status == UNABLE).groupby(CELL, sort=False)["unable"].all().loc[lambda s: s]
+                 .index)  # fmt: skip
     seeds = results.groupby(CELL, sort=False).agg(n_seeds=("seed", "nunique"), seed_mean=("mean", "mean"))
     seed_means = {key: group["mean"].to_numpy(np.float64) for key, group in results.groupby(CELL, sort=False)}
     users = _per_user_means(per_user)
@@ -102,15 +107,17 @@ def leaderboard(
     for key, row in seeds.iterrows():
         n_seeds = int(row["n_seeds"])
         n_users = int(user_stats.loc[key, "n_users"]) if key in user_stats.index else 0
-        if n_seeds >= min_seeds:
+        if key in unable:
+            rows.append((*key, np.nan, np.nan, np.nan, NO_INTERVAL, np.nan, n_seeds, 0, UNABLE))
+        elif n_seeds >= min_seeds:
             mean, low, high = mean_interval(seed_means[key], confidence)
-            rows.append((*key, mean, low, high, T_OVER_SEEDS, n_seeds - 1, n_seeds, n_users))
+            rows.append((*key, mean, low, high, T_OVER_SEEDS, n_seeds - 1, n_seeds, n_users, SCORED))
         elif n_users:
             low, high = boot[key]
             rows.append((*key, float(user_stats.loc[key, "user_mean"]), low, high, BOOTSTRAP_OVER_USERS, np.nan,
-                         n_seeds, n_users))  # fmt: skip
+                         n_seeds, n_users, SCORED))  # fmt: skip
         else:
-            rows.append((*key, float(row["seed_mean"]), np.nan, np.nan, NO_INTERVAL, np.nan, n_seeds, 0))
+            rows.append((*key, float(row["seed_mean"]), np.nan, np.nan, NO_INTERVAL, np.nan, n_seeds, 0, SCORED))
     board = pd.DataFrame(rows, columns=list(BOARD_COLUMNS))
     board["k"] = board["k"].astype(int)
     return board
@@ -138,6 +145,8 @@ def _bootstrap_by_split(users: pd.DataFrame, **options) -> dict[tuple, tuple[flo
 
 def describe_interval(board: pd.DataFrame, *, resamples: int = RESAMPLES) -> str:
     """One sentence naming the interval method(s) of ``board``'s rows, with degrees of freedom or resamples."""
+    if "status" in board.columns:
+        board = board[board["status"] != UNABLE]
     parts = []
     methods = board["ci_method"] if len(board) else pd.Series([], dtype=object)
     if (methods == BOOTSTRAP_OVER_USERS).any():

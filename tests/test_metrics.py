@@ -185,3 +185,21 @@ def test_confidence_interval_matches_scipy(n):
 def test_confidence_interval_of_one_value_is_nan_and_of_constants_is_the_mean():
     assert all(np.isnan(metrics.confidence_interval(np.array([0.4]))))
     assert metrics.confidence_interval(np.full(7, 0.25)) == (0.25, 0.25)
+
+
+def test_an_accuracy_metrics_interval_is_cut_at_zero_and_one_and_others_are_not():
+    from scipy import stats
+
+    from sonic.rouge.metrics import metric_interval
+
+    rare = np.zeros(117)
+    rare[:2] = [0.4, 0.3]  # most users score 0: the t-interval reaches below 0
+    low, high = stats.t.interval(0.95, len(rare) - 1, loc=rare.mean(), scale=stats.sem(rare))
+    assert low < 0
+    mean, cut_low, cut_high = metric_interval("NDCG", rare)
+    assert mean == pytest.approx(rare.mean()) and cut_low == 0.0 and cut_high == pytest.approx(high)
+    near_one = 1.0 - rare
+    _, cut_low, cut_high = metric_interval("HitRate", near_one)
+    assert cut_high == 1.0 and cut_low == pytest.approx(1.0 - high)
+    _, other_low, _ = metric_interval("ARP", rare)  # not bounded in [0, 1]: the whole interval
+    assert other_low == pytest.approx(low)

@@ -48,8 +48,8 @@ class MetricsReport:
         for name in metrics.METRIC_NAMES:
             for k in self.ks:
                 column = self.values[f"{name}@{k}"]
-                low, high = metrics.confidence_interval(column)
-                rows.append((name, k, float(np.mean(column)), low, high, self.n_users))
+                mean, low, high = metrics.metric_interval(name, column)
+                rows.append((name, k, mean, low, high, self.n_users))
         return pd.DataFrame(rows, columns=["metric", "k", "mean", "ci_low", "ci_high", "n_users"])
 
     def per_user(self) -> pd.DataFrame:

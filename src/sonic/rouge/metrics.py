@@ -105,6 +105,16 @@ def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, 
     return mean, float(mean - half_width), float(mean + half_width)
 
 
+def metric_interval(name: str, values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """:func:`mean_interval` of metric ``name``'s values, its bounds cut at 0 and 1 for the accuracy metrics
+    (:data:`METRIC_NAMES`, each in [0, 1]): the mean lies there, so the cut interval covers it as often
+    as the uncut one, and no bound claims a value the metric cannot take."""
+    mean, low, high = mean_interval(values, confidence)
+    if name in METRIC_NAMES and np.isfinite(low):
+        low, high = max(low, 0.0), min(high, 1.0)
+    return mean, low, high
+
+
 def confidence_interval(values: np.ndarray, *, level: float = 0.95) -> tuple[float, float]:
     """(low, high) of :func:`mean_interval`."""
     _, low, high = mean_interval(values, level)

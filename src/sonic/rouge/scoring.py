@@ -4,7 +4,7 @@ A *slice* is one evaluated split file (``val``, ``test`` = tamm2025's hot test, 
 For each slice, the users of its ground truth are scored on the accuracy metrics of
 :mod:`sonic.rouge.metrics` and the beyond-accuracy metrics of :mod:`sonic.rouge.beyond`, at every
 k. Per-user values form the long frame of ``per_user.parquet`` (user_id, metric, k, value, slice);
-aggregates (mean with a 95% t-interval over users) the frame of ``metrics.json``. Across seeds,
+aggregates (mean with a 95% t-interval over users, cut at 0 and 1 for the accuracy metrics) the frame of ``metrics.json``. Across seeds,
 :func:`over_seeds` gives the mean of the per-seed means with a t-interval over seeds.
 """
 
@@ -139,7 +139,7 @@ def score_lists(
                 per_user.append(pd.DataFrame({"user_id": report.user_ids, "metric": name, "k": int(k),
                                               "value": column, "slice": slice_name}))
                 defined = column[~np.isnan(column)]
-                mean, low, high = metrics.mean_interval(defined)
+                mean, low, high = metrics.metric_interval(name, defined)
                 aggregates.append((name, int(k), slice_name, mean, low, high, len(defined)))
             for k in report.ks if beyond else ():
                 value = beyond_metrics.coverage(rows, len(catalogue.track_ids), k=k)
@@ -213,6 +213,6 @@ def over_seeds(aggregates: Sequence[pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for (name, k, slice_name), group in stacked.groupby(["metric", "k", "slice"], sort=False):
         means = group["mean"].to_numpy(np.float64)
-        mean, low, high = metrics.mean_interval(means[~np.isnan(means)])
+        mean, low, high = metrics.metric_interval(name, means[~np.isnan(means)])
         rows.append((name, int(k), slice_name, mean, low, high, len(group), float(group["n_users"].mean())))
     return pd.DataFrame(rows, columns=list(OVER_SEEDS_COLUMNS))

@@ -354,7 +354,7 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
     With several seeds the interval is the t-interval of the per-seed means (``interval`` =
     ``"seeds"``); with one seed it is that run's interval over users (``"users"``).
     """
-    from sonic.rouge.metrics import confidence_interval
+    from sonic.rouge.metrics import metric_interval
 
     rows = []
     keys = ["model", "embedding", "split", "metric", "k"]
@@ -364,7 +364,7 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
         if state == "unable":
             rows.append((*key, np.nan, np.nan, np.nan, len(group), "none", state))
         elif len(group) > 1:
-            low, high = confidence_interval(group["mean"].to_numpy(np.float64))
+            _, low, high = metric_interval(key[3], group["mean"].to_numpy(np.float64))
             rows.append((*key, float(group["mean"].mean()), low, high, len(group), "seeds", state))
         else:
             row = group.iloc[0]
@@ -396,7 +396,7 @@ def format_leaderboard(board: pd.DataFrame, *, ks: Iterable[int] | None = None,
             lines.append(f"{model} / {embedding}".ljust(width) + text)
         seeds = max(group["n_seeds"])
         basis = f"the means of {seeds} seeds" if (group["interval"] == "seeds").any() else "users (one seed)"
-        lines.append(f"95% t-interval over {basis}")
+        lines.append(f"95% t-interval over {basis} (accuracy metrics: cut at 0 and 1)")
         if (group["status"] == "unable").any():
             lines.append("UNABLE: the model cannot score a track without train events (no value, not a zero)")
         blocks.append("\n".join(lines))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -460,21 +459,28 @@ def test_two_embeds_on_one_out_folder_one_runs_the_other_is_refused(tmp_path):
     np.testing.assert_array_equal(ours.vectors, theirs.vectors)
 
 
-def _sleep_long(task: list) -> list[int]:
+def _sleep_long(task: list) -> list:
+    folder, _ = task
+    (Path(folder) / str(os.getpid())).touch()  # this worker is busy: its pid, for the test to check
     time.sleep(60)
     return task
 
 
-def test_an_interrupted_run_ends_its_workers_at_once(monkeypatch):
+def test_an_interrupted_run_ends_its_workers_at_once(monkeypatch, tmp_path):
     import sonic.parallel as parallel
 
-    def interrupted_wait(*args, **kwargs):  # Ctrl-C while the workers are busy with 60-second tasks
-        time.sleep(0.5)
+    def interrupted_wait(*args, **kwargs):  # Ctrl-C once both workers are busy with their 60-second tasks
+        for _ in range(600):
+            if len(list(tmp_path.iterdir())) >= 2:
+                break
+            time.sleep(0.05)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(parallel, "wait", interrupted_wait)
-    before = {child.pid for child in multiprocessing.active_children()}  # other tests' pools, if any
     with pytest.raises(KeyboardInterrupt):
-        list(run_tasks(_sleep_long, [[1], [2], [3], [4]], workers=2))
-    left = [child for child in multiprocessing.active_children() if child.pid not in before]
-    assert not left  # the workers were ended, not left to finish their 60-second tasks
+        list(run_tasks(_sleep_long, [[str(tmp_path), n] for n in range(4)], workers=2))
+    busy = [int(path.name) for path in tmp_path.iterdir()]
+    assert len(busy) == 2
+    for pid in busy:  # each busy worker was ended and reaped, not left to finish its task
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -29,7 +29,7 @@ from sonic.rouge.models.bert4rec_loss import (  # noqa: E402
 )
 from sonic.rouge.models.bert4rec_net import FIRST_ITEM, MASK, PAD, build_network  # noqa: E402
 from sonic.rouge.models.training import autocast_context, resolve_precision, torch_threads  # noqa: E402
-from sonic.tails.table import EmbeddingTable  # noqa: E402
+from test_trained_models import toy  # noqa: E402  (two groups of tracks, listened within their group)
 
 
 def test_gbce_beta_by_hand():
@@ -152,21 +152,6 @@ def test_precision_float32_means_no_autocast_even_on_cuda():
     assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16 and context.device == "cpu"
     with pytest.raises(SonicError, match="precision must be one of auto, float32, bfloat16, got 'fp16'"):
         resolve_precision("fp16", cpu)
-
-
-def toy() -> tuple[pd.DataFrame, pd.DataFrame, EmbeddingTable]:
-    """Two groups of 10 tracks; users listen within their group; validation: one more in-group track."""
-    rng = np.random.default_rng(1)
-    rows, held = [], []
-    for user in range(40):
-        group = user % 2
-        tracks = rng.permutation(10)[:7] + 10 * group
-        rows += [(f"u{user}", f"t{t}") for t in tracks[:6]]
-        held.append((f"u{user}", f"t{tracks[6]}"))
-    train = pd.DataFrame(rows, columns=["user_id", "track_id"])
-    validation = pd.DataFrame(held, columns=["user_id", "track_id"])
-    vectors = np.vstack([rng.normal([1, 0, 0], 0.3, (10, 3)), rng.normal([0, 1, 0], 0.3, (10, 3))])
-    return train, validation, EmbeddingTable(np.array([f"t{t}" for t in range(20)]), vectors.astype(np.float32))
 
 
 def test_bert4rec_with_gbce_learns_the_groups_and_records_its_options():

@@ -83,7 +83,13 @@ def bert4rec_profile(train, seen, content, loss_name: str, steps: int, options: 
     import torch
 
     from sonic.rouge.models import bert4rec as b4
-    from sonic.rouge.models.bert4rec_loss import gbce_loss, masked_item_loss, sample_negatives, visible_items
+    from sonic.rouge.models.bert4rec_loss import (
+        batch_rows,
+        gbce_loss,
+        masked_item_loss,
+        sample_negatives,
+        visible_items,
+    )
     from sonic.rouge.models.bert4rec_net import build_network
     from sonic.rouge.models.history import ordered_histories
 
@@ -110,7 +116,12 @@ def bert4rec_profile(train, seen, content, loss_name: str, steps: int, options: 
         timer.start()
         tokens, labels = masked(users)
         timer.lap("data: windows, masks")
-        vectors = net.item_vectors()
+        negatives = needed = None
+        if loss_name == "gbce":  # as fit: the negatives first, then only the batch's rows projected
+            negatives = sample_negatives(len(tokens), n_items, settings.negatives, sampler)
+            needed = batch_rows(tokens, labels, negatives)
+            timer.lap("loss: negatives, the batch's rows")
+        vectors = net.item_vectors(needed)
         timer.lap("projection fwd")
         vectors_in = vectors.detach().requires_grad_()
         states = net.encode(tokens, vectors_in)
@@ -127,9 +138,8 @@ def bert4rec_profile(train, seen, content, loss_name: str, steps: int, options: 
             loss = masked_item_loss(scores_in, targets, excluded)
             timer.lap("loss: cross-entropy fwd")
         else:
-            negatives = sample_negatives(len(tokens), n_items, settings.negatives, sampler)
             keep = (negatives[rows] != targets[:, None]) & ~visible_items(tokens, n_items).gather(1, negatives)[rows]
-            timer.lap("loss: negatives, kept draws")
+            timer.lap("loss: kept draws")
             scores = torch.cat([net.pair_scores(hidden, vectors_in, targets)[:, None],
                                 net.scores_of(states_in, vectors_in, negatives)[picked]], dim=1)
             timer.lap("loss: scores, sampled fwd")
@@ -150,8 +160,13 @@ def bert4rec_profile(train, seen, content, loss_name: str, steps: int, options: 
 
     def library_step(users):  # as fit runs it
         tokens, labels = masked(users)
-        vectors = net.item_vectors()
-        loss = b4.batch_loss(net, net.encode(tokens, vectors), vectors, tokens, labels, settings, sampler)
+        negatives = needed = None
+        if loss_name == "gbce":
+            negatives = sample_negatives(len(tokens), n_items, settings.negatives, sampler)
+            needed = batch_rows(tokens, labels, negatives)
+        vectors = net.item_vectors(needed)
+        loss = b4.batch_loss(net, net.encode(tokens, vectors), vectors, tokens, labels, settings,
+                             negatives=negatives)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

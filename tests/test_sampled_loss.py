@@ -22,6 +22,7 @@ from sonic.rouge.models import bert4rec  # noqa: E402
 from sonic.rouge.models.bert4rec_loss import (  # noqa: E402
     LossSettings,
     batch_loss,
+    batch_rows,
     gbce_beta,
     gbce_initial_logit,
     gbce_loss,
@@ -112,6 +113,41 @@ def test_gbce_batch_loss_against_the_full_score_matrix(exclude_visible):
         expected.append(0.7 * softplus(-scores[own]) + sum(softplus(scores[d]) for d in kept))
     assert float(loss) == pytest.approx(float(torch.stack(expected).mean()), rel=1e-5)
     assert {0, 1, 2, 3} <= set(draws.ravel().tolist())  # the draws did hit true and visible tracks
+
+
+def test_gbce_projects_only_the_batchs_rows_and_gets_the_full_projections_loss_and_gradients():
+    """fit's gbce step projects the content vectors of batch_rows alone (visible, masked and drawn
+    tracks): the loss and every gradient equal those with the whole catalogue projected."""
+    torch.manual_seed(1)
+    n_items, k = 60, 4
+    content = torch.randn(n_items, 12)
+    net = build_network(n_items, items="frozen", hidden=8, layers=1, heads=2, max_len=6, dropout=0.0,
+                        content=content)
+    shown = FIRST_ITEM + torch.as_tensor([[7, 7, 9, 30, 2, 5], [41, 0, 5, 1, 18, 50]])
+    labels = torch.as_tensor([[-1, -1, 22, -1, 13, -1], [-1, 44, -1, -1, 3, -1]])
+    tokens = torch.where(labels >= 0, MASK, shown)
+    tokens[0, 0] = PAD
+    settings = LossSettings("gbce", n_items, True, negatives=k, alpha=k / n_items, beta=0.5)
+    draws = sample_negatives(2, n_items, k, torch.Generator().manual_seed(3))
+    rows = batch_rows(tokens, labels, draws)
+    visible, masked = {7, 30, 5, 41, 1, 50}, {22, 13, 44, 3}  # (position 0 of row 0 is padding)
+    expected_rows = sorted(visible | masked | set(draws.ravel().tolist()))
+    assert rows.tolist() == expected_rows and len(expected_rows) < n_items
+
+    def loss_and_grads(chosen):
+        net.zero_grad()
+        vectors = net.item_vectors(chosen)
+        loss = batch_loss(net, net.encode(tokens, vectors), vectors, tokens, labels, settings, negatives=draws)
+        loss.backward()
+        return float(loss.detach()), {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+
+    net.eval()  # no dropout: the two passes see the same network
+    partial, partial_grads = loss_and_grads(rows)
+    whole, whole_grads = loss_and_grads(None)
+    assert partial == pytest.approx(whole, rel=1e-6)
+    assert partial_grads.keys() == whole_grads.keys() and "project.weight" in whole_grads
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(partial_grads[name], grad, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("t", [1.0, 0.0])

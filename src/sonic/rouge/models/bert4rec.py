@@ -60,9 +60,11 @@ from sonic.rouge.models.bert4rec_loss import (
     LOSSES,
     LossSettings,
     batch_loss,
+    batch_rows,
     gbce_beta,
     gbce_initial_logit,
     masked_item_loss,
+    sample_negatives,
     visible_items,
 )
 from sonic.rouge.models.bert4rec_net import FIRST_ITEM, ITEM_SOURCES, MASK, PAD, build_network
@@ -95,8 +97,8 @@ __all__ = ["BERT4RecConfig", "BERT4RecRecommender", "mask_batch", "masked_item_l
 class BERT4RecConfig:
     """``items``: frozen, trainable or ids (see the module docstring). ``hidden``, ``layers``, ``heads``,
     ``max_len`` (positions, the mask token included), ``dropout``, ``attention_dropout`` (on the
-    attention weights; None: ``dropout``. On CPU any attention dropout sends torch's attention to its
-    slow unfused path: about half the encoder's time): the network. ``mask_prob``,
+    attention weights; None: ``dropout``. On CPU attention and dropout run as
+    :mod:`sonic.rouge.models.dropout` makes them, in cache-sized blocks): the network. ``mask_prob``,
     ``last_mask_prob``: the masking. ``lr``, ``weight_decay`` (AdamW), ``batch_size`` (sequences per
     step), ``max_epochs``, ``patience`` (validations without a better NDCG@10), ``eval_every`` (epochs
     between validations). ``exclude_visible``: leave the sequence's visible tracks out of the training
@@ -292,10 +294,14 @@ class BERT4RecRecommender(TorchTraining):
                 )
                 tokens_t = torch.as_tensor(tokens, device=chosen)
                 labels_t = torch.as_tensor(labels, device=chosen)
+                negatives = rows = None
+                if settings.loss == "gbce":  # the batch's own tracks and negatives: the only vectors it reads
+                    negatives = sample_negatives(len(tokens_t), settings.n_items, settings.negatives, sampler)
+                    rows = batch_rows(tokens_t, labels_t, negatives)
                 with autocast_context(chosen, precision):
-                    vectors = net.item_vectors()
+                    vectors = net.item_vectors(rows)
                     states = net.encode(tokens_t, vectors)
-                    loss = batch_loss(net, states, vectors, tokens_t, labels_t, settings, sampler)
+                    loss = batch_loss(net, states, vectors, tokens_t, labels_t, settings, negatives=negatives)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()

@@ -112,13 +112,23 @@ def visible_items(tokens: Any, n_items: int) -> Any:
     return shown[:, FIRST_ITEM:]
 
 
+def batch_rows(tokens: Any, labels: Any, negatives: Any) -> Any:
+    """The catalogue rows one gbce batch reads: its visible tracks, its masked ones and its negatives
+    (sorted, int64): the only item vectors :func:`batch_loss` needs."""
+    torch = require_torch("bert4rec")
+    shown = tokens[tokens >= FIRST_ITEM] - FIRST_ITEM
+    return torch.unique(torch.cat([shown, labels[labels >= 0], negatives.reshape(-1)]))
+
+
 def batch_loss(net: Any, states: Any, vectors: Any, tokens: Any, labels: Any, settings: LossSettings,
-               generator: Any = None) -> Any:
+               generator: Any = None, negatives: Any = None) -> Any:
     """The training loss of one batch.
 
-    ``states`` (B, T, hidden) from ``net.encode``, ``vectors`` (n_items, hidden) item vectors,
-    ``tokens`` (B, T) int64, ``labels`` (B, T) int64 (catalogue row at masked positions, -1 elsewhere);
-    ``generator`` (a torch generator on the batch's device) draws gbce's negatives -> scalar tensor.
+    ``states`` (B, T, hidden) from ``net.encode``, ``vectors`` (n_items, hidden) item vectors (for gbce
+    only the :func:`batch_rows` of the batch are read), ``tokens`` (B, T) int64, ``labels`` (B, T) int64
+    (catalogue row at masked positions, -1 elsewhere); gbce's ``negatives`` (B, k), drawn here by
+    :func:`sample_negatives` on ``generator`` (a torch generator on the batch's device) when None
+    -> scalar tensor.
     """
     picked = labels >= 0
     rows = picked.nonzero()[:, 0]  # (M,) the sequence of each masked position
@@ -126,7 +136,8 @@ def batch_loss(net: Any, states: Any, vectors: Any, tokens: Any, labels: Any, se
     if settings.loss == "softmax":
         excluded = visible_items(tokens, settings.n_items)[rows] if settings.exclude_visible else None
         return masked_item_loss(net.scores(states[picked], vectors), targets, excluded)
-    negatives = sample_negatives(len(tokens), settings.n_items, settings.negatives, generator)  # (B, k)
+    if negatives is None:
+        negatives = sample_negatives(len(tokens), settings.n_items, settings.negatives, generator)  # (B, k)
     positive = net.pair_scores(states[picked], vectors, targets)  # (M,)
     negative = net.scores_of(states, vectors, negatives)[picked]  # (M, k)
     keep = negatives[rows] != targets[:, None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sonic.rouge.models.dropout import attention_layer, dropout_layer
 from sonic.rouge.models.training import require_torch
 
 PAD, MASK, FIRST_ITEM = 0, 1, 2
@@ -54,17 +55,25 @@ def build_network(
             for table in (self.special, self.position):  # BERT's scale: as small as the item vectors
                 nn.init.normal_(table.weight, std=0.02)
             self.norm = nn.LayerNorm(hidden)
-            self.dropout = nn.Dropout(dropout)
+            self.dropout = dropout_layer(dropout)
             layer = nn.TransformerEncoderLayer(hidden, heads, 4 * hidden, dropout, activation="gelu", batch_first=True)
-            layer.self_attn.dropout = dropout if attention_dropout is None else float(attention_dropout)
+            # torch's layer with its attention and dropouts made cheap on CPU (see sonic.rouge.models.dropout)
+            weights_dropout = dropout if attention_dropout is None else attention_dropout
+            layer.self_attn = blocked_attention(layer.self_attn, weights_dropout)
+            layer.dropout, layer.dropout1, layer.dropout2 = (dropout_layer(dropout) for _ in range(3))
             self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
             self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden))
             self.bias = nn.Parameter(torch.zeros(n_items))
 
-        def item_vectors(self) -> Any:  # (n_items, hidden)
+        def item_vectors(self, rows: Any = None) -> Any:
+            """(n_items, hidden) every track's vector; with ``rows`` (int64 catalogue rows) only those are
+            computed (the projection of a few content vectors, for a sampled loss), the others left 0."""
             if items == "ids":
                 return self.item_table.weight
-            return self.project(self.content)
+            if rows is None:
+                return self.project(self.content)
+            picked = self.project(self.content[rows])
+            return picked.new_zeros(self.content.shape[0], picked.shape[1]).index_copy(0, rows, picked)
 
         def encode(self, tokens: Any, item_vectors: Any) -> Any:
             """``tokens`` (B, T) int64, left-padded -> hidden states (B, T, hidden) after the head."""
@@ -89,3 +98,14 @@ def build_network(
             return (states * item_vectors[items]).sum(-1) + self.bias[items]
 
     return BERT4RecNet()
+
+
+def blocked_attention(built: Any, dropout: float) -> Any:
+    """:func:`attention_layer` with ``built``'s parameters (an ``nn.MultiheadAttention`` made by
+    ``nn.TransformerEncoderLayer``) and attention dropout ``dropout``; torch's random state is left as
+    building ``built`` left it, so a seed gives the network it gave before."""
+    torch = require_torch("bert4rec")
+    with torch.random.fork_rng(devices=[]):
+        layer = attention_layer(built.embed_dim, built.num_heads, float(dropout))
+    layer.load_state_dict(built.state_dict())
+    return layer

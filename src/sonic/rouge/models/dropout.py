@@ -2,15 +2,16 @@
 
 torch's fused CPU attention kernel refuses dropout, so a transformer trained with attention dropout
 (BERT4Rec's 0.2) falls back to the unfused path: the (heads x T x T) weights of the whole batch are
-written, dropped and read again a dozen times, about 4.5x the fused kernel's time at BERT4Rec's shapes
-(64 sequences x 300 positions), and half of a gBCE training step at the journal's scale.
+written, dropped and read again a dozen times: about 4.5x the fused kernel's time at BERT4Rec's shapes
+(64 sequences x 300 positions), a third of a gBCE training step at the journal's scale.
 :func:`dropped_attention` computes the same thing, softmax(q k^T / sqrt(d) + bias), each weight zeroed
 with probability p and the rest scaled by 1 / (1 - p), then times v, a few sequences at a time, so that
 each block of weights stays in cache. It keeps only the drop mask (one byte a weight) and recomputes
-the softmax in the backward pass, as flash attention does.
+the softmax in the backward pass, as flash attention does. ``benchmarks/dropout.py`` times both against
+torch's.
 
-torch's CPU dropout draws its mask with ``bernoulli_``, about 3x slower than drawing uniform numbers
-and comparing them with p; :func:`dropped` does the latter (the same law: each value kept with
+torch's CPU dropout draws its mask with ``bernoulli_``, slower than drawing uniform numbers and
+comparing them with p (its forward + backward takes about twice as long); :func:`dropped` does the latter (the same law: each value kept with
 probability 1 - p and scaled by 1 / (1 - p)) and keeps the scaled mask for the backward pass.
 
 :func:`attention_layer` is an ``nn.MultiheadAttention`` (same parameters, same state-dict keys) and

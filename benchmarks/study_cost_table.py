@@ -45,8 +45,9 @@ class Study:
     other_embedders: tuple[str, ...]  # lyrics, metadata
     fusions: int
     seeds: int
-    content_models: tuple[str, ...]  # run on every table
+    content_models: tuple[str, ...]  # run on every table; a model named twice (its shuffle control) runs twice
     baselines: tuple[str, ...]  # run once per seed
+    content_labels: tuple[str, ...] = ()  # the study's label of each content model (default: its name)
 
     @property
     def tables(self) -> int:
@@ -56,9 +57,9 @@ class Study:
     def runs(self) -> int:
         return self.seeds * (len(self.baselines) + len(self.content_models) * self.tables)
 
-    @property
-    def runs_per_model(self) -> int:
-        return self.seeds * self.tables
+    def runs_of(self, model: str) -> int:
+        """Runs of content model ``model``: every table and seed, once per entry of the study that names it."""
+        return self.seeds * self.tables * self.content_models.count(model)
 
 
 @dataclass(frozen=True)
@@ -207,9 +208,9 @@ def totals(m: Measurements) -> Totals:
         if e.gpu_runs:
             seconds, measured = on_gpu(m, e.wall_per_clip, e.device)
             gpu, gpu_measured = gpu + tracks * seconds, gpu_measured and measured
-    runs = m.study.runs_per_model
+    runs_of = m.study.runs_of
     knn = next((r for r in m.runs if r.model == "knn"), None)
-    knn_cpu = runs * knn.run_cpu_seconds if knn else 0.0
+    knn_cpu = runs_of("knn") * knn.run_cpu_seconds if knn else 0.0
     snn = next((r for r in m.runs if r.model == "snn"), None)
     trained, trained_measured = {}, True
     snn_gpu = 0.0
@@ -219,16 +220,16 @@ def totals(m: Measurements) -> Totals:
     for run in m.runs:
         if run.model == "bert4rec":
             seconds, measured = _gpu_run(m, run)
-            trained[run.variant or "bert4rec"] = runs * (snn_gpu + seconds)
+            trained[run.variant or "bert4rec"] = runs_of("snn") * snn_gpu + runs_of("bert4rec") * seconds
             trained_measured = trained_measured and measured
     if not trained and snn:
-        trained[""] = runs * snn_gpu
+        trained[""] = runs_of("snn") * snn_gpu
     return Totals(each, once, cpu_models, gpu, gpu_measured and bool(audio), knn_cpu, trained, trained_measured)
 
 
 def cpu_only(m: Measurements) -> dict[str, float]:
     """CPU-seconds of the whole study with every model on CPUs (per bert4rec variant), from the measured CPU-s."""
-    t, runs = totals(m), m.study.runs_per_model
+    t, runs_of = totals(m), m.study.runs_of
     audio = [e for e in m.embedders if e.name in m.study.audio_embedders]
     embedding = t.decode_each_cpu_s + m.study.tracks * sum(e.cpu_per_clip for e in audio)
 
@@ -237,7 +238,8 @@ def cpu_only(m: Measurements) -> dict[str, float]:
 
     snn = sum(per_run(r) for r in m.runs if r.model == "snn")
     bert4rec = {r.variant: per_run(r) for r in m.runs if r.model == "bert4rec"} or {"": 0.0}
-    return {variant: embedding + t.knn_cpu_s + runs * (snn + seconds) for variant, seconds in bert4rec.items()}
+    return {variant: embedding + t.knn_cpu_s + runs_of("snn") * snn + runs_of("bert4rec") * seconds
+            for variant, seconds in bert4rec.items()}
 
 
 def _gpu_run(m: Measurements, run: RunCost) -> tuple[float, bool]:
@@ -282,8 +284,8 @@ def section(m: Measurements) -> str:
         f"{', '.join(f'`{n}`' for n in s.other_embedders)}) and {s.fusions} fusions, so {s.tables} tables; "
         f"{len(s.baselines) + len(s.content_models)} recommenders "
         f"({', '.join(f'`{n}`' for n in s.baselines)} and the content models "
-        f"{', '.join(f'`{n}`' for n in s.content_models)}) x {s.seeds} seeds. Counting every content model on "
-        f"every table: {s.seeds} x ({len(s.baselines)} + {len(s.content_models)} x {s.tables}) = **{s.runs} runs**.",
+        f"{', '.join(f'`{n}`' for n in (s.content_labels or s.content_models))}) x {s.seeds} seeds. "
+        f"Counting every content model on every table: {s.seeds} x ({len(s.baselines)} + {len(s.content_models)} x {s.tables}) = **{s.runs} runs**.",
         "",
         "The embedders are the published architectures at their published sizes with **random weights** "
         "(`benchmarks/published_shapes.py`; nothing is downloaded): a forward pass costs the same whatever "
@@ -344,7 +346,7 @@ def _arithmetic(m: Measurements) -> list[str]:
     t, s = totals(m), m.study
     label = "measured" if t.gpu_model_measured else "ASSUMPTION (the GPU rule above)"
     runs_label = "measured" if t.trained_measured else "ASSUMPTION (the GPU rule above)"
-    n_audio, runs = len(s.audio_embedders), s.runs_per_model
+    n_audio = len(s.audio_embedders)
     cpu_stage = t.decode_each_cpu_s + t.cpu_model_cpu_s
     cpu_stage_once = t.decode_once_cpu_s + t.cpu_model_cpu_s
     lines = [
@@ -357,10 +359,11 @@ def _arithmetic(m: Measurements) -> list[str]:
         f"**{_hours(t.decode_once_cpu_s)} CPU**.",
         f"- **Embedders on the CPU workers** (MFCC): {_hours(t.cpu_model_cpu_s)} CPU (measured).",
         f"- **Embedders on the GPU**: {_hours(t.gpu_model_s)} of one GPU ({label}).",
-        f"- **`knn`**: {runs} runs x one measured run = {_hours(t.knn_cpu_s)} CPU.",
+        f"- **`knn`**: {s.runs_of('knn')} runs x one measured run = {_hours(t.knn_cpu_s)} CPU.",
     ]
     for variant, seconds in t.trained_gpu_s.items():
-        lines.append(f"- **`snn` + `bert4rec`{f' ({variant})' if variant else ''}**: {runs} runs each = "
+        lines.append(f"- **`snn` + `bert4rec`{f' ({variant})' if variant else ''}**: {s.runs_of('snn')} and "
+                     f"{s.runs_of('bert4rec')} runs = "
                      f"**{_hours(seconds)} GPU** ({runs_label}).")
     for variant, seconds in cpu_only(m).items():
         lines.append(f"- **Everything on CPUs**{f' ({variant})' if variant else ''}, from the CPU-seconds measured "

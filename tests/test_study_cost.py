@@ -7,6 +7,8 @@ assumed (and by which rule).
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -135,6 +137,25 @@ def test_everything_on_cpus_by_hand(table):
     expected = {variant: embedding + runs * 72.0 + runs * (snn + 30.0 + 126 * epoch)
                 for variant, epoch in (("loss=softmax", 5000.0), ("loss=gbce", 500.0))}
     assert table.cpu_only(m) == pytest.approx(expected)
+
+
+def test_a_content_model_named_twice_counts_its_runs_twice(table):
+    """A study that runs knn and snn also as shuffle controls (two entries each) pays for them twice."""
+    m = made_up(table)
+    doubled = dataclasses.replace(m, study=dataclasses.replace(
+        m.study, content_models=("knn", "snn", "bert4rec", "knn", "snn"),
+        content_labels=("knn", "snn", "bert4rec", "knn-shuffled", "snn-shuffled")))
+    once, twice = table.totals(m), table.totals(doubled)
+    runs = 2 * 4
+    assert doubled.study.runs == 2 * (2 + 5 * 4)
+    assert twice.knn_cpu_s == pytest.approx(2 * once.knn_cpu_s)
+    snn = 20.0 + 30 * max(1000.0 * 50 / 100_000, 537 * 0.010)
+    for variant, seconds in once.trained_gpu_s.items():
+        assert twice.trained_gpu_s[variant] == pytest.approx(seconds + runs * snn)
+    for variant, seconds in table.cpu_only(m).items():
+        assert table.cpu_only(doubled)[variant] == pytest.approx(
+            seconds + runs * 72.0 + runs * (20.0 + 30 * 1800.0))
+    assert "`knn-shuffled`, `snn-shuffled`) x 2 seeds" in table.section(doubled)
 
 
 def test_measurements_survive_their_json(table):

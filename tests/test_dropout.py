@@ -38,6 +38,20 @@ def test_without_dropout_it_is_torchs_attention_with_its_gradients(monkeypatch, 
         torch.testing.assert_close(mine, reference, rtol=1e-4, atol=1e-5)
 
 
+def test_strided_heads_as_the_layer_passes_them_give_torchs_attention():
+    """q, k, v as views of one (B, T, 3, H, d) projection, not contiguous (what the layer hands over)."""
+    projected = torch.randn(5, 7, 3, 2, 4, generator=torch.Generator().manual_seed(4))
+    q, k, v = (t.requires_grad_() for t in projected.permute(2, 0, 3, 1, 4).unbind(0))
+    assert not q.is_contiguous()
+    _, _, _, hidden, bias = inputs()
+    ours = attention.dropped_attention(q, k, v, bias, 0.0)
+    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=~hidden[:, None, None, :])
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    for mine, reference in zip(torch.autograd.grad(ours.square().sum(), (q, k, v)),
+                               torch.autograd.grad(theirs.square().sum(), (q, k, v))):
+        torch.testing.assert_close(mine, reference, rtol=1e-4, atol=1e-5)
+
+
 def test_dropped_weights_are_torchs_weights_scaled_or_zero_at_rate_p():
     # v the identity: the output is the (dropped) weights themselves
     batch, heads, length, p = 40, 2, 16, 0.3

@@ -18,9 +18,13 @@ children) and wall time are printed with their ratio, and the tables of the two 
 bit for bit (``np.array_equal`` on track ids and vectors; manifests may differ).
 
 ``--tiny``: musicnn and the DINO control are tiny random fixtures too, so the models cost little and the
-decoding the pass saves shows (the CPU side of a run whose models sit on a GPU).
+decoding the pass saves shows (a stand-in, on a CPU machine, for the CPU side of a run whose models sit on
+a GPU). On a GPU machine run it without ``--tiny``: musicnn, the DINO control and the transformer go to
+``--device`` (default ``auto``: CUDA when there is one), so the CPU-seconds are those the GPU run leaves
+on the CPU (decoding, resampling, spectral pictures, MFCC).
 
     python benchmarks/embed_many.py [--clips 200] [--seconds 30] [--workers 2] [--batch-size 16] [--tiny]
+        [--device auto|cpu|cuda]
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embed_cpu import make_clips  # noqa: E402
 
 from sonic.tails.many import embed_many  # noqa: E402
+from sonic.tails.neural import pick_device  # noqa: E402
 from sonic.tails.runner import embed_folder  # noqa: E402
 from sonic.tails.table import read_embeddings  # noqa: E402
 
@@ -49,9 +54,11 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def embedders(weights: Path, *, tiny: bool = False) -> tuple[list, list[str]]:
+def embedders(weights: Path, *, tiny: bool = False, device: str = "cpu") -> tuple[list, list[str]]:
     """The four embedders and a label for each (what its weights are). ``tiny``: musicnn and the DINO
-    control as sonic.testing's tiny random fixtures too (models cheap, so decoding's share shows)."""
+    control as sonic.testing's tiny random fixtures too (models cheap, so decoding's share shows); ``device``:
+    where musicnn's packaged weights, the DINO control and the transformer run (the tiny fixtures: CPU)."""
+    from sonic.tails.base import EMBEDDERS
     from sonic.tails.models.fetch import fetch_status
     from sonic.tails.models.music2vec import from_name as music2vec
     from sonic.testing import EMBEDDER_FIXTURES
@@ -59,17 +66,22 @@ def embedders(weights: Path, *, tiny: bool = False) -> tuple[list, list[str]]:
 
     cached = {entry.name: entry.present for entry in fetch_status()}
     if cached.get("musicnn") and not tiny:
-        musicnn, musicnn_label = "musicnn", "musicnn: packaged MSD_musicnn weights"
+        musicnn = EMBEDDERS.create("musicnn", device=device)
+        musicnn_label = f"musicnn: packaged MSD_musicnn weights, on {device}"
     else:
         musicnn = EMBEDDER_FIXTURES["musicnn"](weights / "musicnn")
         musicnn_label = "musicnn: RANDOM-WEIGHT tiny fixture" + ("" if tiny else " (packaged weights not cached)")
     tiny_music2vec(weights / "music2vec", **PUBLISHED_CONVOLUTIONS)  # the published 320-sample hop, 16 channels
-    transformer = music2vec("music2vec-v1", checkpoint=str(weights / "music2vec"), device="cpu")
-    dino = EMBEDDER_FIXTURES["dino_vits16_random"](weights / "dino") if tiny else "dino_vits16_random"
-    dino_label = ("dino_vits16_random: tiny ViT fixture (width 64, 2 blocks), RANDOM weights" if tiny
-                  else "dino_vits16_random: ViT-S/16, random weights (sonic's control)")
+    transformer = music2vec("music2vec-v1", checkpoint=str(weights / "music2vec"), device=device)
+    if tiny:
+        dino = EMBEDDER_FIXTURES["dino_vits16_random"](weights / "dino")
+        dino_label = "dino_vits16_random: tiny ViT fixture (width 64, 2 blocks), RANDOM weights"
+    else:
+        dino = EMBEDDERS.create("dino_vits16_random", device=device)
+        dino_label = f"dino_vits16_random: ViT-S/16, random weights (sonic's control), on {device}"
     items = ["mfcc_104", musicnn, dino, transformer]
-    labels = ["mfcc_104", musicnn_label, dino_label, "music2vec-v1 architecture, tiny fixture, RANDOM weights"]
+    labels = ["mfcc_104", musicnn_label, dino_label,
+              f"music2vec-v1 architecture, tiny fixture, RANDOM weights, on {device}"]
     return items, labels
 
 
@@ -87,12 +99,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--tiny", action="store_true",
                         help="musicnn and the DINO control as tiny random fixtures (cheap models: decoding's share)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda: where the models run (not with --tiny)")
     args = parser.parse_args()
+    device = "cpu" if args.tiny else str(pick_device(args.device))
     with tempfile.TemporaryDirectory(prefix="sonic-embed-many-") as tmp:
         root = Path(tmp)
         (root / "audios").mkdir()
         make_clips(root / "audios", args.clips, args.seconds)
-        items, labels = embedders(root / "weights", tiny=args.tiny)
+        items, labels = embedders(root / "weights", tiny=args.tiny, device=device)
         settings = {"num_workers": args.workers, "batch_size": args.batch_size, "progress": False}
         for item in items:  # build and load each model once before timing (a dino control writes its weights)
             embed_many(root / "audios", [item], root / "warm", offset_seconds=0.0, duration_seconds=1.5, **settings)

@@ -384,9 +384,14 @@ def _ignores_sigint(task: list) -> list[bool]:
 
 
 def test_worker_processes_ignore_ctrl_c():
-    results = [flag for _, flags in run_tasks(_ignores_sigint, [[1], [2], [3]], workers=2) for flag in flags]
-    assert results == [True, True, True]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent still answers it
+    # the parent answers Ctrl-C (a shell starts background jobs with SIGINT ignored: not what is tested here)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        results = [flag for _, flags in run_tasks(_ignores_sigint, [[1], [2], [3]], workers=2) for flag in flags]
+        assert results == [True, True, True]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent still answers it
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _tracks(folder: Path, n: int, seconds: float = 3.0) -> Path:
@@ -400,6 +405,12 @@ def _embed_command(audio: Path, out: Path, shard_size: int = 4) -> list[str]:
             "--out", str(out), "--num-workers", "2", "--batch-size", "2", "--shard-size", str(shard_size)]
 
 
+def _answers_ctrl_c() -> None:
+    """In the child before it starts: SIGINT at its default, as in a terminal's foreground job (a test run
+    started in the background by a shell inherits SIGINT ignored, and so would the child)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_mid_embed_is_one_line_and_a_rerun_finishes_the_same_table(tmp_path):
     audio = _tracks(tmp_path / "audio", 120)
@@ -408,7 +419,7 @@ def test_ctrl_c_mid_embed_is_one_line_and_a_rerun_finishes_the_same_table(tmp_pa
     out = tmp_path / "out"
     shards = out / "mfcc_104.shards"
     run = subprocess.Popen(_embed_command(audio, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)  # fmt: skip
+                           start_new_session=True, preexec_fn=_answers_ctrl_c)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(shards.glob("*.parquet"))) < 5:
         time.sleep(0.01)
